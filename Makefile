@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make run` and `make test` (each sets everything up first).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch that lies on this machine kind; an unpinned torch pulls a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+CONFIG ?= configs/default.yaml
+
+.PHONY: install run test smoke lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+run: install
+	$(BIN)/gridlstm train $(CONFIG)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+smoke: install
+	bash scripts/smoke.sh $(BIN)/gridlstm
+
+lint: install
+	$(BIN)/ruff check gridlstm cli tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""The gridlstm command line: a thin Click layer over the ``gridlstm`` library."""

@@ -1,0 +1,78 @@
+"""Terminal display: a rich progress bar while training and a summary table at the end."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import Config
+from .tasks import Task
+
+
+def fmt(x: Any, digits: int = 4) -> str:
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return "—" if x is None else str(x)
+
+
+class RichReporter:
+    """Progress bar showing step, loss, metric and the chance baseline; summary table at the end."""
+
+    def __init__(self, console: Console, refresh_every: int = 5):
+        self.console = console
+        self.refresh_every = refresh_every
+        self.progress: Progress | None = None
+
+    def start(self, cfg: Config, task: Task, run_dir: Path, params: int) -> None:
+        self.task, self.chance = task, task.chance
+        self.eval_text = "eval —"
+        self.console.print(f"[bold]{cfg.run_name}[/]: {cfg.model.kind} "
+                           f"(H={cfg.model.hidden}, D={cfg.model.layers}, {params:,} params) on "
+                           f"{task.name} T={task.length}; chance loss {self.chance:.4g}")
+        self.console.print(f"run folder: {run_dir}")
+        self.progress = Progress(
+            TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+            console=self.console, transient=False)
+        self.bar = self.progress.add_task("train", total=cfg.train.steps, status="")
+        self.progress.start()
+
+    def step(self, step: int, loss: float, metric: float) -> None:
+        if self.progress and (step % self.refresh_every == 0 or step == 1):
+            self.progress.update(self.bar, completed=step, status=(
+                f"loss {loss:.4f} (chance {self.chance:.4f}) {self.task.metric_name} {metric:.4f} | "
+                f"{self.eval_text}"))
+
+    def evaluated(self, step: int, loss: float, metric: float) -> None:
+        self.eval_text = f"eval@{step} loss {loss:.4f} {self.task.metric_name} {metric:.4f}"
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        if self.progress:
+            self.progress.update(self.bar, completed=summary["steps"])
+            self.progress.stop()
+        self.console.print(summary_table(summary))
+
+
+def summary_table(s: dict[str, Any]) -> Table:
+    table = Table(title=f"{s['name']} — {s['status']}", show_header=True, header_style="bold")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    model = s["model"] + (f" ({s['variant']}{', tied' if s['tied'] else ''})" if s.get("variant") else "")
+    rows = [
+        ("task", f"{s['task']} (T={s['length']})"),
+        ("model", f"{model}, H={s['hidden']}, D={s['layers']}"),
+        ("parameters", f"{s['params']:,}"),
+        ("steps", str(s["steps"])),
+        ("eval loss", fmt(s["eval_loss"])),
+        ("chance loss", fmt(s["chance"])),
+        (f"eval {s['metric_name']}", fmt(s["eval_metric"])),
+        ("target", f"{s['metric_name']} {'≤' if s['metric_name'] == 'mse' else '≥'} {fmt(s['target'])}"),
+        ("solved", "[green]yes[/]" if s["solved"] else "[red]no[/]"),
+        ("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    return table

@@ -1,0 +1,24 @@
+"""Errors the CLI turns into a short message and exit code 2 (never a traceback)."""
+from __future__ import annotations
+
+
+class GridlstmError(Exception):
+    """A problem with the user's input: a missing file, a corrupt checkpoint, a bad argument."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(GridlstmError):
+    """One or more problems in a config; ``problems`` holds one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(f"  - {p}" for p in self.problems))
+
+    def __str__(self) -> str:
+        n = len(self.problems)
+        return f"invalid config ({n} problem{'s' if n != 1 else ''}):\n{self.message}"

@@ -1,0 +1,53 @@
+"""The model: input projection P → cell run by a schedule → linear readout.
+
+    h'[t, 0] = P·x_t                      (B, T, I) -> (T, B, H), all t in one matmul
+    top[t]   = up-output of layer D at t   (the schedule's loop over (t, d))
+    y        = readout(top[t])             at the positions the task scores
+
+RNN, LSTM and Grid LSTM differ only in the cell handed to the schedule.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor, nn
+
+from .cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell
+from .config import ModelConfig
+from .schedule import Probe, run
+
+
+def build_cell(cfg: ModelConfig) -> Cell:
+    H, D, tied = cfg.hidden, cfg.layers, cfg.tied
+    if cfg.kind == "rnn":
+        return RNNCell(H, D, tied, cfg.nonlinearity, cfg.init)
+    if cfg.kind == "lstm":
+        return LSTMCell(H, D, tied, cfg.forget_bias, cfg.init)
+    if cfg.variant == "seed":
+        return GridSeedCell(H, D, tied, cfg.forget_bias, cfg.init)
+    return GridPaperCell(H, D, tied, cfg.forget_bias, cfg.init, cfg.priority, cfg.output)
+
+
+class RecurrentModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, input_size: int, output_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.proj = nn.Linear(input_size, cfg.hidden)  # P
+        self.cell = build_cell(cfg)
+        self.readout = nn.Linear(cfg.hidden, output_size)
+
+    def features(self, x: Tensor, probe: Optional[Probe] = None) -> Tensor:
+        """Top-layer output at every step.  x: (B, T, I) -> (B, T, H)."""
+        px = self.proj(x).transpose(0, 1)  # (T, B, H)
+        left0 = self.cell.initial_left(x.shape[0], px)
+        top = run(self.cfg.schedule, self.cell, self.cell.bottom(px), left0, probe)  # (T, B, H)
+        return top.transpose(0, 1)  # (B, T, H)
+
+    def forward(self, x: Tensor, scores: str = "last", probe: Optional[Probe] = None) -> Tensor:
+        """x: (B, T, I) -> (B, O) when the task scores the last step, (B, T, O) for every step."""
+        top = self.features(x, probe)  # (B, T, H)
+        return self.readout(top[:, -1] if scores == "last" else top)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

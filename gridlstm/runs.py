@@ -1,0 +1,181 @@
+"""Run folders (DESIGN.md §5): unique creation, crash-safe writes, metadata, checkpoints.
+
+    outputs/<name>/<UTC YYYYmmdd-HHMMSS>-<4 hex>/
+        config.yaml  meta.json  metrics.csv  checkpoint.pt  summary.json  gradients/  plots/
+
+Whole-file writes go to a temporary file in the same folder and are renamed over the target, so a
+crash leaves either the old file or the new one, never a torn one. metrics.csv is appended and
+flushed row by row.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from .errors import GridlstmError
+
+METRIC_FIELDS = ("step", "split", "loss", "metric", "grad_norm", "lr", "seconds")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def make_run_dir(out_root: Path, name: str) -> Path:
+    """Create a fresh ``out_root/name/<UTC stamp>-<id>``; never reuses a folder."""
+    parent = Path(out_root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    for _ in range(100):
+        path = parent / f"{stamp}-{secrets.token_hex(2)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise GridlstmError(f"could not create a unique run folder under {parent}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GridlstmError(f"{path.name} not found in {path.parent}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GridlstmError(f"{path} is not valid JSON: {e}") from None
+
+
+def git_info() -> dict[str, Any]:
+    def git(*args: str) -> Optional[str]:
+        try:
+            out = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
+                                 text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def new_meta(argv: list[str], device: str, seed: int) -> dict[str, Any]:
+    return {
+        "argv": argv,
+        "status": "running",
+        "started": utc_now(),
+        "ended": None,
+        "git": git_info(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "seed": seed,
+        "pid": os.getpid(),
+        "executable": sys.executable,
+    }
+
+
+class MetricsLog:
+    """Append-only metrics.csv, one flushed row per logged step."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        new = not path.exists() or path.stat().st_size == 0
+        self._file = open(path, "a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=METRIC_FIELDS)
+        if new:
+            self._writer.writeheader()
+            self._file.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._writer.writerow({k: row.get(k, "") for k in METRIC_FIELDS})
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save into a temporary file, then rename: a crash never leaves a torn checkpoint."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
+    """Load with ``weights_only=True``; a missing, truncated or foreign file is a one-line error."""
+    if not path.is_file():
+        raise GridlstmError(f"no checkpoint at {path} (train a run first: gridlstm train CONFIG)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GridlstmError(f"corrupt or foreign checkpoint {path}: {first}") from None
+    if not isinstance(payload, dict) or "model" not in payload or "format" not in payload:
+        raise GridlstmError(f"{path} is not a gridlstm checkpoint (no 'model'/'format' entries)")
+    return payload
+
+
+def rng_state(data_gen: torch.Generator) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], data_gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    data_gen.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,204 @@
+"""Synthetic long-range tasks (DESIGN.md §3).
+
+Each task is a seeded batch generator plus its loss, metric, chance baseline and success threshold.
+Batches are drawn on the CPU from a ``torch.Generator`` so that the data stream is reproducible and
+its position can be checkpointed (``Generator.get_state()``).
+
+| task            | x                       | y, loss                          | chance            | success       |
+|-----------------|-------------------------|----------------------------------|-------------------|---------------|
+| adding          | (B, T, 2) value, marker | sum of 2 marked values, MSE      | 1/6 (predict 1)   | MSE ≤ 0.01    |
+| copy            | (B, T+20, 10) one-hot   | blanks then 10 symbols, CE/step  | 10·ln 8 / (T+20)  | recall ≥ 0.99 |
+| parity          | (B, k, 1) or (B, 1, k)  | XOR of the k bits, CE            | ln 2              | acc ≥ 0.99    |
+| temporal_order  | (B, T, 6) one-hot       | order of 2 (3) keys, CE          | ln 4 (ln 8)       | acc ≥ 0.99    |
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .config import TaskConfig
+
+TASKS = ("adding", "copy", "parity", "temporal_order")
+
+
+@dataclass(frozen=True)
+class Task(ABC):
+    """Common interface. ``scores`` is "last" (readout at the final step) or "all" (every step)."""
+
+    length: int
+    name = "task"
+    input_size = 1
+    output_size = 1
+    scores = "last"
+    metric_name = "accuracy"
+    higher_is_better = True
+    default_target = 0.99
+
+    @property
+    @abstractmethod
+    def chance(self) -> float:
+        """Loss of the best predictor that ignores the input (reported next to every loss)."""
+
+    @abstractmethod
+    def sample(self, batch: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One batch (x, y) drawn from ``gen``."""
+
+    def loss(self, out: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(out, y)
+
+    def metric(self, out: Tensor, y: Tensor) -> float:
+        return (out.argmax(-1) == y).float().mean().item()
+
+    def solved(self, metric: float, target: float) -> bool:
+        return metric >= target if self.higher_is_better else metric <= target
+
+
+@dataclass(frozen=True)
+class Adding(Task):
+    """Le et al. 2015 / Arjovsky et al. 2016: two marked values, one in each half; output their sum."""
+
+    name = "adding"
+    input_size = 2
+    metric_name = "mse"
+    higher_is_better = False
+    default_target = 0.01
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / 6.0  # Var(u1 + u2) for u ~ U[0,1]: the MSE of always predicting 1
+
+    def sample(self, batch, gen):
+        T, half = self.length, self.length // 2
+        values = torch.rand(batch, T, generator=gen)                           # (B, T)
+        first = torch.randint(0, half, (batch,), generator=gen)                # in [0, T/2)
+        second = torch.randint(half, T, (batch,), generator=gen)               # in [T/2, T)
+        marker = torch.zeros(batch, T)
+        rows = torch.arange(batch)
+        marker[rows, first] = 1.0
+        marker[rows, second] = 1.0
+        x = torch.stack([values, marker], dim=-1)                              # (B, T, 2)
+        y = (values * marker).sum(1, keepdim=True)                             # (B, 1)
+        return x, y
+
+    def loss(self, out, y):
+        return F.mse_loss(out, y)
+
+    def metric(self, out, y):
+        return F.mse_loss(out, y).item()
+
+
+@dataclass(frozen=True)
+class Copy(Task):
+    """Hochreiter 1997 / Arjovsky 2016: remember 10 symbols over a delay of T steps.
+
+    input classes: 0 blank, 1..8 symbols, 9 delimiter; output classes: 0 blank, 1..8.
+    x: 10 symbols, T-1 blanks, delimiter, 10 blanks (T+20 steps); y: T+10 blanks, then the symbols.
+    """
+
+    name = "copy"
+    input_size = 10
+    output_size = 9
+    scores = "all"
+    n_symbols, n_copy = 8, 10
+
+    @property
+    def chance(self) -> float:
+        return self.n_copy * math.log(self.n_symbols) / (self.length + 2 * self.n_copy)
+
+    def sample(self, batch, gen):
+        T, n = self.length, self.n_copy
+        symbols = torch.randint(1, self.n_symbols + 1, (batch, n), generator=gen)   # (B, 10)
+        seq = torch.zeros(batch, T + 2 * n, dtype=torch.long)
+        seq[:, :n] = symbols
+        seq[:, T + n - 1] = self.n_symbols + 1                                      # delimiter
+        y = torch.zeros(batch, T + 2 * n, dtype=torch.long)
+        y[:, T + n:] = symbols
+        return F.one_hot(seq, self.input_size).float(), y                           # (B, T+20, 10)
+
+    def loss(self, out, y):  # out: (B, T+20, 9), averaged over every step
+        return F.cross_entropy(out.reshape(-1, self.output_size), y.reshape(-1))
+
+    def metric(self, out, y):  # recall accuracy over the 10 copied positions
+        n = self.n_copy
+        return (out[:, -n:].argmax(-1) == y[:, -n:]).float().mean().item()
+
+
+@dataclass(frozen=True)
+class Parity(Task):
+    """Parity of k = length bits: one bit per step ("sequence") or all at once ("whole")."""
+
+    mode: str = "sequence"
+    name = "parity"
+    output_size = 2
+
+    @property
+    def input_size(self) -> int:
+        return self.length if self.mode == "whole" else 1
+
+    @property
+    def chance(self) -> float:
+        return math.log(2)
+
+    def sample(self, batch, gen):
+        bits = torch.randint(0, 2, (batch, self.length), generator=gen)
+        y = bits.sum(1) % 2
+        x = bits.float().unsqueeze(1 if self.mode == "whole" else -1)   # (B, 1, k) or (B, k, 1)
+        return x, y
+
+
+@dataclass(frozen=True)
+class TemporalOrder(Task):
+    """Hochreiter 1997 exp. 6: the order of 2 (or 3) keys from {A, B} among 4 distractor symbols.
+
+    symbols: 0 = A, 1 = B, 2..5 distractors; keys in [.1T,.2T), [.5T,.6T) (3 keys: [.1,.2), [.3,.4),
+    [.6,.7)·T); class = the keys read as a binary number (A = 0, B = 1): 4 or 8 classes.
+    """
+
+    keys: int = 2
+    name = "temporal_order"
+    input_size = 6
+
+    @property
+    def output_size(self) -> int:
+        return 2 ** self.keys
+
+    @property
+    def chance(self) -> float:
+        return math.log(2 ** self.keys)
+
+    def windows(self) -> list[tuple[int, int]]:
+        fractions = [(0.1, 0.2), (0.5, 0.6)] if self.keys == 2 else [(0.1, 0.2), (0.3, 0.4), (0.6, 0.7)]
+        T = self.length
+        return [(int(a * T), max(int(b * T), int(a * T) + 1)) for a, b in fractions]
+
+    def sample(self, batch, gen):
+        seq = torch.randint(2, 6, (batch, self.length), generator=gen)                # distractors
+        key_bits = torch.randint(0, 2, (batch, self.keys), generator=gen)             # A = 0, B = 1
+        rows = torch.arange(batch)
+        for j, (a, b) in enumerate(self.windows()):
+            pos = torch.randint(a, b, (batch,), generator=gen)
+            seq[rows, pos] = key_bits[:, j]
+        weights = 2 ** torch.arange(self.keys - 1, -1, -1)
+        y = (key_bits * weights).sum(1)
+        return F.one_hot(seq, 6).float(), y                                            # (B, T, 6)
+
+
+def make_task(cfg: TaskConfig) -> Task:
+    if cfg.name == "adding":
+        return Adding(cfg.length)
+    if cfg.name == "copy":
+        return Copy(cfg.length)
+    if cfg.name == "parity":
+        return Parity(cfg.length, cfg.mode)
+    return TemporalOrder(cfg.length, cfg.keys)
+
+
+def eval_set(task: Task, batches: int, batch_size: int, seed: int) -> list[tuple[Tensor, Tensor]]:
+    """The fixed held-out set: its own generator and seed, independent of the training stream."""
+    gen = torch.Generator().manual_seed(seed)
+    return [task.sample(batch_size, gen) for _ in range(batches)]
