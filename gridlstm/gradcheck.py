@@ -1,0 +1,225 @@
+"""``gridlstm gradcheck``: gradient-norm profiles of a config (fresh init) or a trained run folder.
+
+    source   a YAML config (the model at initialisation, step 0) or a run folder (its checkpoint)
+    measure  for each measurement seed: one batch, one forward + one backward (gradients.measure)
+    write    gradients/gradients.csv   step,seed,state,layer,t,norm   (t and layer 1-based; x: layer 0)
+             gradients/summary.csv     one row per (state, layer): decay numbers beside the theory
+             gradients/summary.md      the same table in markdown, plus the theory lines
+             gradients/meta.json       what was measured
+    train    GradientRecorder appends the same rows to gradients/profiles.csv at gradients.at_steps
+
+Measurement seed i (0..N-1) uses seed = config seed + i for the batch and, from a config, for the
+initial weights too; a run folder's weights are fixed, only the batch changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from rich.table import Table
+
+from . import decay
+from .config import Config, dump_config, load_config
+from .errors import GridlstmError
+from .gradients import GRADIENT_FIELDS, csv_text, measure, profile_rows
+from .model import RecurrentModel
+from .runs import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
+from .tasks import Task
+from .train import build, resolve_device
+
+# Model fields that change the weights: a checkpoint must agree on all of them (schedule does not).
+WEIGHT_FIELDS = ("kind", "hidden", "layers", "variant", "tied", "priority", "output", "nonlinearity")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What to measure: a resolved config and, for a run folder, its trained weights."""
+
+    cfg: Config
+    kind: str                      # "config" | "run"
+    path: Path
+    step: int = 0
+    weights: Optional[dict[str, Any]] = None
+
+
+def describe_model(m: dict[str, Any]) -> str:
+    kind = m["kind"] + (f" {m['variant']}" if m["kind"] == "grid" else "")
+    return f"{kind}{' tied' if m['tied'] else ''} (hidden={m['hidden']}, layers={m['layers']})"
+
+
+def load_source(path: Optional[Path], overrides: list[str]) -> Source:
+    """A YAML config, or a run folder holding config.yaml and checkpoint.pt; one-line errors."""
+    if path is None or path.is_file() or path.suffix in (".yaml", ".yml"):
+        return Source(load_config(path, overrides), "config", path or Path("configs/default.yaml"))
+    if not path.exists():
+        raise GridlstmError(f"no such run folder or config: {path} (give a run folder from "
+                            "`gridlstm train` or a YAML config such as configs/adding_rnn.yaml)")
+    if not (path / "config.yaml").is_file():
+        raise GridlstmError(f"{path} is not a run folder: it has no config.yaml")
+    cfg = load_config(path / "config.yaml", overrides)
+    ckpt = load_checkpoint(path / "checkpoint.pt")
+    saved = ckpt.get("config", {}).get("model", {})
+    wanted = cfg.model.model_dump(mode="json")
+    differ = [k for k in WEIGHT_FIELDS if k in saved and saved[k] != wanted[k]]
+    if differ or not saved:
+        got = describe_model(saved) if saved else "an unknown model"
+        raise GridlstmError(f"checkpoint {path / 'checkpoint.pt'} holds {got}, but the config asks for "
+                            f"{describe_model(wanted)} (differs in {', '.join(differ) or 'model'}); "
+                            "measure it without model.* overrides")
+    return Source(cfg, "run", path, int(ckpt.get("step", 0)), ckpt["model"])
+
+
+def build_model(source: Source, seed: int, device: torch.device) -> tuple[Task, RecurrentModel]:
+    """The task and model of one measurement seed: fresh init (config) or the checkpoint (run)."""
+    task, model = build(source.cfg.model_copy(update={"seed": seed}), device)
+    if source.weights is not None:
+        try:
+            model.load_state_dict(source.weights)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0]
+            raise GridlstmError(f"checkpoint in {source.path} does not fit the model of its config "
+                                f"(task {source.cfg.task.name}): {first}") from None
+    return task, model
+
+
+def by_steps_back(rows: list[dict[str, Any]]) -> dict[tuple[str, int], list[np.ndarray]]:
+    """gradients.csv rows → {(state, layer): [profile of each seed, indexed by steps back]}."""
+    grouped: dict[tuple[str, int], dict[int, dict[int, float]]] = {}
+    for r in rows:
+        seeds = grouped.setdefault((r["state"], int(r["layer"])), {})
+        seeds.setdefault(int(r["seed"]), {})[int(r["t"])] = float(r["norm"])
+    out = {}
+    for key, seeds in grouped.items():
+        out[key] = [np.array([by_t[t] for t in sorted(by_t, reverse=True)]) for _, by_t in
+                    sorted(seeds.items())]
+    return out
+
+
+@dataclass
+class GradcheckResult:
+    rows: list[dict[str, Any]]        # gradients.csv
+    summary: list[dict[str, Any]]     # summary.csv
+    theory: list[str]                 # theory lines of summary.md
+    meta: dict[str, Any]
+
+
+def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
+                  device: str = "auto") -> GradcheckResult:
+    """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory."""
+    if seeds < 1:
+        raise GridlstmError(f"--seeds {seeds}: expected a positive number of measurement seeds")
+    cfg, dev = source.cfg, resolve_device(device)
+    batch = batch or cfg.train.batch_size
+    rows, theories = [], []
+    task = None
+    for i in range(seeds):
+        seed = cfg.seed + i
+        task, model = build_model(source, seed, dev)
+        x, y = task.sample(batch, torch.Generator().manual_seed(seed))
+        x, y = x.to(dev), y.to(dev)
+        profile = measure(model, task, x, y)
+        theories.append(decay.theory(model, x, profile.states))
+        rows += profile_rows(profile, source.step, seed)
+    tiny = torch.finfo(next(model.parameters()).dtype).tiny
+    per_seed = by_steps_back(rows)
+    last_step = task.scores == "last"
+    summary = decay.summarize(per_seed, theories, cfg.model.layers, tiny, last_step)
+    m = cfg.model
+    meta = {
+        "model": m.kind, "variant": m.variant if m.kind == "grid" else None, "tied": m.tied,
+        "hidden": m.hidden, "D": m.layers, "task": task.name, "length": cfg.task.length,
+        "T": int(x.shape[1]), "scores": task.scores, "seeds": [cfg.seed + i for i in range(seeds)],
+        "batch": batch, "step": source.step, "source": source.kind, "source_path": str(source.path),
+        "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
+        "steps_back": "s = T - t from the last scored position T (t = 1..T)",
+    }
+    return GradcheckResult(rows, summary, decay.theory_lines(summary, per_seed, m.layers), meta)
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def output_dir(source: Source, out: Optional[Path], out_root: Path = Path("outputs")) -> Path:
+    """--out DIR; else RUN_DIR/gradients; else a fresh outputs/gradcheck/<name>/<stamp-id>/gradients."""
+    if out is not None:
+        return out
+    if source.kind == "run":
+        return source.path / "gradients"
+    run_dir = make_run_dir(out_root / "gradcheck", source.cfg.run_name)
+    atomic_write_text(run_dir / "config.yaml", dump_config(source.cfg))
+    return run_dir / "gradients"
+
+
+SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_value", "first_last_ratio",
+         "steps_to_1e-3", "steps_to_1e-6", "steps_to_1e-12", "underflow_step")
+HEADERS = ("state", "layer", "slope", "theory", "σmax/f", "first/last", "1e-3", "1e-6", "1e-12", "uflow")
+LEGEND = ("slope and theory in decades per step back from the loss; σmax/f: σ_max(W_hh) (rnn) or the "
+          "mean forget gate (memories); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
+          "back until g underflows")
+
+
+def _cell(r: dict[str, Any], key: str) -> str:
+    if key == "theory_value":
+        v = r.get("sigma_max", r.get("mean_forget"))
+        return "—" if v is None else f"{v:.3g}"
+    v = r.get(key)
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "—"
+    if key == "slope_decades_per_step" and not np.isnan(r.get("slope_std", np.nan)):
+        return f"{v:+.3g}±{r['slope_std']:.1g}"
+    if key in ("slope_decades_per_step", "theory_slope"):
+        return f"{v:+.3g}"
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def title(meta: dict[str, Any]) -> str:
+    kind = meta["model"] + (f" {meta['variant']}" if meta["variant"] else "") + (" tied" if meta["tied"] else "")
+    return (f"{kind} H={meta['hidden']} D={meta['D']} on {meta['task']} T={meta['T']} "
+            f"(step {meta['step']}, {len(meta['seeds'])} seed(s), batch {meta['batch']})")
+
+
+def decay_table(result: GradcheckResult) -> Table:
+    table = Table(title=title(result.meta), caption=LEGEND, header_style="bold")
+    for h in HEADERS:
+        table.add_column(h, justify="left" if h == "state" else "right")
+    for r in result.summary:
+        table.add_row(*(_cell(r, k) for k in SHOWN))
+    return table
+
+
+def summary_markdown(result: GradcheckResult) -> str:
+    lines = [f"# Gradient flow: {title(result.meta)}", "",
+             f"Source: {result.meta['source']} `{result.meta['source_path']}`. "
+             "g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ (per-example norms), averaged over seeds.", "",
+             "Steps back s = T − t from the last scored position (the final step; for copy every "
+             "position is scored and s counts back from the last one). slope: least-squares slope of "
+             "log10 g against s before underflow (decades per step, negative = vanishing); theory: "
+             "log10(γσ_max) for the rnn (the slowest decay the bound allows), log10(mean f) for a time "
+             "memory; σmax/f: σ_max(W_hh) or the mean forget gate; first/last: g at t = 1 over g at "
+             "t = T; 1e-k: first s with g < 1e-k·g at the loss; uflow: first s with g ≤ "
+             f"{result.meta['underflow_threshold']:.3g} (underflow). A state with no path to the loss at "
+             "s = 0 (the paper grid's time h and m feed only the next step) is measured from the first s "
+             "where g > 0 instead (ref_step in summary.csv). Full data: gradients.csv; every column: "
+             "summary.csv.", "",
+             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    for r in result.summary:
+        lines.append("| " + " | ".join(_cell(r, k) for k in SHOWN) + " |")
+    lines += ["", "## Theory beside measurement", ""] + [f"- {t}" for t in result.theory]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(result: GradcheckResult, out_dir: Path) -> list[Path]:
+    """gradients.csv, summary.csv, summary.md, meta.json in ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "gradients.csv": csv_text(result.rows, GRADIENT_FIELDS),
+        "summary.csv": csv_text(result.summary, decay.SUMMARY_FIELDS),
+        "summary.md": summary_markdown(result),
+    }
+    for name, text in files.items():
+        atomic_write_text(out_dir / name, text)
+    write_json(out_dir / "meta.json", result.meta)
+    return [out_dir / n for n in (*files, "meta.json")]

@@ -1,0 +1,322 @@
+"""Gradient probes: ∂L/∂state[t, d] for every timestep, layer and state kind from ONE backward pass.
+
+The schedule hands every block's state to ``probe(state, k, lo, hi)`` before anything downstream
+uses it (schedule.py). ``StateProbe`` returns ``state + z`` with ``z`` a zero tensor that requires
+grad: the forward values are unchanged, and one ``torch.autograd.grad(L, [x, all z])`` gives, for
+every (t, d) at once (never T backward passes), the *outgoing* gradient
+
+    ∂L/∂z[t, d]     the uses of state[t, d] after its block (the paths to (t+1, d) and (t, d+1)),
+
+which is what a finite difference of a nudge added at the probe measures (verify.py). The
+reported *total* gradient ∂L/∂state[t, d] adds the uses inside the block (an LSTM's c makes its h;
+the seed grid's time h feeds the block's depth LSTM):
+
+    total_i = outgoing_i + Σ_j (∂s_j/∂s_i)ᵀ total_j      (s_j: the block's other outputs)
+
+computed for all t of a layer at once from the block's equations (``block_totals``): only the
+output gates, and for the seed grid the depth LSTM's input Jacobian, are recomputed.  The cells'
+own autograd graph cannot give it: they may fuse a block into one node (core.py), hiding those uses.
+Row l of a probe call on anti-diagonal k with layers lo..hi-1 is layer d = lo + l at time
+t = k - d (0-based), the schedule's own convention.
+
+Norm convention (DESIGN.md §4). The loss is L = mean_b ℓ_b and examples do not interact, so
+∂L/∂state_b = (1/B)·∂ℓ_b/∂state_b: the per-example gradient is B times row b of ∂L/∂state, and
+
+    g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂        (independent of the batch size B)
+
+Norms are taken in float64 so that float32 gradients of 1e-30 do not square to zero.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell, States
+from .config import Config
+from .core import GateTransform, lstm_update
+from .errors import GridlstmError
+from .tasks import Task
+
+
+class StateProbe:
+    """A ``probe`` for ``schedule.run``: keeps every block's state and adds a zero tap to it."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[int, int, int]] = []   # (k, lo, hi) of each call
+        self.states: list[tuple[Tensor, ...]] = []     # per call: the cell's state, detached
+        self.taps: list[tuple[Tensor, ...]] = []       # per call: one (L, B, H) zero per state
+
+    def __call__(self, state: States, k: int, lo: int, hi: int) -> States:
+        taps = tuple(torch.zeros_like(s, requires_grad=True) for s in state)  # each (L, B, H)
+        self.blocks.append((k, lo, hi))
+        self.states.append(tuple(s.detach() for s in state))
+        self.taps.append(taps)
+        return tuple(s + z for s, z in zip(state, taps, strict=True))
+
+    def positions(self) -> tuple[Tensor, Tensor]:
+        """(t, d) of every row of the calls concatenated in order: two (N,) long tensors, N = T·D."""
+        ts, ds = [], []
+        for k, lo, hi in self.blocks:
+            for d in range(lo, hi):
+                ts.append(k - d)
+                ds.append(d)
+        return torch.tensor(ts), torch.tensor(ds)
+
+    def assemble(self, per_call: list[tuple[Tensor, ...]], T: int, D: int) -> list[Tensor]:
+        """Per-call tuples of (L, B, H) → one (T, D, B, H) tensor per state kind."""
+        t_idx, d_idx = self.positions()
+        out = []
+        for i in range(len(per_call[0])):
+            rows = torch.cat([call[i] for call in per_call])  # (N, B, H), N = T·D
+            grid = rows.new_zeros(T, D, *rows.shape[1:])      # (T, D, B, H)
+            grid[t_idx.to(rows.device), d_idx.to(rows.device)] = rows
+            out.append(grid)
+        return out
+
+
+@dataclass
+class ProbeGradients:
+    """Per-example gradients ∂ℓ_b/∂(·)_b of one batch, each state name → (T, D, B, H).
+
+    grads: total ∂ℓ_b/∂state;  outgoing: ∂ℓ_b/∂z (uses after the block only);
+    states: the forward values (detached);  x_grad: (B, T, I) = ∂ℓ_b/∂x_b;  loss: L = mean_b ℓ_b.
+    """
+
+    grads: dict[str, Tensor]
+    outgoing: dict[str, Tensor]
+    states: dict[str, Tensor]
+    x_grad: Tensor
+    loss: float
+
+
+def shift_time(s: Tensor) -> Tensor:
+    """s[t-1] at t, zeros at t = 0 (the initial time state).  (T, ...) -> (T, ...)."""
+    return torch.cat([torch.zeros_like(s[:1]), s[:-1]])
+
+
+def block_inputs(cell: Cell, px: Tensor, states: dict[str, Tensor], d: int) -> tuple[States, States]:
+    """(below, left) of layer d at every t, from the captured states: tuples of (T, B, H).
+
+    below = up(state[t, d-1]) (the bottom input P·x for d = 0); left = right(state[t-1, d]).
+    """
+    names = cell.state_names
+    below = cell.bottom(px) if d == 0 else tuple(states[names[i]][:, d - 1] for i in cell.up_idx)
+    left = tuple(shift_time(states[names[i]][:, d]) for i in cell.right_idx)
+    return below, left
+
+
+def _gate(tr: GateTransform, inp: Tensor, rec: Tensor, d: int, k: int) -> Tensor:
+    """Pre-activation of gate k (0..3 = i, f, g, o) of layer d: only its H columns of the matmul."""
+    W, b = tr.layer_weight(d)
+    H = W.shape[-1] // 4
+    return torch.cat([inp, rec], -1) @ W[:, k * H:(k + 1) * H] + b[k * H:(k + 1) * H]  # (T, B, H)
+
+
+def _dh_dc(o: Tensor, c: Tensor, output: str) -> Tensor:
+    """∂h/∂c (elementwise) of h = o⊙tanh(c) ("standard") or h = tanh(o⊙c) ("paper")."""
+    if output == "standard":
+        return o * (1 - torch.tanh(c) ** 2)
+    return o * (1 - torch.tanh(o * c) ** 2)
+
+
+def _through_lstm(tr: GateTransform, h_in: Tensor, rec: Tensor, c_prev: Tensor, d: int, output: str,
+                  cotangents: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """(∂/∂h_in of ⟨(h', c'), cotangents⟩ for (h', c') = LSTM(h_in, rec, c_prev), its output gate)."""
+    with torch.enable_grad():
+        h_in = h_in.detach().requires_grad_(True)
+        z = tr(h_in.unsqueeze(0), rec.unsqueeze(0), d, d + 1)[0]  # (N, 4H) for N rows
+        grad = torch.autograd.grad(lstm_update(z, c_prev, output), h_in, cotangents)[0]
+    return grad, torch.sigmoid(z.detach().chunk(4, -1)[3])
+
+
+def block_totals(cell: Cell, below: States, left: States, out: dict[str, Tensor],
+                 states: dict[str, Tensor], d: int) -> dict[str, Tensor]:
+    """Total gradients of layer d's states from their outgoing ones, all (T, B, H) (rows are t·b).
+
+    Inside a block (cells.py): a memory makes its hidden, c → h = o⊙tanh(c) (paper output form:
+    tanh(o⊙c)); the seed grid's time h, and the paper grid's with priority depth, is the depth
+    LSTM's input.  Later outputs first:  total(h') = out(h');  total(c') = out(c') + total(h')⊙∂h'/∂c';
+    total(h) = out(h) + ∂(h', c')/∂h ᵀ (out(h'), out(c'));  total(c) = out(c) + total(h)⊙∂h/∂c.
+    """
+    tot = dict(out)
+    if isinstance(cell, LSTMCell):
+        o = torch.sigmoid(_gate(cell.transform, below[0], left[0], d, 3))
+        tot["c"] = out["c"] + out["h"] * _dh_dc(o, states["c"][:, d], "standard")
+        return tot
+    if not isinstance(cell, (GridSeedCell, GridPaperCell)):
+        raise GridlstmError(f"gradient probe: no block equations for cell {type(cell).__name__}")
+    seed = isinstance(cell, GridSeedCell)
+    output = "standard" if seed else cell.output
+    h, mem, h_d, mem_d = cell.state_names
+    time_in, time_rec = (below[1], left[0]) if seed else (left[0], below[0])
+    depth_in = states[h][:, d] if seed or cell.priority == "depth" else left[0]
+    T, B, H = depth_in.shape
+    if seed or cell.priority == "depth":  # the new time h feeds the depth LSTM inside the block
+        flat = [s.reshape(T * B, H) for s in (depth_in, below[0], below[1], out[h_d], out[mem_d])]
+        grad, o_d = _through_lstm(cell.depth, flat[0], flat[1], flat[2], d, output, (flat[3], flat[4]))
+        tot[h] = out[h] + grad.reshape(T, B, H)
+        o_d = o_d.reshape(T, B, H)
+    else:
+        o_d = torch.sigmoid(_gate(cell.depth, depth_in, below[0], d, 3))
+    tot[mem_d] = out[mem_d] + out[h_d] * _dh_dc(o_d, states[mem_d][:, d], output)
+    o_t = torch.sigmoid(_gate(cell.time, time_in, time_rec, d, 3))
+    tot[mem] = out[mem] + tot[h] * _dh_dc(o_t, states[mem][:, d], output)
+    return tot
+
+
+def total_gradients(model: nn.Module, x: Tensor, states: dict[str, Tensor],
+                    outgoing: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Outgoing gradients plus the uses inside each block.  All (T, D, B, H); x: (B, T, I)."""
+    cell, names = model.cell, model.cell.state_names
+    if isinstance(cell, RNNCell):  # h has no use inside its own block
+        return outgoing
+    totals = {n: torch.empty_like(outgoing[n]) for n in names}
+    with torch.no_grad():
+        px = model.proj(x).transpose(0, 1)  # (T, B, H)
+        for d in range(cell.layers):
+            below, left = block_inputs(cell, px, states, d)
+            layer = block_totals(cell, below, left, {n: outgoing[n][:, d] for n in names}, states, d)
+            for n in names:
+                totals[n][:, d] = layer[n]
+    return totals
+
+
+def probe_gradients(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> ProbeGradients:
+    """One forward and one backward of the task loss through the probe, then the in-block terms.
+
+    The model's parameter ``.grad`` fields are left untouched (``autograd.grad``, not ``backward``).
+    """
+    names = model.cell.state_names
+    x = x.detach().requires_grad_(True)                       # (B, T, I)
+    probe = StateProbe()
+    out = model(x, task.scores, probe=probe)
+    loss = task.loss(out, y)
+    B, T, D, S, n = x.shape[0], x.shape[1], model.cell.layers, len(names), len(probe.blocks)
+    taps = [z for call in probe.taps for z in call]
+    # ∂(B·L)/∂s_b = ∂ℓ_b/∂s_b: scaling the loss by B gives per-example gradients directly.
+    got = torch.autograd.grad(loss * B, [x, *taps], allow_unused=True, materialize_grads=True)
+
+    def by_name(flat: Sequence[Tensor]) -> dict[str, Tensor]:
+        per_call = [tuple(flat[i * S:(i + 1) * S]) for i in range(n)]
+        return dict(zip(names, probe.assemble(per_call, T, D), strict=True))
+
+    states = by_name([s for call in probe.states for s in call])
+    outgoing = by_name(got[1:])
+    totals = total_gradients(model, x.detach(), states, outgoing)
+    return ProbeGradients(totals, outgoing, states, got[0], loss.item())
+
+
+def example_norms(g: Tensor) -> Tensor:
+    """mean_b ‖g[..., b, :]‖₂ in float64.  (..., B, H) -> (...)."""
+    return torch.linalg.vector_norm(g, dim=-1, dtype=torch.float64).mean(-1)
+
+
+@dataclass
+class Profile:
+    """Gradient-norm profile of one batch: norms[state] (T, D) and x (T,), float64 on the CPU;
+    states[name] (T, D, B, H): the forward values, for the forget-gate theory (decay.py)."""
+
+    norms: dict[str, Tensor]
+    x: Tensor
+    loss: float
+    states: dict[str, Tensor]
+
+
+def measure(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Profile:
+    """g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ for every state kind, and mean_b ‖∂ℓ_b/∂x_b[t]‖₂.
+
+    Cost: one forward (plus one zero add per state) and one backward; this is what the bench times
+    against a training step.  x: (B, T, I), y: the task's targets.
+    """
+    pg = probe_gradients(model, task, x, y)
+    norms = {name: example_norms(g).cpu() for name, g in pg.grads.items()}  # each (T, D)
+    x_norm = example_norms(pg.x_grad.transpose(0, 1)).cpu()                 # (T,)
+    return Profile(norms, x_norm, pg.loss, pg.states)
+
+
+# ----------------------------------------------------------------------------- gradients.csv rows
+
+def fmt_num(x: Any) -> str:
+    """CSV/markdown cell: '' for missing, shortest round-trip repr for floats."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (float, np.floating)):
+        return repr(float(x))
+    return str(x)
+
+
+GRADIENT_FIELDS = ("step", "seed", "state", "layer", "t", "norm")
+
+
+def profile_rows(profile: Profile, step: int, seed: int) -> list[dict[str, Any]]:
+    """gradients.csv rows of one profile: every state, layer and t, then x (layer 0)."""
+    rows = []
+    for name, norms in profile.norms.items():   # (T, D)
+        T, D = norms.shape
+        for d in range(D):
+            for t in range(T):
+                rows.append({"step": step, "seed": seed, "state": name, "layer": d + 1, "t": t + 1,
+                             "norm": norms[t, d].item()})
+    for t in range(len(profile.x)):
+        rows.append({"step": step, "seed": seed, "state": "x", "layer": 0, "t": t + 1,
+                     "norm": profile.x[t].item()})
+    return rows
+
+
+def csv_text(rows: list[dict[str, Any]], fields: tuple[str, ...], header: bool = True) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    if header:
+        w.writeheader()
+    for r in rows:
+        w.writerow({k: fmt_num(r.get(k)) for k in fields})
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- during training
+
+
+class GradientRecorder:
+    """Trainer hook: appends profiles to RUN_DIR/gradients/profiles.csv at ``gradients.at_steps``
+    and, with ``gradients.at_end``, at the last step: ``train.steps``, or where the run stopped
+    early (``finish``, called after the run; an interrupted run is not held up for it)."""
+
+    def __init__(self, cfg: Config, run_dir: Path):
+        self.cfg, self.path = cfg, run_dir / "gradients" / "profiles.csv"
+        self.recorded: set[int] = set()
+
+    def __call__(self, trainer: Any) -> None:
+        g = self.cfg.gradients
+        if trainer.step in g.at_steps or (g.at_end and trainer.step == self.cfg.train.steps):
+            self.record(trainer.model, trainer.task, trainer.step, trainer.device)
+
+    def finish(self, trainer: Any, status: str) -> None:
+        if self.cfg.gradients.at_end and status in ("completed", "diverged"):
+            self.record(trainer.model, trainer.task, trainer.step, trainer.device)
+
+    def record(self, model: nn.Module, task: Task, step: int, device: torch.device) -> None:
+        if step in self.recorded:
+            return
+        g = self.cfg.gradients
+        rows = []
+        for i in range(g.seeds):
+            seed = self.cfg.seed + i
+            x, y = task.sample(g.batch_size or self.cfg.train.batch_size, torch.Generator().manual_seed(seed))
+            rows += profile_rows(measure(model, task, x.to(device), y.to(device)), step, seed)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            f.write(csv_text(rows, GRADIENT_FIELDS, header=new))
+            f.flush()
+        self.recorded.add(step)
