@@ -17,7 +17,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml Makefile
 	touch $@
 
 run: install
-	$(BIN)/gridlstm train $(CONFIG)
+	@# train prints the run folder on its last stdout line; then measure and draw that run
+	RUN=$$($(BIN)/gridlstm train $(CONFIG)) && RUN=$$(printf '%s\n' "$$RUN" | tail -n 1) && \
+	$(BIN)/gridlstm gradcheck $$RUN --seeds 3 && \
+	$(BIN)/gridlstm plot $$RUN --what gradients && \
+	$(BIN)/gridlstm plot $$RUN --what loss
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -27,6 +31,9 @@ smoke: install
 
 lint: install
 	$(BIN)/ruff check gridlstm cli tests
+
+bench: install
+	$(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,52 @@
+"""``gridlstm plot``: figures from run folders (the logic lives in gridlstm/plots*.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from gridlstm.collect import load_runs
+from gridlstm.plots import DPI, WHAT
+from gridlstm.plots import plot as make_plots
+from gridlstm.plots_gradients import X_AXES
+
+from .common import handle_errors
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="RUN...")
+@click.option("--what", type=click.Choice(WHAT), default="gradients", show_default=True,
+              help="gradients: norm against steps back, one line per run; heatmap: time × depth map "
+                   "per state kind; loss: learning curves with the chance baseline; profiles: the "
+                   "gradient profiles recorded during training.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file; its suffix picks the format (.png, .svg, .pdf). "
+                   "Default: RUN/plots/WHAT.png (several runs: the first run's plots/WHAT-Nruns.png).")
+@click.option("--state", default="h", show_default=True,
+              help="State kind for gradients/profiles: h, c (lstm), c/h_depth/c_depth (grid seed), "
+                   "m/h_depth/m_depth (grid paper), x (the input).")
+@click.option("--layer", type=int, default=None, help="Layer 1..D for gradients/profiles [default: top].")
+@click.option("--x", "x_axis", type=click.Choice(X_AXES), default="auto", show_default=True,
+              help="x axis: steps back from the loss, or timestep; auto picks steps-back when the "
+                   "task scores only the last step.")
+@click.option("--dpi", type=int, default=DPI, show_default=True,
+              help="Pixels per inch of PNG output (figures are 11 inches wide or so).")
+@handle_errors
+def plot(runs: tuple[str, ...], what: str, out: Optional[Path], state: str, layer: Optional[int],
+         x_axis: str, dpi: int) -> None:
+    """Draw figures of one or more RUN folders (folders holding runs and globs work too).
+
+    Prints the path of every file written.
+
+    \b
+    Example:
+      gridlstm plot outputs/adding-rnn/* outputs/adding-grid/* --what gradients --out rnn_vs_grid.png
+      gridlstm plot outputs/adding-grid/20261128-101500-ab12 --what heatmap
+      gridlstm plot 'outputs/adding-*/*' --what loss
+      gridlstm plot outputs/adding-rnn/20261128-101500-ab12 --what profiles --state h
+    """
+    for path in make_plots(load_runs(runs), what, out, state, layer, x_axis, dpi):
+        click.echo(str(path))

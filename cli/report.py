@@ -1,0 +1,42 @@
+"""``gridlstm report``: one comparison table of runs (the logic lives in gridlstm/report.py)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+from rich.console import Console
+
+from gridlstm.collect import load_runs
+from gridlstm.report import FORMATS, KEYS, collect_rows, render
+
+from .common import handle_errors
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="RUN...")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True,
+              help="rich: terminal table; md: Markdown; csv: raw numbers; latex: booktabs tabular.")
+@click.option("--sort", default=None, metavar="KEY",
+              help=f"Sort by a column, -KEY for descending; one of: {', '.join(KEYS)}.")
+@handle_errors
+def report(runs: tuple[str, ...], fmt: str, sort: Optional[str]) -> None:
+    """One row per RUN: task, T, model, size, steps, wall time, final eval loss against chance,
+    metric, solved, and the gradient decay slope and first/last ratio of the top layer's h
+    (from gradients/summary.csv; blank without gradcheck). Folders holding runs and globs work too.
+
+    \b
+    Example:
+      gridlstm report outputs/adding-*/* --format md
+      gridlstm report outputs/ --sort -eval_loss
+      gridlstm report 'outputs/*/*' --format csv > runs.csv
+    """
+    table = render(collect_rows(load_runs(runs), sort), fmt)
+    if isinstance(table, str):
+        click.echo(table, nl=False)
+    else:
+        console = Console(highlight=False)
+        if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+            console = Console(highlight=False, width=240)
+        console.print(table)

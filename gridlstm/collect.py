@@ -1,0 +1,270 @@
+"""Finding run folders and reading what they hold, for ``plot`` and ``report``.
+
+A *run* is a folder with ``config.yaml`` and ``meta.json`` (runs.py writes both before the first
+step); a finished run also has ``summary.json``.  A folder that ``gridlstm gradcheck CONFIG`` made
+(``config.yaml`` and ``gradients/``, no training) counts too, for the gradient figures.  Arguments may be run folders, folders that contain
+runs at any depth (``outputs/``), or glob patterns the shell did not expand (``'outputs/adding-*/*'``).
+
+Gradient tables (written by ``gridlstm gradcheck``, gradients.py) have the columns
+``step,seed,state,layer,t,norm``: the mean over the batch of per-example ‖∂ℓ/∂state[t, layer]‖₂
+measured with the weights of training step ``step`` and measurement seed ``seed``.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+
+from .config import TaskConfig
+from .errors import GridlstmError
+from .runs import read_json
+from .tasks import make_task
+
+GLOB_CHARS = "*?["
+GRADIENT_FIELDS = ("step", "seed", "state", "layer", "t", "norm")
+
+
+def is_run(path: Path) -> bool:
+    """A training run (config.yaml + meta.json) or a gradcheck of a config (config.yaml + gradients/)."""
+    return path.is_dir() and (path / "config.yaml").is_file() and (
+        (path / "meta.json").is_file() or (path / "gradients" / "gradients.csv").is_file())
+
+
+def find_run_dirs(args: list[str] | tuple[str, ...]) -> list[Path]:
+    """Run folders named by ``args`` (folders, parents of runs, globs), in order, without repeats."""
+    if not args:
+        raise GridlstmError("no run folders given: pass RUN folders, e.g. outputs/default/* "
+                            "(make one with: gridlstm train)")
+    found: list[Path] = []
+    for arg in args:
+        if any(c in arg for c in GLOB_CHARS) and not Path(arg).exists():
+            matches = [Path(p) for p in sorted(glob.glob(arg))]
+            if not matches:
+                raise GridlstmError(f"no folders match {arg!r} (make a run with: gridlstm train CONFIG)")
+        else:
+            matches = [Path(arg)]
+        for path in matches:
+            found += _runs_in(path)
+    unique: dict[Path, Path] = {}  # resolved -> as given (printed paths stay as the user wrote them)
+    for p in found:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
+
+
+def _runs_in(path: Path) -> list[Path]:
+    if not path.exists():
+        raise GridlstmError(f"{path} does not exist (make a run with: gridlstm train CONFIG)")
+    if is_run(path):
+        return [path]
+    if path.is_dir():
+        inside = sorted({p.parent for p in path.rglob("config.yaml") if is_run(p.parent)})
+        if inside:
+            return inside
+    raise GridlstmError(f"{path} is not a run folder (no config.yaml and meta.json) and holds none "
+                        "(make one with: gridlstm train CONFIG)")
+
+
+@dataclass(frozen=True)
+class GradientTable:
+    """Columns of a gradients.csv / profiles.csv as numpy arrays, one entry per row."""
+
+    step: np.ndarray   # (N,) int
+    seed: np.ndarray   # (N,) int
+    state: np.ndarray  # (N,) str
+    layer: np.ndarray  # (N,) int
+    t: np.ndarray      # (N,) int, 1..T
+    norm: np.ndarray   # (N,) float
+
+    @classmethod
+    def read(cls, path: Path) -> GradientTable:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in GRADIENT_FIELDS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise GridlstmError(f"{path} lacks the columns {', '.join(missing)} "
+                                    "(rewrite it with: gridlstm gradcheck RUN)")
+            rows = list(reader)
+        if not rows:
+            raise GridlstmError(f"{path} has no rows (rewrite it with: gridlstm gradcheck RUN)")
+        col = {k: [r[k] for r in rows] for k in GRADIENT_FIELDS}
+        return cls(step=np.array(col["step"], dtype=int), seed=np.array(col["seed"], dtype=int),
+                   state=np.array(col["state"], dtype=str), layer=np.array(col["layer"], dtype=int),
+                   t=np.array(col["t"], dtype=int), norm=np.array(col["norm"], dtype=float))
+
+    @property
+    def states(self) -> list[str]:
+        return list(dict.fromkeys(self.state.tolist()))
+
+    @property
+    def steps(self) -> list[int]:
+        return sorted(set(self.step.tolist()))
+
+    def layers(self, state: str) -> list[int]:
+        return sorted(set(self.layer[self.state == state].tolist()))
+
+    def curve(self, state: str, layer: int, step: Optional[int] = None) -> Curve:
+        """Norm against t for one state and layer at one training step (default the latest) over
+        the measurement seeds: the median (a log axis's centre that an exact 0 in one seed does
+        not drag to 0, nor one large seed to the top), and min/max for the spread."""
+        step = self.steps[-1] if step is None else step
+        sel = (self.state == state) & (self.layer == layer) & (self.step == step)
+        ts = np.array(sorted(set(self.t[sel].tolist())), dtype=int)
+        seeds = sorted(set(self.seed[sel].tolist()))
+        grid = np.full((len(seeds), len(ts)), np.nan)  # (S, T)
+        si = {s: i for i, s in enumerate(seeds)}
+        ti = {t: i for i, t in enumerate(ts.tolist())}
+        for s, t, n in zip(self.seed[sel], self.t[sel], self.norm[sel], strict=True):
+            grid[si[s], ti[t]] = n
+        return Curve(t=ts, mid=np.nanmedian(grid, 0), lo=np.nanmin(grid, 0), hi=np.nanmax(grid, 0),
+                     seeds=len(seeds), step=step)
+
+
+@dataclass(frozen=True)
+class Curve:
+    t: np.ndarray     # (T,)
+    mid: np.ndarray   # (T,) median over seeds
+    lo: np.ndarray    # (T,) min over seeds
+    hi: np.ndarray    # (T,) max over seeds
+    seeds: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder, read lazily; every missing file is a one-line error naming its producer."""
+
+    path: Path
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        with open(self.path / "config.yaml") as f:
+            return yaml.safe_load(f) or {}
+
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        path = self.path / "meta.json"
+        return read_json(path) if path.is_file() else {"status": "not trained (gradcheck of a config)"}
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        path = self.path / "summary.json"
+        if not path.is_file():
+            status = self.meta.get("status", "unknown")
+            raise GridlstmError(f"{self.path} has no summary.json (status: {status}); it is written "
+                                "when `gridlstm train` ends")
+        return read_json(path)
+
+    @cached_property
+    def task_facts(self) -> dict[str, Any]:
+        """Chance loss, metric name and success threshold of the run's task (from its config)."""
+        task = make_task(TaskConfig(**self.config["task"]))
+        target = self.config.get("train", {}).get("target")
+        return {"chance": task.chance, "metric": task.metric_name, "higher": task.higher_is_better,
+                "target": task.default_target if target is None else target}
+
+    @property
+    def trained(self) -> bool:
+        return (self.path / "meta.json").is_file()
+
+    @property
+    def id(self) -> str:
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]["name"]
+
+    @property
+    def length(self) -> int:
+        return int(self.config["task"]["length"])
+
+    @property
+    def kind(self) -> str:
+        return self.config["model"]["kind"]
+
+    @property
+    def layers(self) -> int:
+        return int(self.config["model"]["layers"])
+
+    @property
+    def label(self) -> str:
+        """e.g. ``grid seed D=2 T=100``, ``rnn D=1 T=200``."""
+        m = self.config["model"]
+        parts = [m["kind"]]
+        if m["kind"] == "grid":
+            parts.append(m["variant"] + (" tied" if m.get("tied") else ""))
+        elif m.get("tied") and m["layers"] > 1:
+            parts.append("tied")
+        parts += [f"D={m['layers']}", f"T={self.length}"]
+        return " ".join(parts)
+
+    @cached_property
+    def metrics(self) -> list[dict[str, Any]]:
+        path = self.path / "metrics.csv"
+        if not path.is_file():
+            raise GridlstmError(f"{self.path} has no metrics.csv (train it with: gridlstm train CONFIG)")
+        with open(path, newline="") as f:
+            return [{k: (v if k == "split" else _num(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+
+    def gradient_file(self, name: str) -> Path:
+        return self.path / "gradients" / name
+
+    def gradients(self, name: str = "gradients.csv") -> GradientTable:
+        path = self.gradient_file(name)
+        if not path.is_file():
+            producer = (f"gridlstm gradcheck {self.path}" if name == "gradients.csv" else
+                        "gridlstm train CONFIG gradients.at_steps=[0,100], which records them")
+            raise GridlstmError(f"{self.path} has no gradients/{name} (make it with: {producer})")
+        return GradientTable.read(path)
+
+    @cached_property
+    def gradient_meta(self) -> dict[str, Any]:
+        path = self.gradient_file("meta.json")
+        return read_json(path) if path.is_file() else {}
+
+    @property
+    def scores(self) -> str:
+        """Where the loss sits: "last" (the final step only) or "all" (every step)."""
+        return self.gradient_meta.get("scores") or ("all" if self.task == "copy" else "last")
+
+    def gradient_summary(self) -> Optional[list[dict[str, Any]]]:
+        path = self.gradient_file("summary.csv")
+        if not path.is_file():
+            return None
+        with open(path, newline="") as f:
+            return [{k: (v if k in ("state", "theory_kind") else _num(v)) for k, v in r.items()}
+                    for r in csv.DictReader(f)]
+
+
+def _num(v: Optional[str]) -> Optional[float]:
+    if v is None or v.strip() == "":
+        return None
+    try:
+        x = float(v)
+    except ValueError:
+        return None
+    return int(x) if x.is_integer() and "." not in v and "e" not in v.lower() else x
+
+
+def load_runs(args: list[str] | tuple[str, ...]) -> list[Run]:
+    return [Run(p) for p in find_run_dirs(args)]
+
+
+def single_task(runs: list[Run], what: str) -> str:
+    """The one task all ``runs`` share; a mixture is an error (one figure holds one task)."""
+    tasks = sorted({r.task for r in runs})
+    if len(tasks) > 1:
+        raise GridlstmError(f"the runs mix tasks ({', '.join(tasks)}); one {what} figure holds one task: "
+                            f"plot each separately, e.g. gridlstm plot outputs/{tasks[0]}-*/* --what {what}")
+    return tasks[0]
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

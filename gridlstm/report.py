@@ -1,0 +1,197 @@
+"""``gridlstm report``: one comparison table, one row per run, from the files in the run folders.
+
+    summary.json            status, task, T, model, variant, tied, D, H, params, steps, wall time,
+                            final eval loss, chance, metric, solved (a run still training, or
+                            killed: config.yaml and the last eval row of metrics.csv; a gradcheck
+                            of a config: config.yaml, status "untrained")
+    gradients/summary.csv   decay slope (decades per step back) and first/last ratio of the
+                            top layer's time hidden state h; blank when the run has no gradients
+
+Formats: rich (terminal), md (GitHub pipe table), csv (raw numbers, machine-readable) and latex
+(booktabs tabular).  ``--sort KEY`` orders by a column, ``--sort -KEY`` descending; blanks last.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from rich.table import Table
+
+from .collect import Run, finite
+from .errors import GridlstmError
+
+FORMATS = ("rich", "md", "csv", "latex")
+
+
+def _g(digits: int) -> Callable[[Any], str]:
+    return lambda v: f"{v:.{digits}g}" if finite(v) else ""
+
+
+def _yes(v: Any) -> str:
+    return "" if v is None else ("yes" if v else "no")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    fmt: Callable[[Any], str] = str
+    right: bool = True
+
+
+COLUMNS = (
+    Column("run", "run", right=False),
+    Column("status", "status", right=False),
+    Column("task", "task", right=False),
+    Column("T", "T"),
+    Column("model", "model", right=False),
+    Column("variant", "variant", lambda v: v or "", right=False),
+    Column("tied", "tied", _yes, right=False),
+    Column("layers", "D"),
+    Column("hidden", "H"),
+    Column("params", "params", lambda v: f"{v:,}" if isinstance(v, int) else ""),
+    Column("steps", "steps"),
+    Column("wall_seconds", "wall (s)", lambda v: f"{v:.1f}" if finite(v) else ""),
+    Column("eval_loss", "eval loss", _g(4)),
+    Column("chance", "chance", _g(4)),
+    Column("loss_vs_chance", "loss/chance", _g(3)),
+    Column("metric_name", "metric", right=False),
+    Column("eval_metric", "value", _g(4)),
+    Column("solved", "solved", _yes, right=False),
+    Column("grad_slope", "h slope (dec/step, top layer)", _g(3)),
+    Column("grad_ratio", "h first/last", _g(3)),
+)
+KEYS = tuple(c.key for c in COLUMNS)
+
+
+def top_h_row(run: Run) -> Optional[dict[str, Any]]:
+    """The gradients/summary.csv row of the time hidden state h at the top layer, if any."""
+    rows = run.gradient_summary()
+    if not rows:
+        return None
+    h = [r for r in rows if r.get("state") == "h" and isinstance(r.get("layer"), int)]
+    return max(h, key=lambda r: r["layer"]) if h else None
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """summary.json; for a run still training (or killed) the same keys from config.yaml and the
+    last eval row of metrics.csv; for a gradcheck of a config (never trained) from config.yaml."""
+    if (run.path / "summary.json").is_file():
+        return run.summary
+    m, facts = run.config["model"], run.task_facts
+    s: dict[str, Any] = {
+        "status": run.meta.get("status", "unknown") if run.trained else "untrained",
+        "task": run.task, "length": run.length, "model": m["kind"],
+        "variant": m.get("variant") if m["kind"] == "grid" else None, "tied": m.get("tied"),
+        "layers": m.get("layers"), "hidden": m.get("hidden"), "chance": facts["chance"],
+        "metric_name": facts["metric"], "steps": run.gradient_meta.get("step", 0) if not run.trained else None,
+    }
+    evals = [r for r in run.metrics if r["split"] == "eval"] if (run.path / "metrics.csv").is_file() else []
+    if evals:
+        last = evals[-1]
+        s.update(steps=last["step"], wall_seconds=last["seconds"], eval_loss=last["loss"],
+                 eval_metric=last["metric"])
+    return s
+
+
+def report_row(run: Run) -> dict[str, Any]:
+    s = run_summary(run)
+    loss, chance = s.get("eval_loss"), s.get("chance")
+    grad = top_h_row(run)
+    return {
+        "run": run.id,
+        "status": s.get("status"),
+        "task": s.get("task"),
+        "T": s.get("length"),
+        "model": s.get("model"),
+        "variant": s.get("variant"),
+        "tied": s.get("tied"),
+        "layers": s.get("layers"),
+        "hidden": s.get("hidden"),
+        "params": s.get("params"),
+        "steps": s.get("steps"),
+        "wall_seconds": s.get("wall_seconds"),
+        "eval_loss": loss,
+        "chance": chance,
+        "loss_vs_chance": loss / chance if finite(loss) and finite(chance) and chance else None,
+        "metric_name": s.get("metric_name"),
+        "eval_metric": s.get("eval_metric"),
+        "solved": s.get("solved"),
+        "grad_slope": grad.get("slope_decades_per_step") if grad else None,
+        "grad_ratio": grad.get("first_last_ratio") if grad else None,
+    }
+
+
+def sort_rows(rows: list[dict[str, Any]], sort: Optional[str]) -> list[dict[str, Any]]:
+    if not sort:
+        return rows
+    key, desc = (sort[1:], True) if sort.startswith("-") else (sort, False)
+    if key not in KEYS:
+        raise GridlstmError(f"--sort {sort}: expected one of {', '.join(KEYS)} (prefix - for descending)")
+    present = [r for r in rows if r[key] is not None]
+    blank = [r for r in rows if r[key] is None]
+    return sorted(present, key=lambda r: r[key], reverse=desc) + blank
+
+
+def collect_rows(runs: list[Run], sort: Optional[str] = None) -> list[dict[str, Any]]:
+    return sort_rows([report_row(r) for r in runs], sort)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [c.fmt(row[c.key]) if row[c.key] is not None else "" for c in COLUMNS]
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(c.header for c in COLUMNS) + " |",
+             "|" + "|".join("---:" if c.right else "---" for c in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(KEYS)
+    for r in rows:
+        writer.writerow(["" if r[k] is None else r[k] for k in KEYS])
+    return buf.getvalue()
+
+
+def _latex_escape(s: str) -> str:
+    out = s.replace("\\", "\0")
+    for a in "_%&#${}":
+        out = out.replace(a, "\\" + a)
+    return out.replace("\0", r"\textbackslash{}")
+
+
+def to_latex(rows: list[dict[str, Any]]) -> str:
+    spec = "".join("r" if c.right else "l" for c in COLUMNS)
+    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(_latex_escape(c.header) for c in COLUMNS) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex_escape(x) for x in _cells(r)) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_rich(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{len(rows)} run{'s' if len(rows) != 1 else ''}", header_style="bold")
+    for c in COLUMNS:
+        table.add_column(c.header, justify="right" if c.right else "left")
+    for r in rows:
+        cells = _cells(r)
+        solved = KEYS.index("solved")
+        if cells[solved]:
+            cells[solved] = f"[green]{cells[solved]}[/]" if r["solved"] else f"[red]{cells[solved]}[/]"
+        table.add_row(*cells)
+    return table
+
+
+def render(rows: list[dict[str, Any]], fmt: str) -> str | Table:
+    if fmt not in FORMATS:
+        raise GridlstmError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if fmt == "rich":
+        return to_rich(rows)
+    return {"md": to_markdown, "csv": to_csv, "latex": to_latex}[fmt](rows)
