@@ -1,0 +1,83 @@
+"""``gridlstm sweep``: many runs over axes of a config, locally or on Ray (logic in gridlstm/sweep*.py)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+from rich.console import Console
+
+from gridlstm.executors import make_executor
+from gridlstm.sweep_display import RichSweepProgress, expansion_table
+from gridlstm.sweep_folder import open_target, run_sweep
+from gridlstm.sweep_results import to_rich, write_results
+
+from .common import device_option, handle_errors, stderr_console
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("target", type=click.Path(path_type=Path), metavar="SWEEP_FILE|SWEEP_FOLDER")
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
+              show_default=True, help="Root folder; a new sweep goes to OUT/sweeps/NAME/<UTC time>-<id>/.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process pool on this machine; ray: a Ray cluster (pip install 'gridlstm[ray]').")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="local: runs at once (default: all cores; torch threads per run = cores // jobs). "
+                   "ray without --address: CPUs of the private Ray instance.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
+              help="ray: the cluster to use (default: start a private instance on 127.0.0.1).")
+@click.option("--num-cpus", type=float, default=1.0, show_default=True, help="ray: CPUs per run.")
+@click.option("--num-gpus", type=float, default=0.0, show_default=True,
+              help="ray: GPUs per run (> 0 trains on cuda).")
+@click.option("--gradients/--no-gradients", default=True, show_default=True,
+              help="Measure each finished run's gradient profile (gradcheck) for the slope figure.")
+@click.option("--dry-run", is_flag=True, help="Validate and list the runs; run nothing, write nothing.")
+@device_option
+@handle_errors
+def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jobs: Optional[int],
+          address: Optional[str], num_cpus: float, num_gpus: float, gradients: bool, dry_run: bool,
+          device: str) -> None:
+    """Run every point of a sweep (a base config × axes over dotted keys), or resume a sweep
+    folder: only its unfinished runs run. KEY=VALUE overrides change the base of a new sweep.
+
+    Every run is validated before any starts; each writes an ordinary run folder under
+    SWEEP/runs/; a failed run does not stop the others (its traceback is in its folder). Ctrl-C
+    checkpoints the running runs and leaves a resumable sweep. At the end: the grouped table
+    (mean ± std over seeds), SWEEP/results.csv and SWEEP/plots/. The sweep folder is printed on the
+    last line of stdout; the exit code is 1 when some run failed, 130 when interrupted.
+
+    \b
+    Example:
+      gridlstm sweep configs/sweeps/adding_length.yaml train.steps=200 --jobs 2
+      gridlstm sweep configs/sweeps/adding_length.yaml --executor ray --address auto
+      gridlstm sweep outputs/sweeps/adding_length/20260101-120000-ab12     # resume
+      gridlstm sweep configs/sweeps/grid_depth.yaml --dry-run
+    """
+    console = stderr_console()
+    spec, sweep_dir, _ = open_target(target, overrides, out, create=not dry_run)
+    if dry_run:
+        Console(highlight=False).print(expansion_table(spec))
+        return
+    runner = make_executor(executor, jobs, address, num_cpus, num_gpus)
+    try:
+        board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
+                          tuple(sys.argv))
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: running runs were checkpointed; resume with: "
+                      f"gridlstm sweep {sweep_dir}")
+        click.echo(sweep_dir)
+        sys.exit(130)
+    grouped, paths = write_results(spec, sweep_dir)
+    if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
+        console = Console(stderr=True, highlight=False, width=240)
+    console.print(to_rich(spec, grouped))
+    for run_id, error, path in board.failures():
+        console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
+    console.print("wrote " + ", ".join(str(p.relative_to(sweep_dir)) for p in paths))
+    click.echo(sweep_dir)
+    if board.failures():
+        sys.exit(1)

@@ -1,0 +1,363 @@
+"""Sweep files: a base config plus axes over dotted keys, expanded into validated runs.
+
+    name: adding_length              # folder under OUT/sweeps/ (default: the file's stem)
+    base: ../adding_grid.yaml        # a run config, relative to this file (default: configs/default.yaml)
+    config:                          # settings over the base; dotted or nested keys
+      train.steps: 300
+    axes:                            # cartesian product, first axis slowest
+      model.kind: [rnn, lstm, grid]
+      task.length: [50, 100, 200, 400]
+      seed: [0, 1, 2]
+    zip:                             # groups of lists of equal length that vary together
+      - {model.hidden: [16, 32], train.lr: [0.01, 0.003]}
+    exclude:                         # drop every run that matches all keys of a rule
+      - {model.kind: rnn, task.length: [200, 400]}     # a list matches any of its values
+    plot:
+      x: task.length                 # the figures' x axis (default: the first numeric non-seed axis)
+
+Each run is ``base ∘ config ∘ overrides ∘ axis values``, validated as a ``Config``; every problem of
+every run is collected before anything runs (one ConfigError). Runs get stable ids built from their
+axis values (``kind=rnn,length=50,seed=0``), so a resumed sweep finds its own run folders.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .config import DEFAULT_CONFIG, Config, apply_overrides, build_config, read_yaml, valid_keys
+from .errors import ConfigError
+
+SEED_KEY = "seed"
+TOP_KEYS = ("name", "base", "config", "axes", "zip", "exclude", "plot")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+ID_SAFE = re.compile(r"[^A-Za-z0-9._+-]")
+MAX_ID = 150
+MAX_LISTED = 20  # problems listed before "... and N more"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One point of the sweep: its id, its axis values (dotted key → value) and its config."""
+
+    id: str
+    values: dict[str, Any]
+    config: Config
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed, fully expanded and validated sweep; ``spec`` is its self-contained YAML form."""
+
+    name: str
+    spec: dict[str, Any]
+    keys: tuple[str, ...]               # every swept key, in axis order
+    runs: tuple[SweepRun, ...]
+    plot_x: Optional[str]
+
+    @property
+    def group_keys(self) -> tuple[str, ...]:
+        """The swept keys a results row is grouped by: all but the seed."""
+        return tuple(k for k in self.keys if k != SEED_KEY)
+
+    def run(self, run_id: str) -> SweepRun:
+        return next(r for r in self.runs if r.id == run_id)
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, valid_keys(), n=1, cutoff=0.6)
+    if not close:
+        close = [k for k in valid_keys() if k.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]][:1]
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"steps": 3}, "model.kind": "rnn"}`` → ``{"train.steps": 3, "model.kind": "rnn"}``."""
+    flat: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``key = "a.b"``, creating the sections it needs."""
+    *parents, leaf = key.split(".")
+    node = data
+    for p in parents:
+        if not isinstance(node.get(p), dict):
+            node[p] = {}
+        node[p] = dict(node[p])
+        node = node[p]
+    node[leaf] = value
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that keeps booleans apart from numbers (YAML ``true`` is not ``1``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
+def show(v: Any) -> str:
+    """A value as it is written in YAML: ``true``, ``null``, ``0.001``, ``rnn``."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "null" if v is None else str(v)
+
+
+# ----------------------------------------------------------------------------- structure
+
+
+def _check_key(key: Any, where: str, problems: list[str]) -> bool:
+    if not isinstance(key, str) or key not in valid_keys():
+        problems.append(f"{where}: unknown config key {key!r}{_suggest(str(key))}")
+        return False
+    return True
+
+
+def _check_values(key: str, values: Any, where: str, problems: list[str]) -> bool:
+    if not isinstance(values, list) or not values:
+        problems.append(f"{where}.{key}: expected a non-empty list of values, e.g. {key}: [a, b] "
+                        f"(got {values!r})")
+        return False
+    bad = [v for v in values if not _is_scalar(v)]
+    if bad:
+        problems.append(f"{where}.{key}: values must be scalars (number, string, true/false, null), "
+                        f"got {bad[0]!r}")
+        return False
+    dupes = sorted({show(v) for i, v in enumerate(values) if any(same_value(v, w) for w in values[:i])})
+    if dupes:
+        problems.append(f"{where}.{key}: repeated value(s) {', '.join(dupes)}")
+        return False
+    return True
+
+
+def _axis_groups(data: dict[str, Any], problems: list[str]) -> list[dict[str, list[Any]]]:
+    """Axes and zip groups as one list of groups (a plain axis is a group of one key)."""
+    groups: list[dict[str, list[Any]]] = []
+    axes = data.get("axes") or {}
+    if not isinstance(axes, dict):
+        problems.append(f"axes: expected a mapping of dotted key → list of values (got {axes!r})")
+        axes = {}
+    for key, values in axes.items():
+        if _check_key(key, "axes", problems) and _check_values(key, values, "axes", problems):
+            groups.append({key: values})
+    zips = data.get("zip") or []
+    if not isinstance(zips, list):
+        problems.append("zip: expected a list of groups, e.g. zip: [{model.hidden: [16, 32], "
+                        "train.lr: [0.01, 0.003]}]")
+        zips = []
+    for i, group in enumerate(zips):
+        where = f"zip[{i}]"
+        if not isinstance(group, dict) or not group:
+            problems.append(f"{where}: expected a mapping of dotted key → list of values (got {group!r})")
+            continue
+        ok = {k: v for k, v in group.items()
+              if _check_key(k, where, problems) and _check_values(k, v, where, problems)}
+        lengths = {k: len(v) for k, v in ok.items()}
+        if len(set(lengths.values())) > 1:
+            problems.append(f"{where}: lists of one zip group must have equal lengths (got "
+                            + ", ".join(f"{k}: {n}" for k, n in lengths.items()) + ")")
+        elif len(ok) == len(group):
+            groups.append(ok)
+    seen: dict[str, int] = {}
+    for group in groups:
+        for key in group:
+            seen[key] = seen.get(key, 0) + 1
+    problems += [f"{k} is swept more than once (in axes and zip); sweep each key in one place"
+                 for k, n in seen.items() if n > 1]
+    if not groups and not problems:
+        problems.append("the sweep has no axes: add e.g. axes: {seed: [0, 1, 2]}")
+    return groups
+
+
+def _exclude_rules(data: dict[str, Any], keys: list[str], problems: list[str]) -> list[dict[str, list]]:
+    rules = data.get("exclude") or []
+    if not isinstance(rules, list):
+        problems.append("exclude: expected a list of rules, e.g. exclude: [{model.kind: rnn, "
+                        "task.length: 400}]")
+        return []
+    out = []
+    for i, rule in enumerate(rules):
+        where = f"exclude[{i}]"
+        if not isinstance(rule, dict) or not rule:
+            problems.append(f"{where}: expected a mapping of swept key → value or list of values")
+            continue
+        unswept = [k for k in rule if k not in keys]
+        if unswept:
+            problems.append(f"{where}: {', '.join(map(str, unswept))} is not swept (swept keys: "
+                            f"{', '.join(keys)})")
+            continue
+        out.append({k: (v if isinstance(v, list) else [v]) for k, v in rule.items()})
+    return out
+
+
+def _matches(rule: dict[str, list], values: dict[str, Any]) -> bool:
+    return all(any(same_value(values[k], v) for v in allowed) for k, allowed in rule.items())
+
+
+# ----------------------------------------------------------------------------- ids
+
+
+def run_ids(points: list[dict[str, Any]]) -> list[str]:
+    """Stable folder names from axis values: ``kind=rnn,length=50,seed=0``.
+
+    Keys are shortened to their last part unless two swept keys share it; values keep only
+    ``[A-Za-z0-9._+-]``; ids that would collide (or run long) get a hash of the exact values.
+    """
+    if not points:
+        return []
+    keys = list(points[0])
+    leaves = [k.rsplit(".", 1)[-1] for k in keys]
+    short = {k: (leaf if leaves.count(leaf) == 1 else k) for k, leaf in zip(keys, leaves, strict=True)}
+
+    def digest(values: dict[str, Any]) -> str:
+        return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+
+    ids = [",".join(f"{short[k]}={ID_SAFE.sub('_', show(v))}" for k, v in p.items()) for p in points]
+    ids = [i if len(i) <= MAX_ID else f"{i[:MAX_ID - 9]}-{digest(p)}" for i, p in zip(ids, points, strict=True)]
+    if len(set(ids)) < len(ids):
+        ids = [f"{i}-{digest(p)}" for i, p in zip(ids, points, strict=True)]
+    return ids
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _base_data(data: dict[str, Any], sweep_file: Optional[Path], problems: list[str]) -> dict[str, Any]:
+    """The base config as raw (unvalidated) nested data: base file, then the ``config`` section."""
+    base = data.get("base")
+    if base is not None and not isinstance(base, str):
+        problems.append(f"base: expected a path to a run config (got {base!r})")
+        base = None
+    if base is None:
+        path = DEFAULT_CONFIG
+    else:
+        path = Path(base)
+        if not path.is_absolute() and sweep_file is not None:
+            path = sweep_file.parent / path
+    try:  # a stored spec (no file, no base) carries its whole base config in ``config``
+        out = read_yaml(path) if base is not None or sweep_file is not None else {}
+    except ConfigError as e:
+        problems += [f"base: {p}" for p in e.problems]
+        out = {}
+    section = data.get("config") or {}
+    if not isinstance(section, dict):
+        problems.append(f"config: expected a mapping of config keys (got {section!r})")
+        section = {}
+    for key, value in flatten(section).items():
+        if _check_key(key, "config", problems):
+            set_dotted(out, key, value)
+    return out
+
+
+def parse_sweep(data: dict[str, Any], sweep_file: Optional[Path] = None,
+                overrides: tuple[str, ...] | list[str] = ()) -> Sweep:
+    """Validate a sweep mapping and expand it; every problem of every run in one ConfigError.
+
+    ``sweep_file`` names the file the mapping came from (for ``base`` and the default name); a
+    stored, self-contained spec (``Sweep.spec``) is parsed with ``sweep_file=None``.
+    """
+    problems: list[str] = []
+    unknown = [k for k in data if k not in TOP_KEYS]
+    problems += [f"unknown sweep key {k!r} (valid: {', '.join(TOP_KEYS)})" for k in unknown]
+    name = data.get("name") or (sweep_file.stem if sweep_file else None)
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        problems.append(f"name: must be letters, digits, '.', '_' or '-' (a folder name), got {name!r}")
+    base = _base_data(data, sweep_file, problems)
+    base, bad = apply_overrides(base, list(overrides))
+    problems += bad
+    groups = _axis_groups(data, problems)
+    keys = [k for g in groups for k in g]
+    swept_overrides = [o.partition("=")[0].strip() for o in overrides if o.partition("=")[0].strip() in keys]
+    problems += [f"override {k}=… sets a swept key; change its values in the sweep file instead"
+                 for k in swept_overrides]
+    if "name" in keys:
+        problems.append("name cannot be swept: every run of a sweep is named after the sweep")
+    rules = _exclude_rules(data, keys, problems)
+    plot = data.get("plot") or {}
+    plot_x = plot.get("x") if isinstance(plot, dict) else None
+    if not isinstance(plot, dict) or set(plot) - {"x"}:
+        problems.append("plot: expected a mapping with the key x (e.g. plot: {x: task.length})")
+    elif plot_x is not None and plot_x not in keys:
+        problems.append(f"plot.x: {plot_x!r} is not swept (swept keys: {', '.join(keys)})")
+    if problems:
+        raise ConfigError(problems)
+
+    points = []
+    for combo in itertools.product(*[range(len(next(iter(g.values())))) for g in groups]):
+        points.append({k: vals[i] for g, i in zip(groups, combo, strict=True) for k, vals in g.items()})
+    kept = [p for p in points if not any(_matches(r, p) for r in rules)]
+    for i, rule in enumerate(rules):
+        if not any(_matches(rule, p) for p in points):
+            problems.append(f"exclude[{i}] matches no run: "
+                            + ", ".join(f"{k} in [{', '.join(map(show, v))}]" for k, v in rule.items()))
+    if points and not kept:
+        problems.append(f"exclude removes all {len(points)} runs")
+    runs = _validate_runs(name, base, kept, problems)
+    if problems:
+        raise ConfigError(problems)
+    spec = {"name": name, "config": base, "axes": {k: v for g in groups if len(g) == 1 for k, v in g.items()},
+            "zip": [g for g in groups if len(g) > 1],
+            "exclude": [{k: v for k, v in r.items()} for r in rules],
+            "plot": {"x": plot_x or default_x(keys, groups)}}
+    return Sweep(name, spec, tuple(keys), tuple(runs), spec["plot"]["x"])
+
+
+def _validate_runs(name: str, base: dict[str, Any], points: list[dict[str, Any]],
+                   problems: list[str]) -> list[SweepRun]:
+    """Build every run's Config; the same problem in many runs is listed once with a count."""
+    runs, failures = [], {}
+    for run_id, values in zip(run_ids(points), points, strict=True):
+        data = json.loads(json.dumps(base))  # a deep copy of plain YAML data
+        data["name"] = name
+        for key, value in values.items():
+            set_dotted(data, key, value)
+        try:
+            runs.append(SweepRun(run_id, values, build_config(data)))
+        except ConfigError as e:
+            for p in e.problems:
+                failures.setdefault(p, []).append(run_id)
+    for i, (problem, ids) in enumerate(failures.items()):
+        if i == MAX_LISTED:
+            problems.append(f"... and {len(failures) - MAX_LISTED} more problems")
+            break
+        more = f" and {len(ids) - 1} more" if len(ids) > 1 else ""
+        problems.append(f"run {ids[0]}{more}: {problem}")
+    return runs
+
+
+def default_x(keys: list[str], groups: list[dict[str, list[Any]]]) -> Optional[str]:
+    """The first non-seed swept key with numeric values, else the first non-seed key."""
+    values = {k: v for g in groups for k, v in g.items()}
+    candidates = [k for k in keys if k != SEED_KEY]
+    numeric = [k for k in candidates
+               if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values[k])]
+    return (numeric or candidates or [None])[0]
+
+
+def load_sweep(path: Path, overrides: tuple[str, ...] | list[str] = ()) -> Sweep:
+    """Read and expand a sweep file; ConfigError lists every problem."""
+    return parse_sweep(read_yaml(Path(path)), Path(path), overrides)
+
+
+def dump_spec(sweep: Sweep) -> str:
+    return yaml.safe_dump(sweep.spec, sort_keys=False)

@@ -1,0 +1,313 @@
+"""A sweep folder: the sweep, its expansion, a status table and one ordinary run folder per run.
+
+    OUT/sweeps/<name>/<UTC stamp>-<id>/
+        sweep.yaml              the self-contained sweep (base config inlined, overrides applied)
+        expansion.json          every run: id, axis values, resolved config
+        meta.json               argv, executor, status (running|completed|failed|interrupted)
+        status.csv              one row per run: axis values, status, loss, metric, error
+        runs/<run id>/          ordinary run folders (train.py), + traceback.txt if a run failed
+        attempts/<run id>.<n>/  earlier unfinished attempts, moved aside when a run is re-run
+        results.csv results.md plots/   the aggregation (sweep_results.py)
+
+Resume: ``run_sweep`` on an existing folder runs only the runs that are not finished (finished =
+completed or diverged: a diverged run is a result, and re-running it would diverge again). An
+interrupted run (Ctrl-C, or a sweep killed while it trained) continues from its checkpoint in its
+own folder (resume.py); a failed run, or one that never checkpointed, is moved to attempts/ and
+starts over. A lock file keeps two sweeps from running one folder at once; the OS drops it when a
+sweep dies.
+"""
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+import yaml
+
+from .errors import ConfigError, GridlstmError
+from .executors import TRACEBACK, RunJob
+from .runs import atomic_write_text, make_run_dir, read_json, utc_now, write_json
+from .sweep import Sweep, dump_spec, load_sweep, parse_sweep, show
+
+SPEC, EXPANSION, META, STATUS, LOCK = "sweep.yaml", "expansion.json", "meta.json", "status.csv", ".lock"
+DONE = ("completed", "diverged")
+STATUS_FIELDS = ("status", "steps", "eval_loss", "eval_metric", "solved", "wall_seconds", "error")
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return path.is_dir() and (path / SPEC).is_file() and (path / EXPANSION).is_file()
+
+
+def run_dir(sweep_dir: Path, run_id: str) -> Path:
+    return sweep_dir / "runs" / run_id
+
+
+def create_sweep_dir(sweep: Sweep, out_root: Path) -> Path:
+    """A fresh OUT/sweeps/<name>/<stamp-id>/ holding the sweep and its expansion."""
+    path = make_run_dir(Path(out_root) / "sweeps", sweep.name)
+    atomic_write_text(path / SPEC, dump_spec(sweep))
+    write_json(path / EXPANSION, {
+        "name": sweep.name, "keys": list(sweep.keys), "plot_x": sweep.plot_x,
+        "runs": [{"id": r.id, "values": r.values, "config": r.config.to_dict()} for r in sweep.runs]})
+    (path / "runs").mkdir()
+    return path
+
+
+def open_sweep_dir(path: Path) -> Sweep:
+    """The sweep stored in a sweep folder, re-validated; its run ids must match the expansion."""
+    if not is_sweep_dir(path):
+        raise GridlstmError(f"{path} is not a sweep folder (no {SPEC} and {EXPANSION}); give a sweep "
+                            "file such as configs/sweeps/adding_length.yaml or a folder under outputs/sweeps/")
+    data = yaml.safe_load((path / SPEC).read_text())
+    try:
+        sweep = parse_sweep(data)
+    except ConfigError as e:
+        raise ConfigError([f"{path / SPEC}: {p}" for p in e.problems]) from None
+    stored = [r["id"] for r in read_json(path / EXPANSION)["runs"]]
+    if stored != [r.id for r in sweep.runs]:
+        raise GridlstmError(f"{path / SPEC} no longer expands to the runs in {path / EXPANSION}; "
+                            "was the folder edited? Start a new sweep from the sweep file")
+    return sweep
+
+
+# ----------------------------------------------------------------------------- run states
+
+
+def run_state(path: Path) -> str:
+    """pending (never started) | running | completed | diverged | failed | interrupted.
+
+    A traceback beside an unfinished status means failed (the worker died or raised)."""
+    status = None
+    if (path / "meta.json").is_file():
+        try:
+            status = json.loads((path / "meta.json").read_text()).get("status", "running")
+        except (json.JSONDecodeError, OSError):
+            status = "running"
+    if status in DONE:
+        return status
+    if (path / TRACEBACK).is_file():
+        return "failed"
+    return status or "pending"
+
+
+def resumable(path: Path) -> bool:
+    """An interrupted (or killed while running) run with a checkpoint continues in place."""
+    return run_state(path) in ("interrupted", "running") and (path / "checkpoint.pt").is_file()
+
+
+def error_line(path: Path) -> str:
+    """The last line of a run's traceback (``RuntimeError: …``), or the error in its meta."""
+    tb = path / TRACEBACK
+    if tb.is_file():
+        lines = [line for line in tb.read_text().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else "failed"
+    meta = path / "meta.json"
+    if meta.is_file():
+        try:
+            return str(json.loads(meta.read_text()).get("error") or "")
+        except (json.JSONDecodeError, OSError):
+            return ""
+    return ""
+
+
+def set_aside(sweep_dir: Path, run_id: str) -> Optional[Path]:
+    """Move an unfinished attempt out of runs/ (to attempts/<id>.<n>) so the run starts clean."""
+    src = run_dir(sweep_dir, run_id)
+    if not src.exists():
+        return None
+    (sweep_dir / "attempts").mkdir(exist_ok=True)
+    n = 1
+    while (sweep_dir / "attempts" / f"{run_id}.{n}").exists():
+        n += 1
+    dst = sweep_dir / "attempts" / f"{run_id}.{n}"
+    os.replace(src, dst)
+    return dst
+
+
+class SweepLock:
+    """An exclusive lock on a sweep folder for the life of this process."""
+
+    def __init__(self, sweep_dir: Path):
+        self.path = sweep_dir / LOCK
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> SweepLock:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise GridlstmError(f"{self.path.parent} is being run by another sweep process; "
+                                "wait for it or stop it first") from None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+
+
+# ----------------------------------------------------------------------------- the board
+
+
+class SweepReporter(Protocol):
+    def start(self, sweep: Sweep, sweep_dir: Path, executor: str, total: int, done: int) -> None: ...
+    def update(self, counts: dict[str, int]) -> None: ...
+    def finish(self, counts: dict[str, int]) -> None: ...
+
+
+class SilentSweepReporter:
+    def start(self, *a: Any) -> None: ...
+    def update(self, *a: Any) -> None: ...
+    def finish(self, *a: Any) -> None: ...
+
+
+class StatusBoard:
+    """The state of every run; rewrites status.csv and tells the reporter on every change."""
+
+    def __init__(self, sweep: Sweep, sweep_dir: Path, reporter: SweepReporter):
+        self.sweep, self.sweep_dir, self.reporter = sweep, sweep_dir, reporter
+        self.states = {r.id: run_state(run_dir(sweep_dir, r.id)) for r in sweep.runs}
+        self._cells: dict[str, dict[str, Any]] = {}  # status-table cells of runs that ended
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in ("completed", "diverged", "failed", "interrupted", "running", "pending")}
+        for s in self.states.values():
+            out[s if s in out else "pending"] += 1
+        return out
+
+    def started(self, run_id: str) -> None:
+        self.states[run_id] = "running"
+        self._changed()
+
+    def finished(self, run_id: str, error: Optional[str]) -> None:
+        path = run_dir(self.sweep_dir, run_id)
+        state = run_state(path)
+        if state in ("pending", "running") and not error:
+            error = "the worker ended before the run finished (no final status in meta.json)"
+        if error and state not in DONE and state != "interrupted":
+            path.mkdir(parents=True, exist_ok=True)
+            if not (path / TRACEBACK).is_file():
+                (path / TRACEBACK).write_text(f"{error}\n")
+            state = "failed"
+        self.states[run_id] = state
+        self._changed()
+
+    def failures(self) -> list[tuple[str, str, Path]]:
+        """(run id, last error line, run folder) of every failed run."""
+        return [(i, error_line(run_dir(self.sweep_dir, i)), run_dir(self.sweep_dir, i))
+                for i, s in self.states.items() if s == "failed"]
+
+    def _changed(self) -> None:
+        self.write()
+        self.reporter.update(self.counts())
+
+    def _ended_cells(self, run_id: str) -> dict[str, Any]:
+        """summary.json numbers and the error line of a run that ended (read once)."""
+        if run_id not in self._cells:
+            path = run_dir(self.sweep_dir, run_id)
+            summary: dict[str, Any] = {}
+            if (path / "summary.json").is_file():
+                try:
+                    summary = json.loads((path / "summary.json").read_text())
+                except (json.JSONDecodeError, OSError):
+                    summary = {}
+            cells = {k: summary.get(k, "") for k in STATUS_FIELDS}
+            cells["error"] = error_line(path) if self.states[run_id] in ("failed", "diverged") else ""
+            self._cells[run_id] = cells
+        return self._cells[run_id]
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for r in self.sweep.runs:
+            state = self.states[r.id]
+            row: dict[str, Any] = {"id": r.id, **{k: show(v) for k, v in r.values.items()}}
+            if state in ("running", "pending"):
+                self._cells.pop(r.id, None)
+                row.update({k: "" for k in STATUS_FIELDS})
+            else:
+                row.update(self._ended_cells(r.id))
+            row["status"] = state
+            rows.append(row)
+        return rows
+
+    def write(self) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["id", *self.sweep.keys, *STATUS_FIELDS], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows())
+        atomic_write_text(self.sweep_dir / STATUS, buf.getvalue())
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _set_meta(sweep_dir: Path, **fields: Any) -> None:
+    path = sweep_dir / META
+    meta = read_json(path) if path.is_file() else {}
+    meta.update(fields)
+    write_json(path, meta)
+
+
+def run_sweep(sweep: Sweep, sweep_dir: Path, executor: Any, reporter: Optional[SweepReporter] = None,
+              device: str = "auto", gradients: bool = True, argv: tuple[str, ...] = ()) -> StatusBoard:
+    """Run every unfinished run of ``sweep`` in ``sweep_dir`` with ``executor``.
+
+    A failed run is recorded and the sweep goes on; KeyboardInterrupt stops the running runs
+    (they checkpoint and are marked interrupted), records the sweep as interrupted and re-raises.
+    """
+    reporter = reporter or SilentSweepReporter()
+    with SweepLock(sweep_dir):
+        board = StatusBoard(sweep, sweep_dir, reporter)
+        todo = [r for r in sweep.runs if board.states[r.id] not in DONE]
+        resume = {r.id for r in todo if resumable(run_dir(sweep_dir, r.id))}
+        for r in todo:
+            if r.id not in resume:
+                set_aside(sweep_dir, r.id)
+                board.states[r.id] = "pending"
+        board.write()
+        attempt = {"started": utc_now(), "argv": list(argv), "executor": executor.describe(),
+                   "runs_to_do": len(todo), "continued": sorted(resume)}
+        meta_path = sweep_dir / META
+        attempts = (read_json(meta_path).get("attempts", []) if meta_path.is_file() else []) + [attempt]
+        _set_meta(sweep_dir, name=sweep.name, runs=len(sweep.runs), status="running", attempts=attempts)
+        reporter.start(sweep, sweep_dir, executor.describe(), len(sweep.runs), len(sweep.runs) - len(todo))
+        jobs = [RunJob(r.id, r.config, str(run_dir(sweep_dir, r.id)), device=device, gradients=gradients,
+                       argv=tuple(argv), resume=r.id in resume) for r in todo]
+        try:
+            executor.run(jobs, board)
+        except BaseException:
+            for run_id, state in board.states.items():  # runs the executor dropped unfinished
+                if state == "running":
+                    board.states[run_id] = run_state(run_dir(sweep_dir, run_id))
+            _set_meta(sweep_dir, status="interrupted", ended=utc_now())
+            board.write()
+            reporter.finish(board.counts())
+            raise
+        counts = board.counts()
+        status = "completed" if counts["completed"] + counts["diverged"] == len(sweep.runs) else "failed"
+        attempts[-1]["ended"] = utc_now()
+        _set_meta(sweep_dir, status=status, ended=utc_now(), attempts=attempts)
+        reporter.finish(counts)
+        return board
+
+
+def open_target(target: Path, overrides: tuple[str, ...] | list[str], out_root: Path,
+                create: bool = True) -> tuple[Sweep, Optional[Path], bool]:
+    """(sweep, its folder, resumed?) for a sweep file (a new folder unless ``create`` is False)
+    or an existing sweep folder (resumed as it was created)."""
+    target = Path(target)
+    if not target.exists():
+        raise GridlstmError(f"no such sweep file or sweep folder: {target} (e.g. "
+                            "configs/sweeps/adding_length.yaml, or a folder under outputs/sweeps/)")
+    if target.is_dir():
+        if overrides:
+            raise GridlstmError("KEY=VALUE overrides apply to a new sweep (a sweep file); a sweep folder "
+                                f"resumes exactly as it was created: gridlstm sweep {target}")
+        return open_sweep_dir(target), target, True
+    sweep = load_sweep(target, overrides)
+    return sweep, (create_sweep_dir(sweep, out_root) if create else None), False
