@@ -13,7 +13,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev,ray]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $@
 
 run: install
@@ -23,7 +23,12 @@ run: install
 	$(BIN)/gridlstm plot $$RUN --what gradients && \
 	$(BIN)/gridlstm plot $$RUN --what loss
 
-test: install
+# The test suite also runs the sweep on a local Ray instance: the optional ray extra.
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[ray]"
+	touch $@
+
+test: install $(VENV)/.installed-ray
 	$(BIN)/python -m pytest -q
 
 smoke: install
