@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import click
 from rich.console import Console
 
 from gridlstm.config import Config, load_config
-from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted
 
 
 def stderr_console() -> Console:
@@ -23,7 +24,8 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into 'Error: …' on stderr and exit code 2, never a traceback."""
+    """Turn library errors into 'Error: …' on stderr and exit code 2, never a traceback; a hard
+    Ctrl-C into a short note and exit code 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,19 +35,20 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             fail(str(e))
         except GridlstmError as e:
             fail(e.message, e.exit_code)
+        except RunInterrupted as e:
+            fail(f"stopped at once by a second interrupt; the last complete checkpoint (step "
+                 f"{e.checkpoint_step}) is kept. Resume with: gridlstm train --resume {e.run_dir}", 130)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
 
     return wrapper
 
 
 def split_config_args(args: tuple[str, ...]) -> tuple[Optional[Path], list[str]]:
-    """``[CONFIG] [key=value ...]``: the first argument without '=' is the config path."""
+    """``[CONFIG] [key=value ...]``: the first argument without '=' is the config path; any other
+    argument without '=' is reported with the overrides' problems (load_config), all at once."""
     if args and "=" not in args[0]:
-        rest = list(args[1:])
-        stray = [a for a in rest if "=" not in a]
-        if stray:
-            raise ConfigError([f"unexpected argument {a!r}: expected key=value (e.g. model.hidden=128)"
-                               for a in stray])
-        return Path(args[0]), rest
+        return Path(args[0]), list(args[1:])
     return None, list(args)
 
 

@@ -8,9 +8,16 @@ import click
 
 from gridlstm import __version__
 from gridlstm.display import RichReporter
+from gridlstm.errors import GridlstmError
+from gridlstm.resume import outcome
+from gridlstm.resume import resume as resume_run
 from gridlstm.train import train as train_run
 
-from .common import config_from_args, device_option, handle_errors, stderr_console
+from .common import config_from_args, device_option, handle_errors, split_config_args, stderr_console
+from .gradcheck import gradcheck
+from .plot import plot
+from .report import report
+from .sweep import sweep
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -32,32 +39,49 @@ def cli() -> None:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
               show_default=True, help="Root folder for run folders.")
 @click.option("--name", default=None, help="Run group name (folder under --out); overrides `name`.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
+              help="Continue RUN_DIR from its last checkpoint, in the same folder, exactly.")
+@click.option("--force", is_flag=True, help="With --resume: accept a config that differs from the run's.")
 @device_option
 @handle_errors
-def train(args: tuple[str, ...], out: Path, name: str | None, device: str) -> None:
+def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path | None, force: bool,
+          device: str) -> None:
     """Train CONFIG (default configs/default.yaml) with dotted KEY=VALUE overrides.
 
     Writes OUT/NAME/<UTC time>-<id>/ with config.yaml, meta.json, metrics.csv, checkpoint.pt and
-    summary.json, and prints its path on the last line of stdout.
+    summary.json, and prints its path on the last line of stdout. Ctrl-C (or SIGTERM) finishes the
+    step, writes a checkpoint and exits 130 (143); a second Ctrl-C stops at once. --resume continues
+    a run where it stopped; with KEY=VALUE or CONFIG it needs --force. Exit codes: 0 done,
+    1 diverged, 2 bad input, 130/143 interrupted.
 
     \b
     Examples:
       gridlstm train
       gridlstm train configs/adding_grid.yaml model.hidden=128 task.length=200
       gridlstm train configs/copy_lstm.yaml train.steps=500 --out /tmp/runs --name trial
+      gridlstm train --resume outputs/default/20250101-120000-ab12
+      gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000
     """
     if name is not None:
         args = args + (f"name={name}",)
-    cfg = config_from_args(args)
     console = stderr_console()
-    try:
-        summary = train_run(cfg, out, device, RichReporter(console), argv=sys.argv)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the last checkpoint is in the run folder")
-        sys.exit(130)
+    if resume_dir is not None:
+        path, overrides = split_config_args(args)
+        summary = resume_run(resume_dir, path, overrides, force, device, RichReporter(console), sys.argv)
+    else:
+        if force:
+            raise GridlstmError("--force only applies together with --resume RUN_DIR")
+        summary = train_run(config_from_args(args), out, device, RichReporter(console), argv=sys.argv)
+    message, code = outcome(summary)
+    console.print(message, markup=False, soft_wrap=True)
     click.echo(summary["run_dir"])
-    if summary["status"] == "diverged":
-        sys.exit(1)
+    sys.exit(code)
+
+
+cli.add_command(plot)
+cli.add_command(gradcheck)
+cli.add_command(report)
+cli.add_command(sweep)
 
 
 def main() -> None:

@@ -90,6 +90,29 @@ class TrainConfig(_Section):
     log_every: int = Field(10, ge=1)
     target: Optional[float] = Field(None, description="success threshold; null = the task's default")
     early_stop: bool = Field(True, description="stop when the held-out metric reaches the target")
+    checkpoint_every: Optional[int] = Field(None, ge=1, description="steps between checkpoints; "
+                                            "null = at every eval (an interrupt always writes one)")
+    on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN/Inf loss or gradient: stop the "
+                                            "run as diverged, or skip that batch's update")
+    skip_limit: int = Field(10, ge=1, description="on_nan skip: this many skipped steps in a row "
+                            "count as diverged (the weights themselves went bad)")
+
+
+class GradientsConfig(_Section):
+    """Gradient-norm profiles recorded into the run folder while training (gridlstm/gradients.py)."""
+
+    at_steps: list[int] = Field([0], description="training steps at which to record a profile "
+                                "(0 = before the first update) into gradients/profiles.csv")
+    at_end: bool = Field(True, description="also record at the step training stops")
+    batch_size: Optional[int] = Field(None, ge=1, description="examples per profile; null = train.batch_size")
+    seeds: int = Field(1, ge=1, le=100, description="profiles (batches) per recorded step")
+
+    @field_validator("at_steps")
+    @classmethod
+    def _non_negative(cls, v: list[int]) -> list[int]:
+        if any(s < 0 for s in v):
+            raise ValueError(f"steps must be >= 0 (got {v})")
+        return sorted(set(v))
 
 
 class Config(_Section):
@@ -98,6 +121,7 @@ class Config(_Section):
     task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    gradients: GradientsConfig = GradientsConfig()
 
     @field_validator("name")
     @classmethod
@@ -130,22 +154,38 @@ def valid_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
 
 
 def _suggest(key: str) -> str:
-    close = difflib.get_close_matches(key, valid_keys(), n=1, cutoff=0.6)
+    sections = [name for name, f in Config.model_fields.items()
+                if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)]
+    close = difflib.get_close_matches(key, valid_keys() + sections, n=1, cutoff=0.6)
     if not close:  # a leaf name under the wrong section, e.g. "hidden" for "model.hidden"
         close = [k for k in valid_keys() if k.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]][:1]
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def _format_error(err: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in err["loc"])
+def _key(loc: tuple[Any, ...]) -> str:
+    """Dotted key for a message; odd keys (empty, control characters, non-strings) shown quoted."""
+    text = ".".join(str(p) for p in loc)
+    plain = all(isinstance(p, str) and p and p.isprintable() for p in loc)
+    return text if plain or not loc else _short(text)
+
+
+def _format_error(err: dict[str, Any]) -> list[str]:
+    """One pydantic error → one line per problem (cross-field rules may report several)."""
+    loc = _key(tuple(err["loc"]))
     if err["type"] == "extra_forbidden":
-        return f"unknown key {loc}{_suggest(loc)}"
+        return [f"unknown key {loc}{_suggest(loc)}"]
     msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "value_error":  # cross-field rules: the message names its keys
-        return msg
+    if err["type"] == "value_error" and (not loc or isinstance(err.get("input"), dict)):
+        # a section's cross-field rules: the message names its keys, "; " between problems
+        return msg.split("; ")
     got = err.get("input")
-    shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
-    return f"{loc or 'config'}: {msg}{shown}"
+    shown = "" if isinstance(got, (dict, list, set, tuple)) else f" (got {_short(got)})"
+    return [f"{loc or 'config'}: {msg}{shown}"]
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -160,9 +200,15 @@ def read_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        tag = re.search(r"tag '([^']*)'", problem) if isinstance(e, yaml.constructor.ConstructorError) else None
+        if tag:  # safe_load refuses !!python/... and other custom tags
+            problem = f"tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')} is not allowed (plain YAML only)"
         raise ConfigError([f"{path}{where}: YAML syntax error: {problem}"]) from None
-    except (UnicodeDecodeError, OSError) as e:
-        raise ConfigError([f"cannot read config {path}: {e}"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"cannot read config {path}: not UTF-8 text (byte {e.object[e.start]:#04x} "
+                           f"at offset {e.start})"]) from None
+    except OSError as e:
+        raise ConfigError([f"cannot read config {path}: {e.strerror or e}"]) from None
     if data is None:
         raise ConfigError([f"config file is empty: {path}"])
     if not isinstance(data, dict):
@@ -179,10 +225,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> tuple[dict[st
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            problems.append(f"override {item!r} is not key=value (e.g. model.hidden=128)")
+            problems.append(f"override {_short(item)} is not key=value (e.g. model.hidden=128)")
             continue
         if key not in keys:
-            problems.append(f"unknown key {key} in override {item!r}{_suggest(key)}")
+            problems.append(f"unknown key {_key((key,))} in override {_short(item)}{_suggest(key)}")
             continue
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
@@ -203,7 +249,7 @@ def build_config(data: dict[str, Any], problems: Optional[list[str]] = None) -> 
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
-        problems += [_format_error(err) for err in e.errors()]
+        problems += [line for err in e.errors() for line in _format_error(err)]
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
@@ -212,9 +258,31 @@ def build_config(data: dict[str, Any], problems: Optional[list[str]] = None) -> 
 
 def load_config(path: Optional[Path] = None, overrides: tuple[str, ...] | list[str] = ()) -> Config:
     """Read ``path`` (default: configs/default.yaml), apply overrides, validate; ConfigError on failure."""
-    data = read_yaml(Path(path) if path is not None else DEFAULT_CONFIG)
+    try:
+        data = read_yaml(Path(path) if path is not None else DEFAULT_CONFIG)
+    except ConfigError as e:  # still report the overrides' own problems in the same block
+        _, override_problems = apply_overrides({}, list(overrides))
+        raise ConfigError(e.problems + override_problems) from None
     data, problems = apply_overrides(data, list(overrides))
     return build_config(data, problems)
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"hidden": 8}}`` → ``{"model.hidden": 8}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for every dotted key whose value differs (missing keys show as absent)."""
+    a, b = flatten(old), flatten(new)
+    return [f"{k}: {a.get(k, 'absent')} -> {b.get(k, 'absent')}"
+            for k in sorted(set(a) | set(b)) if a.get(k, "absent") != b.get(k, "absent")]
 
 
 def dump_config(cfg: Config) -> str:

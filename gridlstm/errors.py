@@ -22,3 +22,11 @@ class ConfigError(GridlstmError):
     def __str__(self) -> str:
         n = len(self.problems)
         return f"invalid config ({n} problem{'s' if n != 1 else ''}):\n{self.message}"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A hard stop (a second Ctrl-C) during training: the folder and its last complete checkpoint."""
+
+    def __init__(self, run_dir: object, checkpoint_step: object):
+        super().__init__(f"interrupted; last checkpoint at step {checkpoint_step} in {run_dir}")
+        self.run_dir, self.checkpoint_step = run_dir, checkpoint_step

@@ -140,12 +140,82 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def truncate_metrics(path: Path, last_step: int) -> int:
+    """metrics.csv: keep the header and the complete rows with step <= ``last_step`` (see truncate_rows)."""
+    return truncate_rows(path, last_step, ",".join(METRIC_FIELDS) + "\n")
+
+
+def truncate_rows(path: Path, last_step: int, header: Optional[str] = None) -> int:
+    """Keep the header and the complete rows whose first column (step) is <= ``last_step``; atomic.
+
+    Rows past a checkpoint were written by steps that a resumed run repeats, and a kill -9 may have
+    left a last line without its newline; both go. ``header``: the expected first line (default:
+    the file's own). Returns how many lines were dropped.
+    """
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines(keepends=True)
+    header = header or (lines[0] if lines and lines[0].endswith("\n") else "")
+    if not header:
+        return 0
+    keep, dropped = [header], 0
+    for line in lines[1:]:
+        step = line.split(",", 1)[0]
+        if line.endswith("\n") and step.isdigit() and int(step) <= last_step:
+            keep.append(line)
+        else:
+            dropped += 1
+    if dropped or not lines or lines[0] != header:
+        atomic_write_text(path, "".join(keep))
+    return dropped
+
+
+def remove_temp_files(run_dir: Path) -> None:
+    """Temporary files of writes that a crash cut short (``.<name>.*.tmp``)."""
+    for tmp in run_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+class RunLock:
+    """An exclusive lock on ``run_dir/.lock`` held while a process trains in the folder.
+
+    The OS drops it when the process dies (even on kill -9), so a crashed run can be resumed, while a
+    second ``--resume`` of a run that is still going is refused.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / ".lock"
+        self._file: Any = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform: run unlocked
+            return self
+        self._file = open(self.path, "a")
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.close()
+            self._file = None
+            raise GridlstmError(f"{self.path.parent} is in use by another gridlstm process "
+                                "(wait for it to finish or stop it first)") from None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """torch.save into a temporary file, then rename: a crash never leaves a torn checkpoint."""
+    """torch.save into a temporary file, fsync, then rename: a crash never leaves a torn checkpoint."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -8,6 +8,12 @@
         every eval_every: a held-out "eval" row, a checkpoint, and an early stop at the target
 
 The run folder is written as the run goes (runs.py); the reporter (display.py) only shows it.
+
+Reliability: a checkpoint (model, optimizer, step, RNG states, data-stream position) is written at
+step 0, every ``checkpoint_every`` steps (default: at every eval), on an interrupt and at the end, so
+``resume`` (resume.py) continues bit-for-bit. A NaN/Inf loss or gradient stops the run as
+``diverged`` before the update (``train.on_nan: stop``) or skips that batch (``skip``); the last good
+checkpoint is never overwritten by bad weights.
 """
 from __future__ import annotations
 
@@ -22,13 +28,35 @@ import torch
 from torch import nn
 
 from .config import Config, dump_config
-from .errors import GridlstmError
+from .errors import GridlstmError, RunInterrupted
+from .gradients import GradientRecorder
 from .model import RecurrentModel, count_parameters
-from .runs import (MetricsLog, atomic_write_text, make_run_dir, new_meta, rng_state, save_checkpoint,
-                   utc_now, write_json)
+from .runs import (
+    MetricsLog,
+    RunLock,
+    atomic_write_text,
+    make_run_dir,
+    new_meta,
+    remove_temp_files,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    truncate_metrics,
+    utc_now,
+    write_json,
+)
+from .signals import StopSignals
 from .tasks import Task, eval_set, make_task
 
 CHECKPOINT_FORMAT = 1
+
+
+class NonFiniteStep(FloatingPointError):
+    """A training step whose loss or gradient norm is NaN/Inf; raised before the optimizer step."""
+
+    def __init__(self, message: str, loss: float, grad_norm: float):
+        super().__init__(message)
+        self.loss, self.grad_norm = loss, grad_norm
 
 
 class Reporter(Protocol):
@@ -110,6 +138,11 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self.last_eval: Optional[tuple[float, float]] = None
+        self.skipped = 0          # on_nan skip: batches whose update was skipped, in all
+        self.skips_in_row = 0     # ... and in a row (skip_limit of them = diverged)
+        self.checkpoint_step: Optional[int] = None  # step of the checkpoint on disk
+        self.resumed_from: Optional[int] = None     # set by restore()
+        self.meta: Optional[dict[str, Any]] = None  # resume.py hands over the run's meta.json
 
     # -- files ---------------------------------------------------------------------------------
     def _checkpoint(self) -> None:
@@ -121,7 +154,35 @@ class Trainer:
             "step": self.step,
             "elapsed": self.elapsed,
             "rng": rng_state(self.data_gen),
+            "last_eval": list(self.last_eval) if self.last_eval else None,
+            "skipped": self.skipped,
+            "skips_in_row": self.skips_in_row,
         })
+        self.checkpoint_step = self.step
+
+    def restore(self, payload: dict[str, Any]) -> None:
+        """Continue from a checkpoint (runs.load_checkpoint): weights, optimizer state, step, RNG
+        states and data-stream position, so the next steps equal those of an uninterrupted run."""
+        try:
+            self.model.load_state_dict(payload["model"])
+        except (RuntimeError, KeyError, TypeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise GridlstmError(f"the checkpoint holds a different model than the config describes "
+                                f"({first})") from None
+        try:
+            self.optimizer.load_state_dict(payload["optimizer"])
+            set_rng_state(payload["rng"], self.data_gen)
+            self.step, self.elapsed = int(payload["step"]), float(payload["elapsed"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise GridlstmError(f"the checkpoint's optimizer/RNG state does not fit this run "
+                                f"({type(e).__name__}: {str(e).strip()[:120]})") from None
+        for group in self.optimizer.param_groups:  # a forced train.lr change takes effect
+            group["lr"] = self.cfg.train.lr
+        last = payload.get("last_eval")
+        self.last_eval = (float(last[0]), float(last[1])) if last else None
+        self.skipped = int(payload.get("skipped", 0))
+        self.skips_in_row = int(payload.get("skips_in_row", 0))
+        self.checkpoint_step = self.resumed_from = self.step
 
     def _set_status(self, status: str, **extra: Any) -> None:
         self.meta.update(status=status, **extra)
@@ -152,6 +213,10 @@ class Trainer:
             "solved": bool(self.last_eval) and self.task.solved(metric, self.target),
             "wall_seconds": round(self.elapsed, 3),
             "device": str(self.device),
+            "skipped_steps": self.skipped,
+            "checkpoint_step": self.checkpoint_step,
+            "signal": (self.meta or {}).get("signal") if status == "interrupted" else None,
+            "error": (self.meta or {}).get("error") if status == "diverged" else None,
         }
 
     # -- loop ----------------------------------------------------------------------------------
@@ -172,62 +237,103 @@ class Trainer:
         loss.backward()
         clip = self.cfg.train.clip_norm or math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip).item()
-        if not (math.isfinite(loss.item()) and math.isfinite(grad_norm)):
-            what = "loss" if not math.isfinite(loss.item()) else "gradient norm"
-            raise FloatingPointError(f"{what} is {loss.item() if what == 'loss' else grad_norm} at step "
-                                     f"{self.step + 1}")
+        value = loss.item()
+        if not (math.isfinite(value) and math.isfinite(grad_norm)):
+            raise NonFiniteStep(self._non_finite(value, grad_norm), value, grad_norm)
         self.optimizer.step()
-        return loss.item(), self.task.metric(out.detach(), y), grad_norm
+        return value, self.task.metric(out.detach(), y), grad_norm
+
+    def _non_finite(self, loss: float, grad_norm: float) -> str:
+        """Name the offending quantity: the loss, or the first parameter with a non-finite gradient."""
+        if not math.isfinite(loss):
+            return f"loss is {loss} at step {self.step + 1}"
+        bad = next((n for n, p in self.model.named_parameters()
+                    if p.grad is not None and not torch.isfinite(p.grad).all()), "?")
+        return f"gradient norm is {grad_norm} at step {self.step + 1} (first non-finite gradient: {bad})"
 
     def _run_hooks(self) -> None:
         for hook in self.hooks:
             hook(self)
 
-    def run(self) -> dict[str, Any]:
+    def _due(self, every: Optional[int]) -> bool:
+        return (every is not None and self.step % every == 0) or self.step == self.cfg.train.steps
+
+    def run(self, stop: Optional[StopSignals] = None) -> dict[str, Any]:
+        """Train to the end (or early stop, divergence, or a stop signal); returns the summary.
+
+        After ``restore()`` it continues in the same folder: metrics rows past the checkpoint are
+        dropped first, and step 0 (eval, hooks) is not repeated.
+        """
         cfg, t = self.cfg, self.cfg.train
+        metrics = self.run_dir / "metrics.csv"
+        remove_temp_files(self.run_dir)
+        if self.resumed_from is not None:
+            truncate_metrics(metrics, self.step)
         atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
-        self.meta = new_meta(self.argv, str(self.device), cfg.seed)
+        if self.meta is None:
+            self.meta = new_meta(self.argv, str(self.device), cfg.seed)
+        self.meta.pop("error", None)
         self._set_status("running")
         self.reporter.start(cfg, self.task, self.run_dir, count_parameters(self.model))
-        log = MetricsLog(self.run_dir / "metrics.csv")
+        log = MetricsLog(metrics)
         status = "completed"
         try:
-            solved = self._eval_and_log(log)  # step 0: the untrained model on the held-out set
-            self._run_hooks()
+            if self.resumed_from is None:
+                solved = self._eval_and_log(log)  # step 0: the untrained model on the held-out set
+                self._run_hooks()
+                self._checkpoint()
+            else:
+                solved = bool(self.last_eval) and self.task.solved(self.last_eval[1], self.target)
             while self.step < t.steps and not (solved and t.early_stop):
+                if stop is not None and stop.requested:
+                    status = "interrupted"
+                    break
                 t0 = time.perf_counter()
                 try:
                     loss, metric, grad_norm = self.train_step()
-                except FloatingPointError as e:
-                    status = "diverged"
-                    self.meta["error"] = str(e)
-                    break
+                    self.skips_in_row = 0
+                except NonFiniteStep as e:
+                    if t.on_nan == "stop" or self.skips_in_row + 1 >= t.skip_limit:
+                        status = "diverged"
+                        in_row = f" ({self.skips_in_row + 1} non-finite steps in a row)"
+                        self.meta.update(error=f"{e}{in_row if t.on_nan == 'skip' else ''}",
+                                         diverged_step=self.step + 1)
+                        break
+                    self.skipped += 1
+                    self.skips_in_row += 1
+                    loss, metric, grad_norm = e.loss, math.nan, e.grad_norm
                 self.step += 1
                 self.elapsed += time.perf_counter() - t0
                 self.reporter.step(self.step, loss, metric)
                 self._run_hooks()
-                if self.step % t.log_every == 0 or self.step == t.steps:
+                if self._due(t.log_every):
                     log.write({"step": self.step, "split": "train", "loss": loss, "metric": metric,
                                "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"],
                                "seconds": round(self.elapsed, 3)})
-                if self.step % t.eval_every == 0 or self.step == t.steps:
+                if self._due(t.eval_every):
                     solved = self._eval_and_log(log)
+                if self._due(t.checkpoint_every or t.eval_every):
                     self._checkpoint()
-        except KeyboardInterrupt:
+            if status in ("completed", "interrupted") and self.checkpoint_step != self.step:
+                self._checkpoint()
+            if status == "interrupted" and stop is not None:
+                self.meta["signal"] = stop.name
+        except KeyboardInterrupt:  # a second Ctrl-C (or one with no StopSignals): stop now
             status = "interrupted"
-            self._checkpoint()
-            raise
+            self.meta["signal"] = "SIGINT"
+            raise RunInterrupted(self.run_dir, self.checkpoint_step) from None
         except BaseException:
             status = "failed"
             raise
         finally:
+            if stop is not None:  # the closing writes are short: let no signal tear them
+                stop.hold()
             log.close()
+            self.meta["checkpoint_step"] = self.checkpoint_step
             summary = self._summary(status)
             write_json(self.run_dir / "summary.json", summary)
             self._set_status(status)
             self.reporter.finish(summary)
-        if status == "completed" and not (self.run_dir / "checkpoint.pt").exists():
-            self._checkpoint()
         return summary
 
 
@@ -236,5 +342,9 @@ def train(cfg: Config, out_root: Path, device: str = "auto", reporter: Optional[
     """Create a run folder under ``out_root`` and train ``cfg`` in it; returns the summary."""
     dev = resolve_device(device)
     run_dir = make_run_dir(out_root, cfg.run_name)
-    trainer = Trainer(cfg, run_dir, dev, reporter or SilentReporter(), argv or list(sys.argv))
-    return trainer.run()
+    recorder = GradientRecorder(cfg, run_dir)  # gradients.at_steps → gradients/profiles.csv
+    trainer = Trainer(cfg, run_dir, dev, reporter or SilentReporter(), argv or list(sys.argv), hooks=[recorder])
+    with RunLock(run_dir), StopSignals() as stop:
+        summary = trainer.run(stop)
+        recorder.finish(trainer, summary["status"])
+        return summary
