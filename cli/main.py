@@ -1,6 +1,7 @@
 """``gridlstm``: train recurrent networks on long-range tasks and measure how their gradients flow."""
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -14,15 +15,32 @@ from gridlstm.resume import resume as resume_run
 from gridlstm.train import train as train_run
 
 from .common import config_from_args, device_option, handle_errors, split_config_args, stderr_console
-from .gradcheck import gradcheck
-from .plot import plot
-from .report import report
-from .sweep import sweep
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Commands that pull in heavy imports (matplotlib, ray, the benchmarks) load only when invoked, so
+# `gridlstm train` starts faster and writes nothing outside its run folder (no matplotlib cache).
+LAZY_COMMANDS = {
+    "gradcheck": "cli.gradcheck:gradcheck",
+    "plot": "cli.plot:plot",
+    "report": "cli.report:report",
+    "sweep": "cli.sweep:sweep",
+}
 
 
-@click.group(context_settings=CONTEXT)
+class LazyGroup(click.Group):
+    """A Click group whose LAZY_COMMANDS are imported on first use (Click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="gridlstm")
 def cli() -> None:
     """Naive RNN, stacked LSTM and 2D Grid LSTM on synthetic long-range tasks.
@@ -77,11 +95,6 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
     click.echo(summary["run_dir"])
     sys.exit(code)
 
-
-cli.add_command(plot)
-cli.add_command(gradcheck)
-cli.add_command(report)
-cli.add_command(sweep)
 
 
 def main() -> None:
