@@ -15,7 +15,9 @@ from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    """Progress and tables go to stderr (stdout keeps only paths). When stderr is not a terminal
+    (make, a log file, CI) rich would assume 80 columns and cut the tables' numbers: use 160."""
+    return Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 
 def fail(message: str, code: int = 2) -> None:
