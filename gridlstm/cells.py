@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .core import GateTransform, lstm_update, rnn_update
+from .core import GateTransform
 
 States = tuple[Tensor, ...]
 
@@ -94,7 +94,7 @@ class RNNCell(Cell):
 
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
         # below = (h[t,d-1],), left = (h[t-1,d],): each (L, B, H)
-        return (rnn_update(self.transform(below[0], left[0], lo, hi), self.nonlinearity),)
+        return (self.transform.rnn(below[0], left[0], lo, hi, self.nonlinearity),)  # = rnn_update(z)
 
 
 class LSTMCell(Cell):
@@ -109,8 +109,7 @@ class LSTMCell(Cell):
         _init_lstm_transform(self.transform, forget_bias, init)
 
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
-        z = self.transform(below[0], left[0], lo, hi)  # (L, B, 4H)
-        return lstm_update(z, left[1])
+        return self.transform.lstm(below[0], left[0], left[1], lo, hi)  # = lstm_update(z, c[t-1,d])
 
 
 class GridSeedCell(Cell):
@@ -141,8 +140,8 @@ class GridSeedCell(Cell):
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
         h_below, c_below = below  # h'[t,d-1], C'[t,d-1]: (L, B, H)
         h_left, c_left = left     # h[t-1,d],  C[t-1,d]:  (L, B, H)
-        h, c = lstm_update(self.time(c_below, h_left, lo, hi), c_left)
-        h_depth, c_depth = lstm_update(self.depth(h, h_below, lo, hi), c_below)
+        h, c = self.time.lstm(c_below, h_left, c_left, lo, hi)
+        h_depth, c_depth = self.depth.lstm(h, h_below, c_below, lo, hi)
         return h, c, h_depth, c_depth
 
 
@@ -174,7 +173,7 @@ class GridPaperCell(Cell):
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
         h_below, m_below = below  # h'[t,d-1], m'[t,d-1]: (L, B, H)
         h_left, m_left = left     # h[t-1,d],  m[t-1,d]:  (L, B, H)
-        h, m = lstm_update(self.time(h_left, h_below, lo, hi), m_left, self.output)
+        h, m = self.time.lstm(h_left, h_below, m_left, lo, hi, self.output)
         h_in = h if self.priority == "depth" else h_left
-        h_depth, m_depth = lstm_update(self.depth(h_in, h_below, lo, hi), m_below, self.output)
+        h_depth, m_depth = self.depth.lstm(h_in, h_below, m_below, lo, hi, self.output)
         return h, m, h_depth, m_depth

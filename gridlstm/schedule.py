@@ -6,7 +6,7 @@ valid and give identical numbers:
 * ``naive``      — for t in 0..T-1, for d in 0..D-1: T·D sequential cell calls of one layer each.
 * ``wavefront``  — anti-diagonal k = t + d, k in 0..T+D-2: T+D-1 sequential cell calls, each on the
   contiguous run of layers ``lo..hi`` active on that diagonal (layer d sits at time t = k - d), so
-  an untied transform is one ``baddbmm`` over the stacked per-layer weights.
+  an untied transform is one batched product over the stacked per-layer weights (``core.py``).
 
 Every block's state passes through ``probe(state, k, lo, hi)`` before anything downstream uses it;
 a gradient probe (``gradients.py``) adds zero tensors there to read ∂L/∂state[t, d] for every t
@@ -14,7 +14,8 @@ and d from one backward pass.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -29,9 +30,10 @@ def run_naive(cell: Cell, bottom: States, left0: States, probe: Optional[Probe] 
     """bottom: tuple of (T, B, H) entering layer 0; left0: tuple of (D, B, H).  -> top (T, B, H)."""
     T, D = bottom[0].shape[0], cell.layers
     left = [tuple(s[d:d + 1] for s in left0) for d in range(D)]  # per layer, each (1, B, H)
+    bottoms = [s.unsqueeze(1).unbind(0) for s in bottom]  # per state, T views (1, B, H)
     tops = []
     for t in range(T):
-        below = tuple(s[t:t + 1] for s in bottom)  # (1, B, H)
+        below = tuple(b[t] for b in bottoms)  # (1, B, H)
         for d in range(D):
             state = cell(below, left[d], d, d + 1)
             if probe is not None:
@@ -42,30 +44,45 @@ def run_naive(cell: Cell, bottom: States, left0: States, probe: Optional[Probe] 
 
 
 def run_wavefront(cell: Cell, bottom: States, left0: States, probe: Optional[Probe] = None) -> Tensor:
-    """Same contract as ``run_naive``; T + D - 1 sequential steps."""
+    """Same contract as ``run_naive``; T + D - 1 sequential steps.
+
+    Anti-diagonal k holds layers lo..hi-1 (layer d at t = k - d).  Its inputs are views of the
+    previous diagonal's states (layers plo..phi-1), with at most one ``cat`` per state to add the
+    bottom input (layer 0, while k < T) or the initial left state (layer k, while k < D).  In the
+    steady state (D-1 <= k < T) the left input is the previous state itself, with no copy.
+    """
     T, D = bottom[0].shape[0], cell.layers
+    # unbind once: T views whose backward is one stack, not T zero-filled (T, B, H) slice grads.
+    bottoms = [s.unsqueeze(1).unbind(0) for s in bottom]  # per state, T tensors (1, B, H)
+    inits = [s.unsqueeze(1).unbind(0) for s in left0]     # per state, D tensors (1, B, H)
     tops: list[Tensor] = []
-    right = up = None  # previous diagonal's states, layers plo..phi-1, each (L, B, H)
-    plo = phi = 0
+    right: States = ()
+    up: States = ()
+    plo = phi = 0  # previous diagonal's layers plo..phi-1
     for k in range(T + D - 1):
         lo, hi = max(0, k - T + 1), min(D, k + 1)  # active layers lo..hi-1; layer d at t = k - d
-        # left of layer d: previous diagonal's right state of layer d, or h[0,d] = 0 for d = k.
-        left = [] if right is None else [s[lo - plo:hi - plo] for s in right]
-        if k < D:
-            init = [s[k:k + 1] for s in left0]
-            left = init if right is None else [torch.cat([a, b]) for a, b in zip(left, init)]
-        # below of layer d: bottom input at t = k for d = 0, else the previous diagonal's layer d-1.
-        below = [] if up is None else [s[max(lo, 1) - 1 - plo:hi - 1 - plo] for s in up]
-        if lo == 0:
-            first = [s[k:k + 1] for s in bottom]
-            below = first if up is None else [torch.cat([a, b]) for a, b in zip(first, below)]
-        state = cell(tuple(below), tuple(left), lo, hi)
+        if k == 0:
+            left = tuple(s[0] for s in inits)
+            below = tuple(s[0] for s in bottoms)
+        else:
+            left = tuple(_rows(s, lo - plo, min(hi, phi) - plo) for s in right)
+            if hi > phi:  # layer k starts: its left is h[0, k] = 0
+                left = tuple(torch.cat([a, b[k]]) for a, b in zip(left, inits, strict=True))
+            below = tuple(_rows(s, max(lo, 1) - 1 - plo, hi - 1 - plo) for s in up)
+            if lo == 0:  # layer 0 reads the bottom input at t = k
+                below = tuple(torch.cat([b[k], a]) for a, b in zip(below, bottoms, strict=True))
+        state = cell(below, left, lo, hi)
         if probe is not None:
             state = probe(state, k, lo, hi)
         right, up, plo, phi = cell.right(state), cell.up(state), lo, hi
         if hi == D:
             tops.append(up[0][-1])  # top layer, t = k - (D - 1): (B, H)
     return torch.stack(tops)  # (T, B, H)
+
+
+def _rows(s: Tensor, a: int, b: int) -> Tensor:
+    """s[a:b] along the layer axis, or s itself (no view node) when that is all of it."""
+    return s if a == 0 and b == s.shape[0] else s[a:b]
 
 
 def run(schedule: str, cell: Cell, bottom: States, left0: States, probe: Optional[Probe] = None) -> Tensor:

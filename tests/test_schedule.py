@@ -1,0 +1,184 @@
+"""Schedules and fused steps: the wavefront and the naive loop are two orders of the same sums.
+
+* naive vs wavefront: outputs, ∂L/∂parameters, ∂L/∂x and every probed state gradient agree in
+  float64, for every model kind, grid variant and option, tied and untied, D = 1..5, and T < D.
+* the wavefront really is T + D - 1 cell calls on contiguous layer runs, the naive loop T·D.
+* the fused steps (``GateTransform.lstm`` / ``.rnn``, one autograd node with a hand-written
+  backward) against the unfused ``lstm_update`` / ``rnn_update`` on the same transform, and
+  ``torch.autograd.gradcheck`` against finite differences.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gridlstm import core
+from gridlstm.config import ModelConfig, TaskConfig
+from gridlstm.core import GateTransform, _LSTMStep, _RNNStep, lstm_update, rnn_update
+from gridlstm.gradients import probe_gradients
+from gridlstm.model import RecurrentModel
+from gridlstm.schedule import run_naive, run_wavefront
+from gridlstm.tasks import make_task
+
+D64 = torch.float64
+
+KINDS = {
+    "rnn-tanh": {"kind": "rnn"},
+    "rnn-relu": {"kind": "rnn", "nonlinearity": "relu"},
+    "lstm": {"kind": "lstm"},
+    "grid-seed": {"kind": "grid", "variant": "seed"},
+    "grid-paper": {"kind": "grid", "variant": "paper"},
+    "grid-paper-depth": {"kind": "grid", "variant": "paper", "priority": "depth"},
+    "grid-paper-tanh-out": {"kind": "grid", "variant": "paper", "output": "paper"},
+}
+
+
+def pair(kind: str, D: int, tied: bool, H: int = 4, inp: int = 3, out: int = 2
+         ) -> tuple[RecurrentModel, RecurrentModel]:
+    """The same float64 weights under both schedules (biases moved off their init values)."""
+    models = []
+    for schedule in ("naive", "wavefront"):
+        torch.manual_seed(0)
+        m = RecurrentModel(ModelConfig(hidden=H, layers=D, tied=tied, schedule=schedule, **KINDS[kind]), inp, out)
+        models.append(m.double())
+    with torch.no_grad():
+        for p in models[0].parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    models[1].load_state_dict(models[0].state_dict())
+    return models[0], models[1]
+
+
+def loss_and_grads(m: RecurrentModel, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    x = x.clone().requires_grad_(True)
+    out = m(x, "all")  # (B, T, 2): every step scored, so every block reaches the loss
+    loss = (out * torch.linspace(-1, 1, out.numel(), dtype=D64).view_as(out)).sum()
+    grads = torch.autograd.grad(loss, [x, *m.parameters()])
+    return out.detach(), list(grads)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("D", [1, 2, 3, 4, 5])
+def test_naive_and_wavefront_agree(kind, tied, D):
+    naive, wave = pair(kind, D, tied)
+    for T in (7, 2):  # T = 2 < D: diagonals whose layer run is cut at both ends
+        x = torch.randn(3, T, 3, dtype=D64, generator=torch.Generator().manual_seed(T))
+        out_n, g_n = loss_and_grads(naive, x)
+        out_w, g_w = loss_and_grads(wave, x)
+        torch.testing.assert_close(out_w, out_n, rtol=1e-12, atol=1e-13)
+        if "relu" not in kind:  # (relu units may be dead for a whole tiny batch)
+            assert all(g.abs().sum() > 0 for g in g_n)  # every weight and input reaches the loss
+        for a, b in zip(g_w, g_n, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["rnn-tanh", "lstm", "grid-seed", "grid-paper-depth"])
+@pytest.mark.parametrize("tied", [False, True])
+def test_probe_gradients_agree_between_schedules(kind, tied):
+    task = make_task(TaskConfig(name="adding", length=6))
+    x, y = task.sample(3, torch.Generator().manual_seed(1))
+    x, y = x.double(), y.double()
+    got = []
+    for m in pair(kind, 3, tied, inp=task.input_size, out=task.output_size):
+        got.append(probe_gradients(m, task, x, y))
+    naive, wave = got
+    assert naive.grads.keys() == wave.grads.keys() and len(naive.grads) == len(naive.states)
+    for name in naive.grads:
+        assert naive.grads[name].shape == (6, 3, 3, 4)  # (T, D, B, H)
+        assert naive.grads[name].abs().amax(dim=(2, 3)).gt(0).any()
+        torch.testing.assert_close(wave.states[name], naive.states[name], rtol=1e-12, atol=1e-13)
+        torch.testing.assert_close(wave.grads[name], naive.grads[name], rtol=1e-10, atol=1e-13)
+        torch.testing.assert_close(wave.outgoing[name], naive.outgoing[name], rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(wave.x_grad, naive.x_grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("T,D", [(5, 3), (2, 4), (1, 3), (4, 1)])
+def test_wavefront_visits_each_block_once_in_order(T, D):
+    """T + D - 1 calls; call k covers the contiguous layers active on anti-diagonal k = t + d."""
+    m = RecurrentModel(ModelConfig(kind="grid", hidden=3, layers=D), 2, 1)
+    px = torch.randn(T, 2, 3)
+    calls = []
+
+    def probe(state, k, lo, hi):
+        calls.append((k, lo, hi))
+        assert all(s.shape == (hi - lo, 2, 3) for s in state)
+        return state
+    run_wavefront(m.cell, m.cell.bottom(px), m.cell.initial_left(2, px), probe)
+    assert calls == [(k, max(0, k - T + 1), min(D, k + 1)) for k in range(T + D - 1)]
+    calls.clear()
+    run_naive(m.cell, m.cell.bottom(px), m.cell.initial_left(2, px), probe)
+    assert calls == [(t + d, d, d + 1) for t in range(T) for d in range(D)]
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("lo,hi", [(0, 3), (1, 3), (0, 2), (2, 3)])
+@pytest.mark.parametrize("output", ["standard", "paper"])
+def test_fused_lstm_step_matches_unfused_update(tied, lo, hi, output):
+    torch.manual_seed(lo * 7 + hi)
+    tr = GateTransform(3, 4, 16, 3, tied).double()
+    with torch.no_grad():
+        tr.bias.normal_()
+    L = hi - lo
+    inp, rec, c = (torch.randn(L, 2, n, dtype=D64, requires_grad=True) for n in (3, 4, 4))
+    args = (inp, rec, c, *tr.parameters())
+    h1, c1 = tr.lstm(inp, rec, c, lo, hi, output)
+    h2, c2 = lstm_update(tr(inp, rec, lo, hi), c, output)
+    torch.testing.assert_close(h1, h2, rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(c1, c2, rtol=1e-13, atol=1e-14)
+    wh, wc = torch.randn_like(h1), torch.randn_like(c1)
+    g1 = torch.autograd.grad((h1 * wh).sum() + (c1 * wc).sum(), args)
+    g2 = torch.autograd.grad((h2 * wh).sum() + (c2 * wc).sum(), args)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
+    W, b = (p.detach().clone().requires_grad_(True) for p in tr.parameters())
+    assert torch.autograd.gradcheck(
+        lambda i, r, cp, W, b: _LSTMStep.apply(i, r, cp, W, b, lo, hi, output == "paper"), (inp, rec, c, W, b))
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_fused_rnn_step_matches_unfused_update(tied, nonlinearity):
+    torch.manual_seed(1)
+    tr = GateTransform(3, 4, 4, 3, tied).double()
+    with torch.no_grad():
+        tr.bias.normal_()
+    inp, rec = torch.randn(2, 5, 3, dtype=D64, requires_grad=True), torch.randn(2, 5, 4, dtype=D64, requires_grad=True)
+    args = (inp, rec, *tr.parameters())
+    h1 = tr.rnn(inp, rec, 1, 3, nonlinearity)
+    h2 = rnn_update(tr(inp, rec, 1, 3), nonlinearity)
+    torch.testing.assert_close(h1, h2, rtol=1e-13, atol=1e-14)
+    w = torch.randn_like(h1)
+    for a, b in zip(torch.autograd.grad((h1 * w).sum(), args), torch.autograd.grad((h2 * w).sum(), args), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
+    W, b = (p.detach().clone().requires_grad_(True) for p in tr.parameters())
+    assert torch.autograd.gradcheck(
+        lambda i, r, W, b: _RNNStep.apply(i, r, W, b, 1, 3, nonlinearity == "relu"), (inp, rec, W, b))
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("lo,hi", [(0, 3), (1, 3)])
+def test_onednn_products_match_bmm_in_float32(monkeypatch, tied, lo, hi):
+    """The fused steps' oneDNN route (one thread, large products) gives the bmm route's numbers."""
+    if not core._onednn_available():
+        pytest.skip("torch built without oneDNN")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(2)
+        tr = GateTransform(8, 8, 32, 3, tied)
+        inp, rec, c = (torch.randn(hi - lo, 5, 8, requires_grad=True) for _ in range(3))
+        args = (inp, rec, c, *tr.parameters())
+        got = []
+        for min_macs in (1, 1 << 62):  # everything through oneDNN, then nothing
+            monkeypatch.setattr(core, "ONEDNN_MIN_MACS", min_macs)
+            assert core._use_onednn(torch.cat([inp, rec], -1), tr.weight) == (min_macs == 1)
+            h, c_new = tr.lstm(inp, rec, c, lo, hi)
+            grads = torch.autograd.grad((h * torch.arange(h.numel()).view_as(h).sin()).sum() + c_new.sum(), args)
+            got.append((h, c_new, grads))
+    finally:
+        torch.set_num_threads(threads)
+    (h1, c1, g1), (h2, c2, g2) = got
+    torch.testing.assert_close(h1, h2, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(c1, c2, rtol=1e-5, atol=1e-6)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
