@@ -31,7 +31,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,15 +191,31 @@ def total_gradients(model: nn.Module, x: Tensor, states: dict[str, Tensor],
     return totals
 
 
+@contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[None]:
+    """Parameters stop requiring grad for the duration: the fused steps (core.py) then skip their
+    weight-gradient products, which a gradient profile never uses."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 def probe_gradients(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> ProbeGradients:
     """One forward and one backward of the task loss through the probe, then the in-block terms.
 
-    The model's parameter ``.grad`` fields are left untouched (``autograd.grad``, not ``backward``).
+    The model's parameter ``.grad`` fields are left untouched (``autograd.grad``, not ``backward``),
+    and no weight gradient is computed at all (``frozen_parameters``).
     """
     names = model.cell.state_names
     x = x.detach().requires_grad_(True)                       # (B, T, I)
     probe = StateProbe()
-    out = model(x, task.scores, probe=probe)
+    with frozen_parameters(model):
+        out = model(x, task.scores, probe=probe)
     loss = task.loss(out, y)
     B, T, D, S, n = x.shape[0], x.shape[1], model.cell.layers, len(names), len(probe.blocks)
     taps = [z for call in probe.taps for z in call]
