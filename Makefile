@@ -35,7 +35,7 @@ smoke: install
 	bash scripts/smoke.sh $(BIN)/gridlstm
 
 lint: install
-	$(BIN)/ruff check gridlstm cli tests
+	$(BIN)/ruff check gridlstm cli tests benchmarks
 
 bench: install
 	$(BIN)/python benchmarks/bench.py

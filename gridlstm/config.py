@@ -34,7 +34,7 @@ class TaskConfig(_Section):
     eval_seed: int = Field(1234, description="seed of the fixed held-out set (same for every run)")
 
     @model_validator(mode="after")
-    def _applicable(self) -> "TaskConfig":
+    def _applicable(self) -> TaskConfig:
         problems = []
         if self._non_default("mode") and self.name != "parity":
             problems.append("task.mode applies only to task.name parity")
@@ -61,7 +61,7 @@ class ModelConfig(_Section):
     schedule: Literal["wavefront", "naive"] = Field("wavefront", description="loop order over (t, d)")
 
     @model_validator(mode="after")
-    def _applicable(self) -> "ModelConfig":
+    def _applicable(self) -> ModelConfig:
         problems = []
         if self.kind != "grid":
             problems += [f"model.{k} applies only to model.kind grid" for k in ("variant",) if self._non_default(k)]

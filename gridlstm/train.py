@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 import torch
 from torch import nn
@@ -126,7 +127,7 @@ class Trainer:
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
     # Called with the trainer before the first step (step 0) and after every optimizer step;
     # e.g. gradient profiles recorded at chosen steps.
-    hooks: list[Callable[["Trainer"], None]] = field(default_factory=list)
+    hooks: list[Callable[[Trainer], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.task, self.model = build(self.cfg, self.device)

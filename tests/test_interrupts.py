@@ -197,7 +197,7 @@ def test_second_signal_in_process_then_resume_is_exact(tmp_path):
 
 
 def test_two_runs_started_together_get_different_folders_and_write_nothing_else(twins):
-    dirs, home, out = twins["dirs"], twins["home"], twins["out"]
+    dirs, out = twins["dirs"], twins["out"]
     assert dirs[0] != dirs[1] and dirs[0].parent == dirs[1].parent == out / "s"
     assert_same_run(dirs[0], dirs[1])  # and the same config gives the same run, process to process
     outside = {p for p in twins["new"] if not any(p == d or d in p.parents for d in dirs)}

@@ -99,7 +99,7 @@ def test_generators_are_seeded_and_eval_set_is_fixed():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(task.sample(8, gen(4))[0], a[0])
     e1, e2 = eval_set(task, 2, 8, 1234), eval_set(task, 2, 8, 1234)
-    assert all(torch.equal(p[0], q[0]) for p, q in zip(e1, e2))
+    assert all(torch.equal(p[0], q[0]) for p, q in zip(e1, e2, strict=True))
 
 
 def test_make_task_dispatch():
