@@ -130,6 +130,14 @@ class Config(_Section):
             raise ValueError("must be letters, digits, '.', '_' or '-' (a folder name)")
         return v
 
+    @model_validator(mode="after")
+    def _profiles_within_training(self) -> "Config":
+        late = [s for s in self.gradients.at_steps if s > self.train.steps]
+        if late:
+            raise ValueError(f"gradients.at_steps {late} lie after train.steps = {self.train.steps}: "
+                             "they would never be recorded")
+        return self
+
     @property
     def run_name(self) -> str:
         return self.name or f"{self.task.name}-{self.model.kind}"

@@ -65,6 +65,7 @@ CASES = [
     ("bad-on-nan", GOOD, ["train.on_nan=maybe"], ["train.on_nan: Input should be 'stop' or 'skip'"]),
     ("checkpoint-every-zero", GOOD, ["train.checkpoint_every=0"],
      ["train.checkpoint_every: Input should be greater than or equal to 1"]),
+    ("profile-after-training", GOOD, ["gradients.at_steps=[0, 5]"], ["gradients.at_steps [5] lie after train.steps = 2"]),
     ("seed-string", "seed: abc\n", [], ["seed: Input should be a valid integer"]),
     ("all-at-once", GOOD + "modle: {}\n", ["model.hidden=0", "train.lr=0", "task.length=x", "junk"],
      ["unknown key modle", "model.hidden: Input should be greater than or equal to 1",
