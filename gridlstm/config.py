@@ -131,7 +131,7 @@ class Config(_Section):
         return v
 
     @model_validator(mode="after")
-    def _profiles_within_training(self) -> "Config":
+    def _profiles_within_training(self) -> Config:
         late = [s for s in self.gradients.at_steps if s > self.train.steps]
         if late:
             raise ValueError(f"gradients.at_steps {late} lie after train.steps = {self.train.steps}: "
