@@ -128,9 +128,9 @@ def _onednn_available() -> bool:
 
 def _use_onednn(X: Tensor, W: Tensor) -> bool:
     """Route the products of a fused step through oneDNN?  X: (L, B, K), W: (..., K, O)."""
-    return (X.device.type == "cpu" and X.dtype == torch.float32 and W.dtype == torch.float32
-            and X.shape[1] * X.shape[2] * W.shape[-1] >= ONEDNN_MIN_MACS
-            and torch.get_num_threads() == 1 and _onednn_available())
+    return (torch.get_num_threads() == 1  # first: the cheapest test, and false on two threads
+            and X.device.type == "cpu" and X.dtype == torch.float32 and W.dtype == torch.float32
+            and X.shape[1] * X.shape[2] * W.shape[-1] >= ONEDNN_MIN_MACS and _onednn_available())
 
 
 def _linear(x: Tensor, w: Tensor, b: Optional[Tensor] = None) -> Tensor:
@@ -182,7 +182,45 @@ def _input_grads(dz: Tensor, W: Tensor, lo: int, hi: int, n_inp: int, dnn: bool)
     else:
         W = _layer(W, lo, hi)
         dX = torch.stack([_linear(dz[j], W[j]) for j in range(L)]) if dnn else torch.bmm(dz, W.transpose(1, 2))
-    return dX[..., :n_inp], dX[..., n_inp:]
+    return dX.narrow(-1, 0, n_inp), dX.narrow(-1, n_inp, dX.shape[-1] - n_inp)
+
+
+def lstm_gates_(z: Tensor, H: int) -> Tensor:
+    """Pre-activations z (..., 4H) -> gates (i, f, g, o) = (σ, σ, tanh, σ), in place; returns z."""
+    z.narrow(-1, 0, 2 * H).sigmoid_()  # narrow: cheaper to call than z[..., a:b]
+    g_slot = z.narrow(-1, 2 * H, H)
+    g_slot.copy_(g_slot.contiguous().tanh_())  # strided tanh_ runs on one thread: 2× slower on two
+    z.narrow(-1, 3 * H, H).sigmoid_()
+    return z
+
+
+def lstm_gate_grads(G: Tensor, c_prev: Tensor, c: Tensor, tau: Tensor, dh: Tensor, dc: Tensor,
+                    paper: bool) -> tuple[Tensor, Tensor]:
+    """Backward of one LSTM update from its gates: (δz (..., 4H), total δc (..., H)).
+
+    G = (i, f, g, o) (..., 4H); τ = tanh(c), or tanh(o⊙c) with ``paper``; δh, δc from downstream.
+        standard:  δo = δh⊙τ,              δc += δh⊙o⊙(1 − τ²)
+        paper:     δu = δh⊙(1 − τ²),  δo = δu⊙c,  δc += δu⊙o
+        δz = [δc⊙g⊙i(1−i),  δc⊙c_prev⊙f(1−f),  δc⊙i⊙(1−g²),  δo⊙o(1−o)]
+    """
+    H = c.shape[-1]
+    i, f, g, o = G.unflatten(-1, (4, H)).unbind(-2)  # views (Tensor.split's Python wrapper is slower)
+    dtau = torch.addcmul(torch.ones_like(tau), tau, tau, value=-1.0)  # 1 − τ²
+    if paper:
+        du = dh * dtau
+        do, dc = du * c, torch.addcmul(dc, du, o)
+    else:
+        do, dc = dh * tau, torch.addcmul(dc, dh * o, dtau)
+    dz = torch.addcmul(G, G, G, value=-1.0)   # σ'(z) = s(1−s) in the i, f, o slots
+    dz4 = dz.unflatten(-1, (4, H))             # (..., 4, H) view
+    dz_i, dz_f, dz_g, dz_o = dz4.unbind(-2)
+    dz_g.sub_(g).add_(1.0)                     # g slot: g − g² → 1 − g²
+    dz_i.mul_(g)
+    dz_f.mul_(c_prev)
+    dz_g.mul_(i)
+    dz4[..., :3, :].mul_(dc.unsqueeze(-2))
+    dz_o.mul_(do)
+    return dz, dc
 
 
 class _LSTMStep(torch.autograd.Function):
@@ -200,13 +238,9 @@ class _LSTMStep(torch.autograd.Function):
     def forward(ctx, inp, rec, c_prev, W, b, lo, hi, paper):
         X = torch.cat([inp, rec], dim=-1)  # (L, B, I+R)
         dnn = _use_onednn(X, W)
-        G = _affine(X, W, b, lo, hi, dnn)  # (L, B, 4H): pre-activations, overwritten by the gates
         H = c_prev.shape[-1]
-        G[..., :2 * H].sigmoid_()
-        g_slot = G[..., 2 * H:3 * H]
-        g_slot.copy_(g_slot.contiguous().tanh_())  # strided tanh_ runs on one thread: 2× slower on two
-        G[..., 3 * H:].sigmoid_()
-        i, f, g, o = G.split(H, dim=-1)
+        G = lstm_gates_(_affine(X, W, b, lo, hi, dnn), H)  # (L, B, 4H): i, f, g, o
+        i, f, g, o = G.unflatten(-1, (4, H)).unbind(-2)
         c = torch.addcmul(f * c_prev, i, g)
         tau = torch.tanh(o * c) if paper else torch.tanh(c)
         h = tau if paper else o * tau
@@ -218,21 +252,8 @@ class _LSTMStep(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dh, dc):
         X, W, G, c_prev, c, tau = ctx.saved_tensors
-        H = c.shape[-1]
-        i, f, g, o = G.split(H, dim=-1)
-        dtau = torch.addcmul(torch.ones_like(tau), tau, tau, value=-1.0)  # 1 − τ²
-        if ctx.paper:
-            du = dh * dtau
-            do, dc = du * c, torch.addcmul(dc, du, o)
-        else:
-            do, dc = dh * tau, torch.addcmul(dc, dh * o, dtau)
-        dz = torch.addcmul(G, G, G, value=-1.0)   # σ'(z) = s(1−s) in the i, f, o slots
-        dz[..., 2 * H:3 * H].sub_(g).add_(1.0)     # g slot: g − g² → 1 − g²
-        dz[..., :H].mul_(g)
-        dz[..., H:2 * H].mul_(c_prev)
-        dz[..., 2 * H:3 * H].mul_(i)
-        dz[..., :3 * H].unflatten(-1, (3, H)).mul_(dc.unsqueeze(-2))
-        dz[..., 3 * H:].mul_(do)
+        dz, dc = lstm_gate_grads(G, c_prev, c, tau, dh, dc, ctx.paper)
+        f = G.narrow(-1, c.shape[-1], c.shape[-1])
         d_inp = d_rec = dW = db = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             d_inp, d_rec = _input_grads(dz, W, ctx.lo, ctx.hi, ctx.n_inp, ctx.dnn)
@@ -268,3 +289,4 @@ class _RNNStep(torch.autograd.Function):
         if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:
             dW, db = _weight_grads(X, dz, W, ctx.lo, ctx.hi, ctx.dnn)
         return d_inp, d_rec, dW, db, None, None, None
+

@@ -1,9 +1,11 @@
 """Gradient probes: ∂L/∂state[t, d] for every timestep, layer and state kind from ONE backward pass.
 
 The schedule hands every block's state to ``probe(state, k, lo, hi)`` before anything downstream
-uses it (schedule.py). ``StateProbe`` returns ``state + z`` with ``z`` a zero tensor that requires
-grad: the forward values are unchanged, and one ``torch.autograd.grad(L, [x, all z])`` gives, for
-every (t, d) at once (never T backward passes), the *outgoing* gradient
+uses it (schedule.py). ``StateProbe`` passes it through an identity node (``_Tap``) that
+downstream blocks read instead; its backward records the gradient arriving there. This is the same
+as adding a zero tensor z that requires grad, state + z: the forward values are unchanged, and one
+``torch.autograd.grad(L, x)`` gives, for every (t, d) at once (never T backward passes), the
+*outgoing* gradient
 
     ∂L/∂z[t, d]     the uses of state[t, d] after its block (the paths to (t+1, d) and (t, d+1)),
 
@@ -31,11 +33,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -43,25 +45,48 @@ from torch import Tensor, nn
 
 from .cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell, States
 from .config import Config
-from .core import GateTransform, lstm_update
+from .core import GateTransform, _linear, _onednn_available, lstm_gate_grads, lstm_gates_
 from .errors import GridlstmError
 from .tasks import Task
 
 
+class _Tap(torch.autograd.Function):
+    """Identity on a block's state whose backward records ∂L/∂(its outputs): the gradient of the
+    uses *after* the probe only (uses inside the block read the inputs).  One graph node per call,
+    where adding zero taps costs a zeros + add node per state."""
+
+    @staticmethod
+    def forward(ctx, sink, index, *state):
+        ctx.sink, ctx.index = sink, index
+        return state
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads):
+        ctx.sink[ctx.index] = grads  # unused outputs arrive as zeros (materialized grads)
+        return (None, None, *grads)
+
+
 class StateProbe:
-    """A ``probe`` for ``schedule.run``: keeps every block's state and adds a zero tap to it."""
+    """A ``probe`` for ``schedule.run``: keeps every block's state and taps its outgoing gradient."""
 
     def __init__(self) -> None:
         self.blocks: list[tuple[int, int, int]] = []   # (k, lo, hi) of each call
         self.states: list[tuple[Tensor, ...]] = []     # per call: the cell's state, detached
-        self.taps: list[tuple[Tensor, ...]] = []       # per call: one (L, B, H) zero per state
+        self.grads: list[Optional[tuple[Tensor, ...]]] = []  # per call, after backward: ∂L/∂state
 
     def __call__(self, state: States, k: int, lo: int, hi: int) -> States:
-        taps = tuple(torch.zeros_like(s, requires_grad=True) for s in state)  # each (L, B, H)
         self.blocks.append((k, lo, hi))
         self.states.append(tuple(s.detach() for s in state))
-        self.taps.append(taps)
-        return tuple(s + z for s, z in zip(state, taps, strict=True))
+        self.grads.append(None)
+        if not any(s.requires_grad for s in state):
+            return state
+        return _Tap.apply(self.grads, len(self.grads) - 1, *state)
+
+    def outgoing(self) -> list[tuple[Tensor, ...]]:
+        """Per call, ∂L/∂state after a backward pass; zeros where no gradient reached the call."""
+        return [tuple(torch.zeros_like(s) for s in st) if g is None else g
+                for st, g in zip(self.states, self.grads, strict=True)]
 
     def positions(self) -> tuple[Tensor, Tensor]:
         """(t, d) of every row of the calls concatenated in order: two (N,) long tensors, N = T·D."""
@@ -75,12 +100,14 @@ class StateProbe:
     def assemble(self, per_call: list[tuple[Tensor, ...]], T: int, D: int) -> list[Tensor]:
         """Per-call tuples of (L, B, H) → one (T, D, B, H) tensor per state kind."""
         t_idx, d_idx = self.positions()
+        flat = t_idx * D + d_idx  # row of (t, d) in the grid seen as (T·D, B, H)
         out = []
         for i in range(len(per_call[0])):
             rows = torch.cat([call[i] for call in per_call])  # (N, B, H), N = T·D
-            grid = rows.new_zeros(T, D, *rows.shape[1:])      # (T, D, B, H)
-            grid[t_idx.to(rows.device), d_idx.to(rows.device)] = rows
-            out.append(grid)
+            # every (t, d) is visited once when N = T·D, so no zero fill is needed then
+            grid = (rows.new_empty if len(rows) == T * D else rows.new_zeros)(T * D, *rows.shape[1:])
+            grid.index_copy_(0, flat.to(rows.device), rows)
+            out.append(grid.view(T, D, *rows.shape[1:]))      # (T, D, B, H)
         return out
 
 
@@ -119,7 +146,10 @@ def _gate(tr: GateTransform, inp: Tensor, rec: Tensor, d: int, k: int) -> Tensor
     """Pre-activation of gate k (0..3 = i, f, g, o) of layer d: only its H columns of the matmul."""
     W, b = tr.layer_weight(d)
     H = W.shape[-1] // 4
-    return torch.cat([inp, rec], -1) @ W[:, k * H:(k + 1) * H] + b[k * H:(k + 1) * H]  # (T, B, H)
+    X = torch.cat([inp, rec], -1)  # (T, B, I+R)
+    cols = slice(k * H, (k + 1) * H)
+    z = _product(X.view(-1, X.shape[-1]), W[:, cols].T.contiguous(), b[cols])  # (T·B, H)
+    return z.view(*X.shape[:-1], H)  # (T, B, H)
 
 
 def _dh_dc(o: Tensor, c: Tensor, output: str) -> Tensor:
@@ -129,14 +159,29 @@ def _dh_dc(o: Tensor, c: Tensor, output: str) -> Tensor:
     return o * (1 - torch.tanh(o * c) ** 2)
 
 
-def _through_lstm(tr: GateTransform, h_in: Tensor, rec: Tensor, c_prev: Tensor, d: int, output: str,
-                  cotangents: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-    """(∂/∂h_in of ⟨(h', c'), cotangents⟩ for (h', c') = LSTM(h_in, rec, c_prev), its output gate)."""
-    with torch.enable_grad():
-        h_in = h_in.detach().requires_grad_(True)
-        z = tr(h_in.unsqueeze(0), rec.unsqueeze(0), d, d + 1)[0]  # (N, 4H) for N rows
-        grad = torch.autograd.grad(lstm_update(z, c_prev, output), h_in, cotangents)[0]
-    return grad, torch.sigmoid(z.detach().chunk(4, -1)[3])
+def _through_lstm(tr: GateTransform, h_in: Tensor, rec: Tensor, c_prev: Tensor, c: Tensor, d: int,
+                  output: str, dh: Tensor, dc: Tensor) -> tuple[Tensor, Tensor]:
+    """Backward of (h', c') = LSTM(h_in, rec, c_prev) of layer d, given its c' and (δh', δc').
+
+    Returns (δh_in, δc' + δh'⊙∂h'/∂c'), all (N, H): the gates are recomputed (one product) and the
+    fused step's own backward formulas (core.lstm_gate_grads) give δz; δh_in = δz W_inᵀ.
+    """
+    W, b = tr.layer_weight(d)  # (I+R, 4H), (4H,)
+    n_in = tr.input_size
+    G = lstm_gates_(_product(torch.cat([h_in, rec], -1), W.T.contiguous(), b), c.shape[-1])  # (N, 4H)
+    paper = output == "paper"
+    o = G[:, 3 * c.shape[-1]:]
+    tau = torch.tanh(o * c) if paper else torch.tanh(c)
+    dz, dc_total = lstm_gate_grads(G, c_prev, c, tau, dh, dc, paper)
+    return _product(dz, W[:n_in]), dc_total
+
+
+def _product(x: Tensor, w: Tensor, b: Optional[Tensor] = None) -> Tensor:
+    """x @ wᵀ + b over N = T·B rows.  x: (N, K), w: (O, K) -> (N, O).  Through oneDNN where it can:
+    products this tall split over the threads and run its AVX-512 code (core.py, "Matrix products")."""
+    if x.device.type == "cpu" and x.dtype == w.dtype == torch.float32 and _onednn_available():
+        return _linear(x, w, b)
+    return torch.addmm(b, x, w.T) if b is not None else x @ w.T
 
 
 def block_totals(cell: Cell, below: States, left: States, out: dict[str, Tensor],
@@ -162,13 +207,14 @@ def block_totals(cell: Cell, below: States, left: States, out: dict[str, Tensor]
     depth_in = states[h][:, d] if seed or cell.priority == "depth" else left[0]
     T, B, H = depth_in.shape
     if seed or cell.priority == "depth":  # the new time h feeds the depth LSTM inside the block
-        flat = [s.reshape(T * B, H) for s in (depth_in, below[0], below[1], out[h_d], out[mem_d])]
-        grad, o_d = _through_lstm(cell.depth, flat[0], flat[1], flat[2], d, output, (flat[3], flat[4]))
-        tot[h] = out[h] + grad.reshape(T, B, H)
-        o_d = o_d.reshape(T, B, H)
+        flat = [s.reshape(T * B, H) for s in (depth_in, below[0], below[1], states[mem_d][:, d],
+                                              out[h_d], out[mem_d])]
+        grad, dc_total = _through_lstm(cell.depth, *flat[:4], d, output, *flat[4:])
+        tot[h] = out[h] + grad.view(T, B, H)
+        tot[mem_d] = dc_total.view(T, B, H)
     else:
         o_d = torch.sigmoid(_gate(cell.depth, depth_in, below[0], d, 3))
-    tot[mem_d] = out[mem_d] + out[h_d] * _dh_dc(o_d, states[mem_d][:, d], output)
+        tot[mem_d] = out[mem_d] + out[h_d] * _dh_dc(o_d, states[mem_d][:, d], output)
     o_t = torch.sigmoid(_gate(cell.time, time_in, time_rec, d, 3))
     tot[mem] = out[mem] + tot[h] * _dh_dc(o_t, states[mem][:, d], output)
     return tot
@@ -217,19 +263,17 @@ def probe_gradients(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Probe
     with frozen_parameters(model):
         out = model(x, task.scores, probe=probe)
     loss = task.loss(out, y)
-    B, T, D, S, n = x.shape[0], x.shape[1], model.cell.layers, len(names), len(probe.blocks)
-    taps = [z for call in probe.taps for z in call]
+    B, T, D = x.shape[0], x.shape[1], model.cell.layers
     # ∂(B·L)/∂s_b = ∂ℓ_b/∂s_b: scaling the loss by B gives per-example gradients directly.
-    got = torch.autograd.grad(loss * B, [x, *taps], allow_unused=True, materialize_grads=True)
+    x_grad = torch.autograd.grad(loss * B, x)[0]  # the probe's taps record ∂(B·L)/∂state meanwhile
 
-    def by_name(flat: Sequence[Tensor]) -> dict[str, Tensor]:
-        per_call = [tuple(flat[i * S:(i + 1) * S]) for i in range(n)]
+    def by_name(per_call: list[tuple[Tensor, ...]]) -> dict[str, Tensor]:
         return dict(zip(names, probe.assemble(per_call, T, D), strict=True))
 
-    states = by_name([s for call in probe.states for s in call])
-    outgoing = by_name(got[1:])
+    states = by_name(probe.states)
+    outgoing = by_name(probe.outgoing())
     totals = total_gradients(model, x.detach(), states, outgoing)
-    return ProbeGradients(totals, outgoing, states, got[0], loss.item())
+    return ProbeGradients(totals, outgoing, states, x_grad, loss.item())
 
 
 def example_norms(g: Tensor) -> Tensor:

@@ -182,3 +182,47 @@ def test_onednn_products_match_bmm_in_float32(monkeypatch, tied, lo, hi):
     torch.testing.assert_close(c1, c2, rtol=1e-5, atol=1e-6)
     for a, b in zip(g1, g2, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "grid-seed", "grid-paper", "grid-paper-depth", "grid-paper-tanh-out"])
+def test_probe_totals_onednn_route_matches_float64(monkeypatch, kind):
+    """The probe's in-block terms (gradients.py) send their T·B-row products through oneDNN in float32;
+    they give the float64 (addmm) numbers to float32 precision, and the route is really taken."""
+    from gridlstm import gradients
+    if not core._onednn_available():
+        pytest.skip("torch built without oneDNN")
+    calls = []
+
+    def counting(*args):
+        calls.append(args[0].shape)
+        return core._linear(*args)
+    monkeypatch.setattr(gradients, "_linear", counting)
+    task = make_task(TaskConfig(name="adding", length=6))
+    x, y = task.sample(3, torch.Generator().manual_seed(1))
+    m64 = pair(kind, 3, False, inp=task.input_size, out=task.output_size)[1]
+    g64 = probe_gradients(m64, task, x.double(), y.double())
+    assert not calls  # float64 keeps addmm
+    g32 = probe_gradients(m64.float(), task, x, y)
+    assert calls and all(shape[0] == 6 * 3 for shape in calls)  # (T·B, K) rows
+    for name in g64.grads:
+        scale = g64.grads[name].abs().max()
+        torch.testing.assert_close(g32.grads[name].double(), g64.grads[name], rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_state_probe_records_outgoing_gradients_and_zeros_where_none_arrive():
+    """The probe's tap: the block's own uses of its state (before the probe) are not in the outgoing
+    gradient, and a call none of whose outputs reaches the loss reports zeros."""
+    from gridlstm.gradients import StateProbe
+    probe = StateProbe()
+    a = torch.randn(2, 3, 4, dtype=D64, requires_grad=True)
+    h = a * 2                                   # a block's state ...
+    inside = h.sum()                            # ... used inside the block, before the probe
+    h_out, c_out = probe((h, a * 3), 0, 0, 2)
+    unused = probe((a * 5,), 1, 0, 2)
+    w = torch.randn(2, 3, 4, dtype=D64)
+    torch.autograd.grad((h_out * w).sum() + inside, a)
+    out = probe.outgoing()
+    torch.testing.assert_close(out[0][0], w)                      # ∂L/∂h after the probe only
+    torch.testing.assert_close(out[0][1], torch.zeros_like(a))    # c_out unused: materialized zeros
+    assert probe.grads[1] is None and torch.equal(out[1][0], torch.zeros_like(a))
+    assert unused[0].requires_grad
