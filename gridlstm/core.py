@@ -122,7 +122,7 @@ ONEDNN_MIN_MACS = 1 << 21  # B·K·O per layer; below it the per-layer calls cos
 
 
 @functools.lru_cache(maxsize=1)
-def _onednn_available() -> bool:
+def onednn_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
@@ -130,10 +130,10 @@ def _use_onednn(X: Tensor, W: Tensor) -> bool:
     """Route the products of a fused step through oneDNN?  X: (L, B, K), W: (..., K, O)."""
     return (torch.get_num_threads() == 1  # first: the cheapest test, and false on two threads
             and X.device.type == "cpu" and X.dtype == torch.float32 and W.dtype == torch.float32
-            and X.shape[1] * X.shape[2] * W.shape[-1] >= ONEDNN_MIN_MACS and _onednn_available())
+            and X.shape[1] * X.shape[2] * W.shape[-1] >= ONEDNN_MIN_MACS and onednn_available())
 
 
-def _linear(x: Tensor, w: Tensor, b: Optional[Tensor] = None) -> Tensor:
+def onednn_linear(x: Tensor, w: Tensor, b: Optional[Tensor] = None) -> Tensor:
     """x @ wᵀ + b by oneDNN.  x: (M, K), w: (N, K) -> (M, N)."""
     return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
 
@@ -148,11 +148,11 @@ def _affine(X: Tensor, W: Tensor, b: Tensor, lo: int, hi: int, dnn: bool = False
     L, B, K = X.shape
     if W.dim() == 2:  # tied: every layer and example is a row of one matmul
         X2 = X.reshape(L * B, K)
-        z = _linear(X2, W.T, b) if dnn else torch.addmm(b, X2, W)
+        z = onednn_linear(X2, W.T, b) if dnn else torch.addmm(b, X2, W)
         return z.view(L, B, W.shape[-1])
     W, b = _layer(W, lo, hi), _layer(b, lo, hi)  # slice only when needed: its backward zero-fills D
     if dnn:
-        return torch.stack([_linear(X[j], W[j].T, b[j, 0]) for j in range(L)])
+        return torch.stack([onednn_linear(X[j], W[j].T, b[j, 0]) for j in range(L)])
     return torch.baddbmm(b, X, W)
 
 
@@ -161,9 +161,9 @@ def _weight_grads(X: Tensor, dz: Tensor, W: Tensor, lo: int, hi: int, dnn: bool)
     L, B, K = X.shape
     if W.dim() == 2:
         X2, dz2 = X.reshape(L * B, K), dz.reshape(L * B, -1)
-        return (_linear(X2.T, dz2.T) if dnn else X2.T @ dz2), dz2.sum(0)
+        return (onednn_linear(X2.T, dz2.T) if dnn else X2.T @ dz2), dz2.sum(0)
     if dnn:
-        dW = torch.stack([_linear(X[j].T, dz[j].T) for j in range(L)])  # (L, K, O)
+        dW = torch.stack([onednn_linear(X[j].T, dz[j].T) for j in range(L)])  # (L, K, O)
     else:
         dW = torch.bmm(X.transpose(1, 2), dz)                              # (L, K, O)
     db = dz.sum(1, keepdim=True)                                           # (L, 1, O)
@@ -178,10 +178,10 @@ def _input_grads(dz: Tensor, W: Tensor, lo: int, hi: int, n_inp: int, dnn: bool)
     """∂L/∂input, ∂L/∂recurrent: dz @ Wᵀ split at row I.  dz: (L, B, O)."""
     L, B, N = dz.shape
     if W.dim() == 2:
-        dX = (_linear(dz.reshape(L * B, N), W) if dnn else dz.reshape(L * B, N) @ W.T).view(L, B, -1)
+        dX = (onednn_linear(dz.reshape(L * B, N), W) if dnn else dz.reshape(L * B, N) @ W.T).view(L, B, -1)
     else:
         W = _layer(W, lo, hi)
-        dX = torch.stack([_linear(dz[j], W[j]) for j in range(L)]) if dnn else torch.bmm(dz, W.transpose(1, 2))
+        dX = torch.stack([onednn_linear(dz[j], W[j]) for j in range(L)]) if dnn else torch.bmm(dz, W.transpose(1, 2))
     return dX.narrow(-1, 0, n_inp), dX.narrow(-1, n_inp, dX.shape[-1] - n_inp)
 
 

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from .cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell, States
 from .config import Config
-from .core import GateTransform, _linear, _onednn_available, lstm_gate_grads, lstm_gates_
+from .core import GateTransform, lstm_gate_grads, lstm_gates_, onednn_available, onednn_linear
 from .errors import GridlstmError
 from .tasks import Task
 
@@ -179,8 +179,8 @@ def _through_lstm(tr: GateTransform, h_in: Tensor, rec: Tensor, c_prev: Tensor, 
 def _product(x: Tensor, w: Tensor, b: Optional[Tensor] = None) -> Tensor:
     """x @ wᵀ + b over N = T·B rows.  x: (N, K), w: (O, K) -> (N, O).  Through oneDNN where it can:
     products this tall split over the threads and run its AVX-512 code (core.py, "Matrix products")."""
-    if x.device.type == "cpu" and x.dtype == w.dtype == torch.float32 and _onednn_available():
-        return _linear(x, w, b)
+    if x.device.type == "cpu" and x.dtype == w.dtype == torch.float32 and onednn_available():
+        return onednn_linear(x, w, b)
     return torch.addmm(b, x, w.T) if b is not None else x @ w.T
 
 

@@ -159,7 +159,7 @@ def test_fused_rnn_step_matches_unfused_update(tied, nonlinearity):
 @pytest.mark.parametrize("lo,hi", [(0, 3), (1, 3)])
 def test_onednn_products_match_bmm_in_float32(monkeypatch, tied, lo, hi):
     """The fused steps' oneDNN route (one thread, large products) gives the bmm route's numbers."""
-    if not core._onednn_available():
+    if not core.onednn_available():
         pytest.skip("torch built without oneDNN")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -189,14 +189,14 @@ def test_probe_totals_onednn_route_matches_float64(monkeypatch, kind):
     """The probe's in-block terms (gradients.py) send their T·B-row products through oneDNN in float32;
     they give the float64 (addmm) numbers to float32 precision, and the route is really taken."""
     from gridlstm import gradients
-    if not core._onednn_available():
+    if not core.onednn_available():
         pytest.skip("torch built without oneDNN")
     calls = []
 
     def counting(*args):
         calls.append(args[0].shape)
-        return core._linear(*args)
-    monkeypatch.setattr(gradients, "_linear", counting)
+        return core.onednn_linear(*args)
+    monkeypatch.setattr(gradients, "onednn_linear", counting)
     task = make_task(TaskConfig(name="adding", length=6))
     x, y = task.sample(3, torch.Generator().manual_seed(1))
     m64 = pair(kind, 3, False, inp=task.input_size, out=task.output_size)[1]
