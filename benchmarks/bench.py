@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gridlstm.config import ModelConfig, TaskConfig  # noqa: E402
-from gridlstm.gradients import measure  # noqa: E402
-from gridlstm.model import RecurrentModel  # noqa: E402
+from gridlstm.nn.model import RecurrentModel  # noqa: E402
+from gridlstm.probe.gradients import measure  # noqa: E402
 from gridlstm.tasks import make_task  # noqa: E402
 
 SHAPES = [(32, 200, 128, 4), (32, 1000, 64, 2)]        # (B, T, H, D), the two shapes

@@ -1,4 +1,4 @@
-"""``gridlstm gradcheck``: gradient norm per timestep and layer (logic in gridlstm/gradcheck.py)."""
+"""``gridlstm gradcheck``: gradient norm per timestep and layer (logic in gridlstm/probe/gradcheck.py)."""
 from __future__ import annotations
 
 import sys
@@ -7,8 +7,8 @@ from typing import Optional
 
 import click
 
-from gridlstm.gradcheck import decay_table, load_source, output_dir, run_gradcheck, write_outputs
-from gridlstm.verify import verify_all, verify_table
+from gridlstm.probe.gradcheck import decay_table, load_source, output_dir, run_gradcheck, write_outputs
+from gridlstm.probe.verify import verify_all, verify_table
 
 from .common import device_option, handle_errors, split_config_args, stderr_console
 

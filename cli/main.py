@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 
 from gridlstm import __version__
-from gridlstm.display import RichReporter
 from gridlstm.errors import GridlstmError
-from gridlstm.resume import outcome
-from gridlstm.resume import resume as resume_run
-from gridlstm.train import train as train_run
+from gridlstm.train.resume import outcome
+from gridlstm.train.resume import resume as resume_run
+from gridlstm.train.trainer import train as train_run
 
 from .common import config_from_args, device_option, handle_errors, split_config_args, stderr_console
+from .display import RichReporter
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Commands that pull in heavy imports (matplotlib, ray, the benchmarks) load only when invoked, so

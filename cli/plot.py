@@ -1,4 +1,4 @@
-"""``gridlstm plot``: figures from run folders (the logic lives in gridlstm/plots*.py)."""
+"""``gridlstm plot``: figures from run folders (the logic lives in gridlstm/plots/)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +6,10 @@ from typing import Optional
 
 import click
 
-from gridlstm.collect import load_runs
-from gridlstm.plots import DPI, WHAT
-from gridlstm.plots import plot as make_plots
-from gridlstm.plots_gradients import X_AXES
+from gridlstm.plots.figures import DPI, WHAT
+from gridlstm.plots.figures import plot as make_plots
+from gridlstm.plots.gradients import X_AXES
+from gridlstm.results.collect import load_runs
 
 from .common import handle_errors
 

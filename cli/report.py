@@ -1,4 +1,4 @@
-"""``gridlstm report``: one comparison table of runs (the logic lives in gridlstm/report.py)."""
+"""``gridlstm report``: one comparison table of runs (the logic lives in gridlstm/results/report.py)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -6,8 +6,8 @@ from typing import Optional
 import click
 from rich.console import Console
 
-from gridlstm.collect import load_runs
-from gridlstm.report import FORMATS, KEYS, collect_rows, render
+from gridlstm.results.collect import load_runs
+from gridlstm.results.report import FORMATS, KEYS, collect_rows, render
 
 from .common import handle_errors
 

@@ -1,4 +1,4 @@
-"""``gridlstm sweep``: many runs over axes of a config, locally or on Ray (logic in gridlstm/sweep*.py)."""
+"""``gridlstm sweep``: many runs over axes of a config, locally or on Ray (logic in gridlstm/sweep/)."""
 from __future__ import annotations
 
 import sys
@@ -8,12 +8,12 @@ from typing import Optional
 import click
 from rich.console import Console
 
-from gridlstm.executors import make_executor
-from gridlstm.sweep_display import RichSweepProgress, expansion_table
-from gridlstm.sweep_folder import open_target, run_sweep
-from gridlstm.sweep_results import to_rich, write_results
+from gridlstm.sweep.executors import make_executor
+from gridlstm.sweep.folder import open_target, run_sweep
+from gridlstm.sweep.results import to_rich, write_results
 
 from .common import device_option, handle_errors, stderr_console
+from .sweep_display import RichSweepProgress, expansion_table
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

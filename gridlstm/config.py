@@ -99,7 +99,7 @@ class TrainConfig(_Section):
 
 
 class GradientsConfig(_Section):
-    """Gradient-norm profiles recorded into the run folder while training (gridlstm/gradients.py)."""
+    """Gradient-norm profiles recorded into the run folder while training (gridlstm/probe/gradients.py)."""
 
     at_steps: list[int] = Field([0], description="training steps at which to record a profile "
                                 "(0 = before the first update) into gradients/profiles.csv")

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from gridlstm.config import load_config
-from gridlstm.runs import METRIC_FIELDS
+from gridlstm.runs.folder import METRIC_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {

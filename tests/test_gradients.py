@@ -1,4 +1,4 @@
-"""Gradient probes (gridlstm/gradients.py), decay summary and theory (decay.py), gradcheck files/CLI.
+"""Gradient probes (gridlstm/probe/gradients.py), decay summary and theory (decay.py), gradcheck files/CLI.
 
 References are independent of the code under test: the cell equations written out again here,
 a hand-written backward recursion for the tanh RNN, and central finite differences.
@@ -16,15 +16,15 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import cli
-from gridlstm import decay
 from gridlstm.config import ModelConfig, TaskConfig, dump_config, load_config
-from gridlstm.core import lstm_update
-from gridlstm.gradcheck import load_source, run_gradcheck, write_outputs
-from gridlstm.gradients import measure, probe_gradients
-from gridlstm.model import RecurrentModel
-from gridlstm.runs import save_checkpoint
+from gridlstm.nn.core import lstm_update
+from gridlstm.nn.model import RecurrentModel
+from gridlstm.probe import decay
+from gridlstm.probe.gradcheck import load_source, run_gradcheck, write_outputs
+from gridlstm.probe.gradients import measure, probe_gradients
+from gridlstm.probe.verify import Nudge
+from gridlstm.runs.folder import save_checkpoint
 from gridlstm.tasks import make_task
-from gridlstm.verify import Nudge
 
 KINDS = {
     "rnn": {"kind": "rnn"},
@@ -329,7 +329,7 @@ def test_cli_config_to_out_dir(tmp_path):
 
 
 def test_training_records_profiles_at_the_chosen_steps(tmp_path):
-    from gridlstm.train import train
+    from gridlstm.train.trainer import train
     cfg = load_config(tiny_config(tmp_path, "lstm"), ["train.steps=4", "train.eval_every=2",
                                                       "gradients.at_steps=[0, 2]", "gradients.seeds=2"])
     summary = train(cfg, tmp_path / "runs", "cpu", argv=["test"])

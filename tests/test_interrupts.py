@@ -22,11 +22,11 @@ import torch
 
 from gridlstm.config import build_config
 from gridlstm.errors import RunInterrupted
-from gridlstm.gradients import GradientRecorder
-from gridlstm.resume import resume
-from gridlstm.runs import METRIC_FIELDS, load_checkpoint, make_run_dir, read_metrics
-from gridlstm.signals import StopSignals
-from gridlstm.train import Trainer, train
+from gridlstm.probe.gradients import GradientRecorder
+from gridlstm.runs.folder import METRIC_FIELDS, load_checkpoint, make_run_dir, read_metrics
+from gridlstm.train.resume import resume
+from gridlstm.train.signals import StopSignals
+from gridlstm.train.trainer import Trainer, train
 
 GRIDLSTM = str(Path(sys.executable).parent / "gridlstm")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # same thread count in every process: same floats
@@ -208,7 +208,7 @@ def test_two_runs_started_together_get_different_folders_and_write_nothing_else(
 def test_run_folders_never_collide_within_one_second(tmp_path, monkeypatch):
     """Same UTC second and even the same random id: mkdir is exclusive, so the next id is drawn."""
     ids = iter(["aaaa", "aaaa", "bbbb"])
-    monkeypatch.setattr("gridlstm.runs.secrets.token_hex", lambda n: next(ids))
+    monkeypatch.setattr("gridlstm.runs.folder.secrets.token_hex", lambda n: next(ids))
     a, b = make_run_dir(tmp_path, "x"), make_run_dir(tmp_path, "x")
     assert a != b and a.name.endswith("-aaaa") and b.name.endswith("-bbbb")
     assert a.name[:15] == b.name[:15] or b.name[:15] > a.name[:15]

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from gridlstm.config import ModelConfig
-from gridlstm.core import lstm_update
-from gridlstm.model import RecurrentModel, count_parameters
+from gridlstm.nn.core import lstm_update
+from gridlstm.nn.model import RecurrentModel, count_parameters
 
 from . import reference as ref
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from matplotlib.colors import LogNorm
 
 from cli.main import cli
-from gridlstm.collect import Curve, Run, load_runs
-from gridlstm.plots import DPI, make_figures, new_figure
-from gridlstm.plots_gradients import draw_curve
+from gridlstm.plots.figures import DPI, make_figures, new_figure
+from gridlstm.plots.gradients import draw_curve
+from gridlstm.results.collect import Curve, Run, load_runs
 
 from .plot_runs import make_runs, median_norms, read_csv
 

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from gridlstm.config import load_config
-from gridlstm.model import count_parameters
-from gridlstm.report import KEYS
-from gridlstm.train import build
+from gridlstm.nn.model import count_parameters
+from gridlstm.results.report import KEYS
+from gridlstm.train.trainer import build
 
 from .plot_runs import make_runs, read_csv
 

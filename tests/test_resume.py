@@ -20,8 +20,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from gridlstm.config import build_config
 from gridlstm.errors import GridlstmError
-from gridlstm.resume import resume
-from gridlstm.runs import (
+from gridlstm.runs.folder import (
     METRIC_FIELDS,
     RunLock,
     load_checkpoint,
@@ -31,8 +30,9 @@ from gridlstm.runs import (
     truncate_metrics,
     write_json,
 )
-from gridlstm.signals import StopSignals
-from gridlstm.train import Trainer, train
+from gridlstm.train.resume import resume
+from gridlstm.train.signals import StopSignals
+from gridlstm.train.trainer import Trainer, train
 
 COMPARED = [f for f in METRIC_FIELDS if f != "seconds"]  # seconds is wall-clock
 CPU = torch.device("cpu")
@@ -149,7 +149,7 @@ def test_a_crash_before_the_rename_leaves_the_previous_json_whole(tmp_path, monk
     def power_cut(fd):
         raise OSError("power cut")
 
-    monkeypatch.setattr("gridlstm.runs.os.fsync", power_cut)
+    monkeypatch.setattr("gridlstm.runs.folder.os.fsync", power_cut)
     with pytest.raises(OSError):
         write_json(path, {"status": "completed"})
     assert json.loads(path.read_text()) == {"status": "running"}

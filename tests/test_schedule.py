@@ -12,12 +12,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gridlstm import core
 from gridlstm.config import ModelConfig, TaskConfig
-from gridlstm.core import GateTransform, _LSTMStep, _RNNStep, lstm_update, rnn_update
-from gridlstm.gradients import probe_gradients
-from gridlstm.model import RecurrentModel
-from gridlstm.schedule import run_naive, run_wavefront
+from gridlstm.nn import core
+from gridlstm.nn.core import GateTransform, _LSTMStep, _RNNStep, lstm_update, rnn_update
+from gridlstm.nn.model import RecurrentModel
+from gridlstm.nn.schedule import run_naive, run_wavefront
+from gridlstm.probe.gradients import probe_gradients
 from gridlstm.tasks import make_task
 
 D64 = torch.float64
@@ -188,7 +188,7 @@ def test_onednn_products_match_bmm_in_float32(monkeypatch, tied, lo, hi):
 def test_probe_totals_onednn_route_matches_float64(monkeypatch, kind):
     """The probe's in-block terms (gradients.py) send their T·B-row products through oneDNN in float32;
     they give the float64 (addmm) numbers to float32 precision, and the route is really taken."""
-    from gridlstm import gradients
+    from gridlstm.probe import gradients
     if not core.onednn_available():
         pytest.skip("torch built without oneDNN")
     calls = []
@@ -212,7 +212,7 @@ def test_probe_totals_onednn_route_matches_float64(monkeypatch, kind):
 def test_state_probe_records_outgoing_gradients_and_zeros_where_none_arrive():
     """The probe's tap: the block's own uses of its state (before the probe) are not in the outgoing
     gradient, and a call none of whose outputs reaches the loss reports zeros."""
-    from gridlstm.gradients import StateProbe
+    from gridlstm.probe.gradients import StateProbe
     probe = StateProbe()
     a = torch.randn(2, 3, 4, dtype=D64, requires_grad=True)
     h = a * 2                                   # a block's state ...

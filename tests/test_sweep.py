@@ -20,9 +20,9 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from gridlstm.errors import ConfigError, GridlstmError
-from gridlstm.executors import import_ray, make_executor, threads_per_job
-from gridlstm.sweep import parse_sweep, run_ids
-from gridlstm.sweep_folder import open_sweep_dir
+from gridlstm.sweep.executors import import_ray, make_executor, threads_per_job
+from gridlstm.sweep.folder import open_sweep_dir
+from gridlstm.sweep.spec import parse_sweep, run_ids
 
 TINY = {"task": {"name": "adding", "length": 6},
         "model": {"kind": "lstm", "hidden": 4, "layers": 1},
@@ -132,7 +132,7 @@ def test_base_file_relative_to_the_sweep_and_overrides(tmp_path):
     path = tmp_path / "configs" / "sweeps" / "s.yaml"
     path.write_text(yaml.safe_dump({"base": "../base.yaml", "config": {"train.steps": 7},
                                     "axes": {"seed": [0, 1]}}))
-    from gridlstm.sweep import load_sweep
+    from gridlstm.sweep.spec import load_sweep
     s = load_sweep(path, ["model.hidden=6"])
     assert s.name == "s"  # the file's stem
     assert all(r.config.model.hidden == 6 and r.config.train.steps == 7 and r.config.task.length == 6

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from gridlstm.sweep_folder import open_sweep_dir
+from gridlstm.sweep.folder import open_sweep_dir
 from tests.test_sweep import TINY, check_results, meta, read_csv
 
 # not importorskip: ray must first be imported by start_local_ray, which keeps it on loopback
@@ -25,7 +25,7 @@ GRIDLSTM = Path(sys.executable).parent / "gridlstm"
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    from gridlstm.executors import start_local_ray
+    from gridlstm.sweep.executors import start_local_ray
 
     ray = start_local_ray(num_cpus=2)
     try:

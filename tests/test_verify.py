@@ -1,4 +1,4 @@
-"""``gradcheck --verify`` (gridlstm/verify.py): passes on every cell kind, and fails when it should."""
+"""``gradcheck --verify`` (gridlstm/probe/verify.py): passes on every cell kind, and fails when it should."""
 from __future__ import annotations
 
 import torch
@@ -6,10 +6,10 @@ from click.testing import CliRunner
 from torch import Tensor
 
 from cli.main import cli
-from gridlstm import verify
-from gridlstm.cells import RNNCell
 from gridlstm.config import ModelConfig, TaskConfig, dump_config, load_config
-from gridlstm.model import RecurrentModel
+from gridlstm.nn.cells import RNNCell
+from gridlstm.nn.model import RecurrentModel
+from gridlstm.probe import verify
 from gridlstm.tasks import make_task
 
 

@@ -12,8 +12,9 @@ from typing import Optional
 
 from torch import Tensor, nn
 
+from gridlstm.config import ModelConfig
+
 from .cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell
-from .config import ModelConfig
 from .schedule import Probe, run
 
 

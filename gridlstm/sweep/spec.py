@@ -32,8 +32,8 @@ from typing import Any, Optional
 
 import yaml
 
-from .config import DEFAULT_CONFIG, Config, apply_overrides, build_config, read_yaml, valid_keys
-from .errors import ConfigError
+from gridlstm.config import DEFAULT_CONFIG, Config, apply_overrides, build_config, read_yaml, valid_keys
+from gridlstm.errors import ConfigError
 
 SEED_KEY = "seed"
 TOP_KEYS = ("name", "base", "config", "axes", "zip", "exclude", "plot")

@@ -28,11 +28,11 @@ from typing import Any, Optional, Protocol
 import torch
 from torch import nn
 
-from .config import Config, dump_config
-from .errors import GridlstmError, RunInterrupted
-from .gradients import GradientRecorder
-from .model import RecurrentModel, count_parameters
-from .runs import (
+from gridlstm.config import Config, dump_config
+from gridlstm.errors import GridlstmError, RunInterrupted
+from gridlstm.nn.model import RecurrentModel, count_parameters
+from gridlstm.probe.gradients import GradientRecorder
+from gridlstm.runs.folder import (
     MetricsLog,
     RunLock,
     atomic_write_text,
@@ -46,8 +46,9 @@ from .runs import (
     utc_now,
     write_json,
 )
+from gridlstm.tasks import Task, eval_set, make_task
+
 from .signals import StopSignals
-from .tasks import Task, eval_set, make_task
 
 CHECKPOINT_FORMAT = 1
 

@@ -17,9 +17,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
-from .collect import Curve, GradientTable, Run, single_task
-from .errors import GridlstmError
-from .plots import legend_below, new_figure, run_colors
+from gridlstm.errors import GridlstmError
+from gridlstm.results.collect import Curve, GradientTable, Run, single_task
+
+from .figures import legend_below, new_figure, run_colors
 
 X_AXES = ("auto", "steps-back", "timestep")
 STATE_NAMES = {

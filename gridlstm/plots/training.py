@@ -11,9 +11,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .collect import Run, single_task
-from .errors import GridlstmError
-from .plots import legend_below, new_figure, run_colors
+from gridlstm.errors import GridlstmError
+from gridlstm.results.collect import Run, single_task
+
+from .figures import legend_below, new_figure, run_colors
 
 
 def split_rows(run: Run, split: str) -> tuple[list[int], list[float], list[float]]:

@@ -22,10 +22,10 @@ from typing import Any, Optional
 import numpy as np
 import yaml
 
-from .config import TaskConfig
-from .errors import GridlstmError
-from .runs import read_json
-from .tasks import make_task
+from gridlstm.config import TaskConfig
+from gridlstm.errors import GridlstmError
+from gridlstm.runs.folder import read_json
+from gridlstm.tasks import make_task
 
 GLOB_CHARS = "*?["
 GRADIENT_FIELDS = ("step", "seed", "state", "layer", "t", "norm")

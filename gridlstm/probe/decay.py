@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell
-from .core import GateTransform, forget_gate
+from gridlstm.nn.cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell
+from gridlstm.nn.core import GateTransform, forget_gate
+
 from .gradients import block_inputs
 
 THRESHOLDS = (3, 6, 12)  # steps until g < 10^-k · g[0]

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from .config import Config
-from .errors import GridlstmError
+from gridlstm.config import Config
+from gridlstm.errors import GridlstmError
 
 TRACEBACK = "traceback.txt"
 OUTPUT_LOG = "output.log"
@@ -88,7 +88,7 @@ class OrphanGuard:
 
 def _measure_gradients(run_dir: Path, device: str) -> None:
     """gradients/ of the trained run, exactly as ``gridlstm gradcheck RUN`` writes them."""
-    from . import gradcheck
+    from gridlstm.probe import gradcheck
 
     source = gradcheck.load_source(run_dir, [])
     gradcheck.write_outputs(gradcheck.run_gradcheck(source, seeds=1, device=device), run_dir / "gradients")
@@ -100,10 +100,10 @@ def execute(job: RunJob, hooks: tuple = ()) -> str:
     ``RUN/traceback.txt``."""
     import torch
 
-    from .resume import resume
-    from .runs import RunLock
-    from .signals import StopSignals
-    from .train import Trainer, resolve_device
+    from gridlstm.runs.folder import RunLock
+    from gridlstm.train.resume import resume
+    from gridlstm.train.signals import StopSignals
+    from gridlstm.train.trainer import Trainer, resolve_device
 
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -162,8 +162,8 @@ def preload_modules() -> list[str]:
     torch._dynamo (~1.7 s, imported lazily by a process's first optimizer), and every project
     module this process has imported (each run re-executes the main script, e.g. the CLI's)."""
     ours = sorted(m for m in sys.modules if m.split(".")[0] in ("gridlstm", "cli"))
-    return list(dict.fromkeys(["gridlstm.executors", "gridlstm.train", "gridlstm.resume",
-                               "gridlstm.gradcheck", "torch._dynamo", *ours]))
+    return list(dict.fromkeys(["gridlstm.sweep.executors", "gridlstm.train.trainer", "gridlstm.train.resume",
+                               "gridlstm.probe.gradcheck", "torch._dynamo", *ours]))
 
 
 class LocalExecutor:
@@ -384,7 +384,7 @@ class RayExecutor:
 
 def _relocate_summary(run_dir: Path) -> None:
     """summary.json names the folder the run was trained in; point it at its final place."""
-    from .runs import read_json, write_json
+    from gridlstm.runs.folder import read_json, write_json
 
     path = run_dir / "summary.json"
     if path.is_file():

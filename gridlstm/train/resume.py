@@ -17,12 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import Config, config_diff, load_config
-from .errors import GridlstmError
-from .gradients import GradientRecorder
-from .runs import METRIC_FIELDS, RunLock, load_checkpoint, read_json, truncate_rows, utc_now
+from gridlstm.config import Config, config_diff, load_config
+from gridlstm.errors import GridlstmError
+from gridlstm.probe.gradients import GradientRecorder
+from gridlstm.runs.folder import METRIC_FIELDS, RunLock, load_checkpoint, read_json, truncate_rows, utc_now
+
 from .signals import StopSignals
-from .train import CHECKPOINT_FORMAT, Reporter, SilentReporter, Trainer, resolve_device
+from .trainer import CHECKPOINT_FORMAT, Reporter, SilentReporter, Trainer, resolve_device
 
 
 def _resume_config(run_dir: Path, config_path: Optional[Path], overrides: list[str]) -> tuple[Config, Config]:

@@ -25,10 +25,10 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .errors import GridlstmError
+from gridlstm.errors import GridlstmError
 
 METRIC_FIELDS = ("step", "split", "loss", "metric", "grad_norm", "lr", "seconds")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def utc_now() -> str:

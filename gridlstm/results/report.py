@@ -20,8 +20,9 @@ from typing import Any, Optional
 
 from rich.table import Table
 
+from gridlstm.errors import GridlstmError
+
 from .collect import Run, finite
-from .errors import GridlstmError
 
 FORMATS = ("rich", "md", "csv", "latex")
 

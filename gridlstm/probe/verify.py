@@ -22,14 +22,15 @@ from rich.table import Table
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .cells import Cell, States
-from .config import ModelConfig, TaskConfig
-from .core import forget_gate
+from gridlstm.config import ModelConfig, TaskConfig
+from gridlstm.nn.cells import Cell, States
+from gridlstm.nn.core import forget_gate
+from gridlstm.nn.model import RecurrentModel, build_cell
+from gridlstm.tasks import Task, make_task
+
 from .decay import gate_preactivations
 from .gradcheck import Source, build_model
 from .gradients import probe_gradients
-from .model import RecurrentModel, build_cell
-from .tasks import Task, make_task
 
 CELL_TOL = 1e-6      # directional derivative, float64, ε = EPS
 PROBE_TOL = 1e-4     # single-entry central difference of the loss, float64, ε = FD_EPS

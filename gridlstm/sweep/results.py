@@ -23,13 +23,14 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 from rich.table import Table
 
-from .collect import Run, finite
-from .plots import KIND_COLORS, new_figure, save, style
-from .report import KEYS as REPORT_KEYS
-from .report import collect_rows
-from .runs import atomic_write_text
-from .sweep import Sweep, show
-from .sweep_folder import DONE, run_dir, run_state
+from gridlstm.plots.figures import KIND_COLORS, new_figure, save, style
+from gridlstm.results.collect import Run, finite
+from gridlstm.results.report import KEYS as REPORT_KEYS
+from gridlstm.results.report import collect_rows
+from gridlstm.runs.folder import atomic_write_text
+
+from .folder import DONE, run_dir, run_state
+from .spec import Sweep, show
 
 STATS = ("eval_loss", "eval_metric", "grad_slope")
 FIGURES = ("final_loss.png", "success_rate.png", "gradient_slope.png")

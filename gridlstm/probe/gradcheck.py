@@ -21,14 +21,15 @@ import numpy as np
 import torch
 from rich.table import Table
 
+from gridlstm.config import Config, dump_config, load_config
+from gridlstm.errors import GridlstmError
+from gridlstm.nn.model import RecurrentModel
+from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
+from gridlstm.tasks import Task
+from gridlstm.train.trainer import build, resolve_device
+
 from . import decay
-from .config import Config, dump_config, load_config
-from .errors import GridlstmError
 from .gradients import GRADIENT_FIELDS, csv_text, measure, profile_rows
-from .model import RecurrentModel
-from .runs import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
-from .tasks import Task
-from .train import build, resolve_device
 
 # Model fields that change the weights: a checkpoint must agree on all of them (schedule does not).
 WEIGHT_FIELDS = ("kind", "hidden", "layers", "variant", "tied", "priority", "output", "nonlinearity")

@@ -28,10 +28,11 @@ from typing import Any, Optional, Protocol
 
 import yaml
 
-from .errors import ConfigError, GridlstmError
+from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.runs.folder import atomic_write_text, make_run_dir, read_json, utc_now, write_json
+
 from .executors import TRACEBACK, RunJob
-from .runs import atomic_write_text, make_run_dir, read_json, utc_now, write_json
-from .sweep import Sweep, dump_spec, load_sweep, parse_sweep, show
+from .spec import Sweep, dump_spec, load_sweep, parse_sweep, show
 
 SPEC, EXPANSION, META, STATUS, LOCK = "sweep.yaml", "expansion.json", "meta.json", "status.csv", ".lock"
 DONE = ("completed", "diverged")

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import Config
-from .tasks import Task
+from gridlstm.config import Config
+from gridlstm.tasks import Task
 
 
 def fmt(x: Any, digits: int = 4) -> str:

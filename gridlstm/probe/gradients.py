@@ -43,11 +43,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell, States
-from .config import Config
-from .core import GateTransform, lstm_gate_grads, lstm_gates_, onednn_available, onednn_linear
-from .errors import GridlstmError
-from .tasks import Task
+from gridlstm.config import Config
+from gridlstm.errors import GridlstmError
+from gridlstm.nn.cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell, States
+from gridlstm.nn.core import GateTransform, lstm_gate_grads, lstm_gates_, onednn_available, onednn_linear
+from gridlstm.tasks import Task
 
 
 class _Tap(torch.autograd.Function):

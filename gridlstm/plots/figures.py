@@ -21,8 +21,8 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .collect import Run
-from .errors import GridlstmError
+from gridlstm.errors import GridlstmError
+from gridlstm.results.collect import Run
 
 WHAT = ("gradients", "heatmap", "loss", "profiles")
 FORMATS = (".png", ".svg", ".pdf")
@@ -108,8 +108,8 @@ def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
 def make_figures(runs: list[Run], what: str, state: str = "h", layer: Optional[int] = None,
                  x_axis: str = "auto") -> list[Figure]:
     """Build the figures of kind ``what`` for ``runs`` (one, or one per run for heatmap/profiles)."""
-    from .plots_gradients import gradients_figure, heatmap_figure, profiles_figure
-    from .plots_training import loss_figure
+    from .gradients import gradients_figure, heatmap_figure, profiles_figure
+    from .training import loss_figure
 
     if what not in WHAT:
         raise GridlstmError(f"--what {what}: expected one of {', '.join(WHAT)}")

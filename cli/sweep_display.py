@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .sweep import Sweep, show
+from gridlstm.sweep.spec import Sweep, show
 
 
 def counts_text(counts: dict[str, int]) -> str:
