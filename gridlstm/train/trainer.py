@@ -30,6 +30,7 @@ from torch import nn
 
 from gridlstm.config import Config, dump_config
 from gridlstm.errors import GridlstmError, RunInterrupted
+from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel, count_parameters
 from gridlstm.probe.gradients import GradientRecorder
 from gridlstm.runs.folder import (
@@ -201,7 +202,7 @@ class Trainer:
             "task": self.cfg.task.name,
             "length": self.cfg.task.length,
             "model": self.cfg.model.kind,
-            "variant": self.cfg.model.variant if self.cfg.model.kind == "grid" else None,
+            "variant": registry.shown_variant(self.cfg.model.kind, self.cfg.model.variant),
             "tied": self.cfg.model.tied,
             "layers": self.cfg.model.layers,
             "hidden": self.cfg.model.hidden,
