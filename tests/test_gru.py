@@ -94,3 +94,27 @@ def test_orthogonal_init_of_the_recurrent_blocks():
     for k in (0, 1, 3):  # r, z, n_h read the recurrent rows
         block = W[H:, k * H:(k + 1) * H]
         torch.testing.assert_close(block @ block.T, torch.eye(H), atol=1e-5, rtol=0)
+
+
+def test_cli_train_gradcheck_and_verify_gru(tmp_path, monkeypatch):
+    """`gridlstm train model.kind=gru`, then `gridlstm gradcheck RUN --verify`: the theory speaks of
+    the update gate z, and --verify covers the gru cell (gradcheck and finite differences)."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from gridlstm.probe import verify
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", "model.kind=gru", "model.hidden=6", "model.layers=2", "task.length=8",
+                              "train.steps=3", "train.batch_size=4", "train.eval_every=3", "--out", str(tmp_path),
+                              "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    run = res.stdout.strip().splitlines()[-1]
+    every = verify.cell_configs
+    monkeypatch.setattr(verify, "cell_configs", lambda: [c for c in every() if c[0].startswith("gru")])
+    res = runner.invoke(cli, ["gradcheck", run, "--device", "cpu", "--verify"])
+    assert res.exit_code == 0, res.output
+    assert "mean update gate" in res.output and "log10(mean z)" in res.output
+    for check in ("gradcheck cell gru", "gradcheck cell gru tied", "finite differences gru on"):
+        assert check in res.output
+    assert "FAIL" not in res.output

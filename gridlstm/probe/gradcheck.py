@@ -159,7 +159,7 @@ SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_val
          "steps_to_1e-3", "steps_to_1e-6", "steps_to_1e-12", "underflow_step")
 HEADERS = ("state", "layer", "slope", "theory", "σmax/f", "first/last", "1e-3", "1e-6", "1e-12", "uflow")
 LEGEND = ("slope and theory in decades per step back from the loss; σmax/f: σ_max(W_hh) (rnn) or the "
-          "mean forget gate (memories); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
+          "mean gate of a memory (forget gate f; a gru's update gate z); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
           "back until g underflows")
 
 
