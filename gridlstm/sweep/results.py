@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 from rich.table import Table
 
-from gridlstm.plots.figures import KIND_COLORS, new_figure, save, style
+from gridlstm.plots.style import KIND_COLORS, new_figure, save, style
 from gridlstm.results.collect import Run, finite
 from gridlstm.results.report import KEYS as REPORT_KEYS
 from gridlstm.results.report import collect_rows
