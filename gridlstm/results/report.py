@@ -21,6 +21,7 @@ from typing import Any, Optional
 from rich.table import Table
 
 from gridlstm.errors import GridlstmError
+from gridlstm.formatting import markdown_table
 
 from .collect import Run, finite
 
@@ -146,10 +147,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(c.header for c in COLUMNS) + " |",
-             "|" + "|".join("---:" if c.right else "---" for c in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table([c.header for c in COLUMNS], [_cells(r) for r in rows], [c.right for c in COLUMNS])
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
