@@ -21,7 +21,6 @@ from typing import Any, Optional
 
 import numpy as np
 from matplotlib.ticker import NullLocator
-from rich.table import Table
 
 from gridlstm.formatting import markdown_table, sig
 from gridlstm.plots.style import KIND_COLORS, new_figure, save, style
@@ -112,19 +111,6 @@ def table_rows(sweep: Sweep, grouped: list[dict[str, Any]]) -> tuple[list[str], 
 
 def to_markdown(sweep: Sweep, grouped: list[dict[str, Any]]) -> str:
     return markdown_table(*table_rows(sweep, grouped))
-
-
-def to_rich(sweep: Sweep, grouped: list[dict[str, Any]]) -> Table:
-    headers, rows = table_rows(sweep, grouped)
-    seeds = "mean ± std over seeds" if "seed" in sweep.keys else "one run per row"
-    table = Table(title=f"sweep {sweep.name}: {len(sweep.runs)} runs ({seeds})", header_style="bold")
-    for h in headers:
-        table.add_column(h, justify="left" if h in sweep.group_keys else "right")
-    for g, r in zip(grouped, rows, strict=True):
-        if g["failed"]:
-            r[len(sweep.group_keys)] = f"[red]{r[len(sweep.group_keys)]}[/]"
-        table.add_row(*r)
-    return table
 
 
 def grouped_csv(sweep: Sweep, grouped: list[dict[str, Any]]) -> str:
