@@ -27,7 +27,7 @@ from gridlstm.runs.folder import save_checkpoint
 from gridlstm.tasks import make_task
 
 KINDS = registry.cases()  # every cell kind, variant and covered option set
-SEED, PAPER, PAPER_DEPTH = "grid memory_input", "grid paper", "grid paper output=paper priority=depth"
+MEMORY_INPUT, PAPER = "grid memory_input", "grid paper"
 
 
 def tiny(kind: str, task: str = "adding", T: int = 6, H: int = 4, D: int = 2, tied: bool = False,
@@ -117,8 +117,8 @@ def test_probe_equals_autograd_of_reference_states(kind, schedule, task, tied):
                 torch.testing.assert_close(pg.grads[n][ti, d], grads[i], rtol=1e-9, atol=1e-12)
                 torch.testing.assert_close(pg.states[n][ti, d], S[n][ti][d].detach(), rtol=1e-12, atol=1e-12)
                 i += 1
-    # the seed grid's time h feeds its own block's depth LSTM: the total must include that use
-    if kind == SEED:
+    # the memory-input grid's time h feeds its own block's depth LSTM: the total must include that use
+    if kind == MEMORY_INPUT:
         assert pg.grads["h"][-1, -1].abs().max() > 0
         assert pg.outgoing["h"][-1, -1].abs().max() == 0
 
@@ -159,7 +159,7 @@ def test_outgoing_gradients_equal_finite_differences_at_every_step():
 
 
 def test_norms_are_per_example_and_batch_independent():
-    model, t, x, y = tiny(SEED, T=6)
+    model, t, x, y = tiny(MEMORY_INPUT, T=6)
     whole = measure(model, t, x, y)
     parts = [measure(model, t, x[i:i + 1], y[i:i + 1]) for i in range(x.shape[0])]
     for name in model.cell.state_names:
