@@ -22,11 +22,11 @@ import torch
 
 from gridlstm.config import build_config
 from gridlstm.errors import RunInterrupted
-from gridlstm.probe.gradients import GradientRecorder
 from gridlstm.runs.folder import METRIC_FIELDS, load_checkpoint, make_run_dir, read_metrics
-from gridlstm.train.resume import resume
+from gridlstm.train.lifecycle import resume_run as resume
+from gridlstm.train.lifecycle import start_run as train
 from gridlstm.train.signals import StopSignals
-from gridlstm.train.trainer import Trainer, train
+from gridlstm.train.trainer import Trainer
 
 GRIDLSTM = str(Path(sys.executable).parent / "gridlstm")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # same thread count in every process: same floats
@@ -174,7 +174,6 @@ def test_second_signal_in_process_then_resume_is_exact(tmp_path):
                              "train": {"steps": 40, "batch_size": 8, "eval_every": 10, "eval_batches": 1,
                                        "log_every": 1, "early_stop": False}})
     ref = Path(train(cfg(), tmp_path / "ref", "cpu", argv=["test"])["run_dir"])
-    run_dir = make_run_dir(tmp_path / "run", "d")
     stop = StopSignals()
 
     def double_ctrl_c(trainer: Trainer) -> None:
@@ -186,9 +185,9 @@ def test_second_signal_in_process_then_resume_is_exact(tmp_path):
             time.sleep(1)
 
     with pytest.raises(RunInterrupted) as info, stop:
-        Trainer(cfg(), run_dir, torch.device("cpu"), argv=["test"],
-                hooks=[GradientRecorder(cfg(), run_dir), double_ctrl_c]).run(stop)
+        train(cfg(), tmp_path / "run", "cpu", argv=["test"], hooks=(double_ctrl_c,), stop=stop)
     assert info.value.checkpoint_step == 20
+    run_dir = Path(info.value.run_dir)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["checkpoint_step"] == 20

@@ -47,6 +47,7 @@ from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
 from gridlstm.nn.cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell, States
 from gridlstm.nn.core import GateTransform, lstm_gate_grads, lstm_gates_, onednn_available, onednn_linear
+from gridlstm.runs.records import FINISHED
 from gridlstm.tasks import Task
 
 
@@ -363,7 +364,7 @@ class GradientRecorder:
             self.record(trainer.model, trainer.task, trainer.step, trainer.device)
 
     def finish(self, trainer: Any, status: str) -> None:
-        if self.cfg.gradients.at_end and status in ("completed", "diverged"):
+        if self.cfg.gradients.at_end and status in FINISHED:
             self.record(trainer.model, trainer.task, trainer.step, trainer.device)
 
     def record(self, model: nn.Module, task: Task, step: int, device: torch.device) -> None:
