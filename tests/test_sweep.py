@@ -300,6 +300,20 @@ def states(sweep_dir: Path) -> dict[str, str]:
     return out
 
 
+def early_running(sweep_dir: Path, before: int) -> bool:
+    """A run is running and has logged no step past ``before``: a SIGTERM now lands well before its
+    end (a run about to end would complete, not be interrupted, and the test would race with it)."""
+    def last_step(run: Path) -> int:
+        try:
+            lines = (run / "metrics.csv").read_text().splitlines()[1:]
+        except FileNotFoundError:
+            return 0
+        return max((int(x.split(",", 1)[0]) for x in lines if x.split(",", 1)[0].isdigit()), default=0)
+
+    return any(v == "running" and last_step(sweep_dir / "runs" / k) <= before
+               for k, v in states(sweep_dir).items()) if (sweep_dir / "runs").is_dir() else False
+
+
 def n_completed(sweep_dir: Path) -> int:
     return sum(s == "completed" for s in states(sweep_dir).values()) if (sweep_dir / "runs").is_dir() else 0
 
@@ -323,8 +337,8 @@ def test_ctrl_c_and_kill_9_leave_a_resumable_sweep(tmp_path):
         return next(parent.iterdir()) if parent.is_dir() and any(parent.iterdir()) else parent
 
     def ctrl_c_when_running() -> None:
-        wait_for(lambda: n_completed(folder()) >= 1 and "running" in states(folder()).values(), 60,
-                 "a completed and a running run")
+        wait_for(lambda: n_completed(folder()) >= 1 and early_running(folder(), 100), 60,
+                 "a completed run and one running at its start")
         os.kill(os.getpid(), signal.SIGINT)
 
     timer = threading.Thread(target=ctrl_c_when_running, daemon=True)
@@ -344,7 +358,7 @@ def test_ctrl_c_and_kill_9_leave_a_resumable_sweep(tmp_path):
     proc = subprocess.Popen([str(GRIDLSTM), "sweep", str(sweep_dir), *args], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: n_completed(sweep_dir) > len(done_first), 90, "progress after resuming")
-    wait_for(lambda: "running" in states(sweep_dir).values(), 30, "a running run")
+    wait_for(lambda: early_running(sweep_dir, 100), 60, "a run running at its start")
     proc.kill()
     proc.wait(timeout=30)
     # the orphans see the sweep's end of their pipe close at their next step, checkpoint and stop
