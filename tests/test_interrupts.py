@@ -112,6 +112,7 @@ def reference(twins) -> Path:
     return twins["dirs"][0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_signal_at_a_random_step_then_resume_equals_uninterrupted(tmp_path, reference, one_thread, sig):
     at = random.Random(f"interrupt-{sig.name}").randrange(5, STEPS - 60)
@@ -147,15 +148,17 @@ def test_signal_at_a_random_step_then_resume_equals_uninterrupted(tmp_path, refe
     assert_same_run(run_dir, reference)
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_stops_at_once_keeping_the_last_checkpoint(tmp_path):
-    """Slow steps (>= 0.1 s); more SIGINTs every 20 ms after the first, until the run records its end.
+    """Slow steps (about a second each on 2 idle cores); more SIGINTs every 20 ms after the first,
+    until the run records its end.
 
     Two signals that arrive within one long torch call reach Python as one, so a single second
     SIGINT 20 ms later can be lost on a loaded machine; the repeats make one land after the first
     was handled, inside the step or the checkpoint write that follows it. None is sent once meta.json
     says the run ended (its closing writes ignore signals; after them the process exits)."""
     out = tmp_path / "out"
-    proc = start(tmp_path, out, "name=s", "task.length=30", "model.hidden=256", "model.layers=3",
+    proc = start(tmp_path, out, "name=s", "task.length=60", "model.hidden=512", "model.layers=3",
                  "train.batch_size=32", "train.eval_batches=1", "train.log_every=1", "train.steps=1000",
                  "--device", "cpu")
     run_dir = wait_for_step(out, 2, proc)
@@ -176,6 +179,7 @@ def test_second_ctrl_c_stops_at_once_keeping_the_last_checkpoint(tmp_path):
     parsed_rows(run_dir)
 
 
+@pytest.mark.slow
 def test_second_signal_in_process_then_resume_is_exact(tmp_path):
     """Deterministic twin of the test above: both SIGINTs sent from inside step 23."""
     def cfg():

@@ -79,6 +79,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert (a / "gradients/profiles.csv").read_text() == (b / "gradients/profiles.csv").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_kill_9_in_the_first_moments_leaves_no_folder_or_a_resumable_one(tmp_path, reference, stage):
     proc, dirs = stopped_run(tmp_path, stage, "SIGKILL")
@@ -93,6 +94,7 @@ def test_kill_9_in_the_first_moments_leaves_no_folder_or_a_resumable_one(tmp_pat
     assert_same_weights(run_dir, reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_sigterm_in_the_first_moments_says_so_and_leaves_no_folder_or_a_resumable_one(tmp_path, reference,
                                                                                         stage):
