@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from gridlstm.config import Config
 from gridlstm.formatting import csv_text
 from gridlstm.nn.cells import Cell, States
+from gridlstm.runs.records import FINISHED
 from gridlstm.tasks import Task
 
 
@@ -291,7 +292,7 @@ class GradientRecorder:
             self.record(trainer.model, trainer.task, trainer.step, trainer.device)
 
     def finish(self, trainer: Any, status: str) -> None:
-        if self.cfg.gradients.at_end and status in ("completed", "diverged"):
+        if self.cfg.gradients.at_end and status in FINISHED:
             self.record(trainer.model, trainer.task, trainer.step, trainer.device)
 
     def record(self, model: nn.Module, task: Task, step: int, device: torch.device) -> None:

@@ -191,10 +191,6 @@ class Run:
         return self.config["model"]["kind"]
 
     @property
-    def layers(self) -> int:
-        return int(self.config["model"]["layers"])
-
-    @property
     def label(self) -> str:
         """e.g. ``grid memory_input D=2 T=100``, ``rnn D=1 T=200``, ``lstm tied D=4 T=50``."""
         m = self.config["model"]

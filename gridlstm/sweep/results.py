@@ -29,6 +29,7 @@ from gridlstm.results.collect import Run, finite
 from gridlstm.results.report import KEYS as REPORT_KEYS
 from gridlstm.results.report import collect_rows
 from gridlstm.runs.folder import atomic_write_text
+from gridlstm.runs.records import Status
 
 from .folder import DONE, run_dir, run_state
 from .spec import Sweep, show
@@ -64,7 +65,7 @@ def collect(sweep: Sweep, sweep_dir: Path) -> tuple[list[dict[str, Any]], list[d
             per_run.append(row)
             g["finished"] += 1
             g["_rows"].append(row)
-        elif state == "failed":
+        elif state == Status.FAILED:
             g["failed"] += 1
     grouped = []
     for g in groups.values():
