@@ -17,6 +17,11 @@ a whole anti-diagonal in the wavefront schedule). The schedule (``schedule.py``)
 | GridPaper  | (h, m, h', m')             | (h, m)   | (h', m')   | (P·x, 0)                |
 
 The first element of ``up`` is the block's output; the top layer's is fed to the readout.
+
+``Cell.layer`` is the same block for ONE layer d over all T steps at once, for the layer-by-layer
+schedule (``layerwise.py``): it maps the layer's ``up`` sequence from below (each (T, B, H)) and its
+initial ``right`` state (each (B, H)) to its own ``up`` sequence, on fused whole-sequence kernels.
+It gives the numbers of ``forward`` run for t = 0..T-1 (tests/test_schedule.py, float64).
 """
 from __future__ import annotations
 
@@ -24,8 +29,10 @@ import torch
 from torch import Tensor, nn
 
 from .core import GateTransform
+from .layerwise import lstm_rows, lstm_sequence, rnn_sequence
 
 States = tuple[Tensor, ...]
+LayerParams = dict[str, tuple[Tensor, Tensor]]  # transform name -> (W (I+R, O), b (O,)) of one layer
 
 
 class Cell(nn.Module):
@@ -56,6 +63,22 @@ class Cell(nn.Module):
 
     def transforms(self) -> dict[str, GateTransform]:
         return {name: m for name, m in self.named_children() if isinstance(m, GateTransform)}
+
+    def layer_params(self) -> list[LayerParams]:
+        """Per layer d, every transform's (W[d], b[d]): the stacked parameters unbound ONCE (their
+        backward is one stack, where D separate ``W[d]`` views would zero-fill D full gradients)."""
+        per = {}
+        for name, tr in self.transforms().items():
+            if tr.tied:
+                per[name] = [(tr.weight, tr.bias)] * self.layers
+            else:
+                per[name] = list(zip(tr.weight.unbind(0), tr.bias.view(self.layers, -1).unbind(0), strict=True))
+        return [{name: per[name][d] for name in per} for d in range(self.layers)]
+
+    def layer(self, below: States, left0: States, p: LayerParams) -> States:
+        """Layer d over every t: below = up(state[·, d-1]) (each (T, B, H)), left0 = right(state[-1, d])
+        (each (B, H)), p = ``layer_params()[d]``  ->  up(state[·, d]) (each (T, B, H))."""
+        raise NotImplementedError
 
 
 def _init_lstm_transform(tr: GateTransform, forget_bias: float, init: str) -> None:
@@ -96,6 +119,12 @@ class RNNCell(Cell):
         # below = (h[t,d-1],), left = (h[t-1,d],): each (L, B, H)
         return (self.transform.rnn(below[0], left[0], lo, hi, self.nonlinearity),)  # = rnn_update(z)
 
+    def layer(self, below: States, left0: States, p: LayerParams) -> States:
+        # h[t,d] = φ(h[t,d-1] W[:H] + h[t-1,d] W[H:] + b): torch.rnn_tanh / rnn_relu over t
+        W, b = p["transform"]
+        H = self.hidden
+        return (rnn_sequence(below[0], left0[0], W[:H], W[H:], b, self.nonlinearity),)
+
 
 class LSTMCell(Cell):
     """Stacked LSTM layer: (h[t,d], c[t,d]) = LSTM(input h[t,d-1]; recurrent h[t-1,d], c[t-1,d])."""
@@ -110,6 +139,12 @@ class LSTMCell(Cell):
 
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
         return self.transform.lstm(below[0], left[0], left[1], lo, hi)  # = lstm_update(z, c[t-1,d])
+
+    def layer(self, below: States, left0: States, p: LayerParams) -> States:
+        # input h[·,d-1] (rows W[:H]), recurrent h[t-1,d] (rows W[H:]), memory c: torch.lstm over t
+        W, b = p["transform"]
+        H = self.hidden
+        return (lstm_sequence(below[0], left0[0], left0[1], W[:H], W[H:], b),)
 
 
 class GridSeedCell(Cell):
@@ -144,6 +179,14 @@ class GridSeedCell(Cell):
         h_depth, c_depth = self.depth.lstm(h, h_below, c_below, lo, hi)
         return h, c, h_depth, c_depth
 
+    def layer(self, below: States, left0: States, p: LayerParams) -> States:
+        # time LSTM: an ordinary LSTM over t with input C'[·,d-1] (torch.lstm); its H[·,d] then
+        # completes every depth LSTM input (H[t,d], h'[t,d-1], C'[t,d-1]): one update over T·B rows.
+        h_below, c_below = below
+        (W, b), H = p["time"], self.hidden
+        h = lstm_sequence(c_below, left0[0], left0[1], W[:H], W[H:], b)   # H[·,d]
+        return lstm_rows(h, h_below, c_below, *p["depth"])               # H'[·,d], C'[·,d]
+
 
 class GridPaperCell(Cell):
     """2D Grid LSTM block of Kalchbrenner, Danihelka & Graves (2015), §3.1–3.5.
@@ -177,3 +220,14 @@ class GridPaperCell(Cell):
         h_in = h if self.priority == "depth" else h_left
         h_depth, m_depth = self.depth.lstm(h_in, h_below, m_below, lo, hi, self.output)
         return h, m, h_depth, m_depth
+
+    def layer(self, below: States, left0: States, p: LayerParams) -> States:
+        # time LSTM: input h'[·,d-1] (rows W[H:]), recurrent h[t-1,d] (rows W[:H]), memory m; then
+        # the depth LSTM reads [h[t-1,d] (h[t,d] with depth priority); h'[t,d-1]] and m'[t,d-1],
+        # all known by now: one update over T·B rows.  Output "paper": time loop (_LSTMLayer).
+        h_below, m_below = below
+        h0, m0 = left0
+        (W, b), H = p["time"], self.hidden
+        h = lstm_sequence(h_below, h0, m0, W[H:], W[:H], b, self.output)  # h[·,d]
+        h_in = h if self.priority == "depth" else torch.cat([h0.unsqueeze(0), h[:-1]])  # h[t-1,d]
+        return lstm_rows(h_in, h_below, m_below, *p["depth"], self.output)  # h'[·,d], m'[·,d]
