@@ -274,6 +274,9 @@ class Trainer:
         if self.meta is None:
             self.meta = new_meta(self.argv, str(self.device), cfg.seed)
         self.meta.pop("error", None)
+        # the orders that run (model.schedule auto: layerwise for steps and evaluation, wavefront
+        # for gradient profiles); set again on resume, where a forced config change may change it
+        self.meta["schedule"] = self.model.schedules()
         self._set_status("running")
         self.reporter.start(cfg, self.task, self.run_dir, count_parameters(self.model))
         log = MetricsLog(metrics)
