@@ -283,7 +283,9 @@ def main(argv: list[str] | None = None) -> None:
         f"- date: {started}; machine: {machine(device)}; device: {args.device}",
         f"- torch {torch.__version__}; threads: {torch.get_num_threads()}; repeats: {repeats} "
         f"(median; candidates interleaved); load average 1 min: {load0:.2f} at start, "
-        f"{os.getloadavg()[0]:.2f} at end",
+        f"{os.getloadavg()[0]:.2f} at end" + (f"; OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} (set for a "
+                                              "loaded machine: spinning threads stall when descheduled)"
+                                              if os.environ.get("OMP_WAIT_POLICY") else ""),
         "- rows: ours run `model.schedule: auto` (layerwise for training steps) unless the name says "
         "`wavefront` or `naive`; `grid` = seed variant, untied; `paper` = paper variant, output form "
         "o⊙tanh(m); `paper-out` = paper variant, output form tanh(o⊙m); `grid (adding)` = one training "
@@ -302,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": ["benchmarks/bench.py", *(argv if argv is not None else sys.argv[1:])],
         "date": started, "machine": machine(device), "device": args.device, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "repeats": repeats, "load_start": load0, "load_end": os.getloadavg()[0],
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "shapes": [{"B": s[0], "T": s[1], "H": s[2], "D": s[3], "rows": per_shape[s], "targets": verdict[s]}
                    for s in shapes],
         "all_met": all(c["met"] for cs in verdict.values() for c in cs),
