@@ -136,6 +136,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         "T": int(x.shape[1]), "scores": task.scores, "seeds": [cfg.seed + i for i in range(seeds)],
         "batch": batch, "step": source.step, "source": source.kind, "source_path": str(source.path),
         "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
+        "schedule": model.last_schedule,  # the order the probed passes ran (auto: wavefront)
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
     }
     lines = decay.theory_lines(summary, per_seed, m.layers, model.cell.memories)
