@@ -20,7 +20,7 @@ schedules (a probe needs every (t, d) in the autograd graph, which a fused kerne
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import Tensor
@@ -43,17 +43,18 @@ def run_layerwise(cell: Cell, bottom: States, left0: States) -> Tensor:
 
 # ----------------------------------------------------------------------------- whole-sequence kernels
 
-def torch_weights(w_x: Tensor, w_h: Tensor, b: Tensor) -> list[Tensor]:
+def torch_weights(w_x: Tensor, w_h: Tensor, b: Tensor, b_h: Optional[Tensor] = None) -> list[Tensor]:
     """Our (K, O)-oriented weights -> torch's [w_ih (O, I), w_hh (O, H), b_ih (O,), b_hh (O,)].
 
     One buffer, laid out as cuDNN wants one layer's weights (w_ih, w_hh, b_ih, b_hh, each row-major,
     back to back), and the four tensors are views of it. cuDNN then takes the buffer as it is: without
     it, ``_cudnn_rnn`` copies non-flat weights itself on every call and warns. The CPU (oneDNN) runs
     the same code, so the tests exercise it. Cost: one copy of this layer's weights per forward
-    (O(H²), against the layer's O(T·B·H²)), never one per timestep. b_hh is zero: our one bias is b_ih.
+    (O(H²), against the layer's O(T·B·H²)), never one per timestep. b_hh is ``b_h``, by default zero:
+    an LSTM's or RNN's one bias is b_ih (a GRU needs the recurrent half of n's bias apart).
     """
     n_out = b.shape[-1]
-    flat = torch.cat([w_x.T.reshape(-1), w_h.T.reshape(-1), b, b.new_zeros(n_out)])
+    flat = torch.cat([w_x.T.reshape(-1), w_h.T.reshape(-1), b, b.new_zeros(n_out) if b_h is None else b_h])
     n_x, n_h = w_x.numel(), w_h.numel()
     return [flat[:n_x].view(n_out, -1), flat[n_x:n_x + n_h].view(n_out, -1),
             flat[n_x + n_h:n_x + n_h + n_out], flat[n_x + n_h + n_out:]]
@@ -83,6 +84,16 @@ def rnn_sequence(x: Tensor, h0: Tensor, w_x: Tensor, w_h: Tensor, b: Tensor, non
     fn = torch.rnn_tanh if nonlinearity == "tanh" else torch.rnn_relu
     out, _ = fn(x, h0.unsqueeze(0), torch_weights(w_x, w_h, b), True, 1, 0.0, torch.is_grad_enabled(),
                 False, False)
+    return out
+
+
+def gru_sequence(x: Tensor, h0: Tensor, w_x: Tensor, w_h: Tensor, b_x: Tensor, b_h: Tensor) -> Tensor:
+    """h[t] of one GRU layer (gates r, z, n in torch's order) by ``torch.gru`` (oneDNN / cuDNN):
+    r, z = σ(x w_x[r,z] + b_x[r,z] + h w_h[r,z] + b_h[r,z]),  n = tanh(x w_x[n] + b_x[n] + r⊙(h w_h[n] + b_h[n])),
+    h[t] = (1 − z)⊙n + z⊙h[t-1].   x (T, B, I), h0 (B, H), w_x (I, 3H), w_h (H, 3H), b_x, b_h (3H,) -> (T, B, H).
+    """
+    out, _ = torch.gru(x, h0.unsqueeze(0), torch_weights(w_x, w_h, b_x, b_h), True, 1, 0.0,
+                       torch.is_grad_enabled(), False, False)
     return out
 
 
