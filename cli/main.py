@@ -13,7 +13,16 @@ from gridlstm.train.resume import outcome
 from gridlstm.train.resume import resume as resume_run
 from gridlstm.train.trainer import train as train_run
 
-from .common import config_from_args, device_option, handle_errors, split_config_args, stderr_console
+from .common import (
+    check_out_dir,
+    check_resume_dir,
+    config_from_args,
+    device_option,
+    given,
+    handle_errors,
+    split_config_args,
+    stderr_console,
+)
 from .display import RichReporter
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -80,6 +89,7 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
       gridlstm train --resume outputs/default/20250101-120000-ab12
       gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000
     """
+    check_train_options(out, name, resume_dir)
     if name is not None:
         args = args + (f"name={name}",)
     console = stderr_console()
@@ -95,6 +105,20 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
     click.echo(summary["run_dir"])
     sys.exit(code)
 
+
+def check_train_options(out: Path, name: str | None, resume_dir: Path | None) -> None:
+    """Contradictory or empty options are refused before anything is read or written."""
+    if name is not None and not name.strip():
+        raise GridlstmError("--name is empty: give a folder name (letters, digits, '.', '_', '-') "
+                            "or leave --name out for <task>-<model kind>")
+    if resume_dir is not None:
+        for option in ("out", "name"):
+            if given(option):
+                raise GridlstmError(f"--{option} does not apply with --resume: a run continues in its own "
+                                    f"folder ({resume_dir}); drop --{option}")
+        check_resume_dir(resume_dir)
+    else:
+        check_out_dir(out)
 
 
 def main() -> None:

@@ -89,3 +89,10 @@ def load(text: str) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+class NoAliasDumper(yaml.SafeDumper):
+    """SafeDumper that writes a value shared by two places twice: what it writes StrictLoader reads."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True

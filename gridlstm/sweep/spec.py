@@ -44,7 +44,7 @@ from gridlstm.config import (
 )
 from gridlstm.errors import ConfigError
 from gridlstm.limits import MAX_SWEEP_RUNS
-from gridlstm.safe_yaml import _short
+from gridlstm.safe_yaml import NoAliasDumper, _short
 
 SEED_KEY = "seed"
 TOP_KEYS = ("name", "base", "config", "axes", "zip", "exclude", "plot")
@@ -357,4 +357,4 @@ def load_sweep(path: Path, overrides: tuple[str, ...] | list[str] = ()) -> Sweep
 
 
 def dump_spec(sweep: Sweep) -> str:
-    return yaml.safe_dump(sweep.spec, sort_keys=False)
+    return yaml.dump(sweep.spec, Dumper=NoAliasDumper, sort_keys=False)
