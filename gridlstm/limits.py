@@ -59,7 +59,10 @@ def estimate(cfg: Any, batch: Optional[int] = None) -> Estimate:
     steps, n_in, n_out = task_shape(cfg.task)
     per_weight, per_act = KINDS.get(m.kind, WORST)
     H, D = m.hidden, m.layers
-    params = (1 if m.tied else D) * per_weight * H * H + (n_in + n_out + 2 * D + 4) * H + n_out
+    # per layer a·H² weights and a/2·H biases (a set shared by all layers when tied), input
+    # projection and readout: exact for the kinds above (tests/test_reliability.py)
+    params = (1 if m.tied else D) * per_weight * H * (H + 0.5) + (n_in + 1) * H + (H + 1) * n_out
+    params = int(params)
     profile = cfg.gradients.batch_size or t.batch_size
     B = max(t.batch_size, profile, batch or 0)
     per_example = steps * (per_act * (D + 1) * H + 2 * (n_in + n_out))

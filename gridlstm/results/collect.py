@@ -233,7 +233,7 @@ class Run:
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
         path = self.path / "metrics.csv"
-        if not path.is_file():
+        if not path.exists():
             raise GridlstmError(f"{self.path} has no metrics.csv (train it with: gridlstm train CONFIG)")
         _, rows = read_csv(path, "the run's metrics.csv is damaged")
         return [{k: (v if k == "split" else _num(v)) for k, v in r.items() if isinstance(k, str)} for r in rows]
@@ -243,7 +243,7 @@ class Run:
 
     def gradients(self, name: str = "gradients.csv") -> GradientTable:
         path = self.gradient_file(name)
-        if not path.is_file():
+        if not path.exists():
             producer = (f"gridlstm gradcheck {self.path}" if name == "gradients.csv" else
                         "gridlstm train CONFIG gradients.at_steps=[0,100], which records them")
             raise GridlstmError(f"{self.path} has no gradients/{name} (make it with: {producer})")

@@ -270,7 +270,9 @@ def parse_sweep(data: dict[str, Any], sweep_file: Optional[Path] = None,
     problems: list[str] = []
     unknown = [k for k in data if k not in TOP_KEYS]
     problems += [f"unknown sweep key {_short(k)} (valid: {', '.join(TOP_KEYS)})" for k in unknown]
-    name = data.get("name") or (sweep_file.stem if sweep_file else None)
+    name = data.get("name")
+    if name is None:
+        name = sweep_file.stem if sweep_file else None
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         problems.append(f"name: must be letters, digits, '.', '_' or '-' (a folder name), got {_short(name)}")
     base = _base_data(data, sweep_file, problems)

@@ -1,0 +1,35 @@
+"""Shared fixtures: one tiny trained run (with a gradcheck) per test session, copied per use."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+TOY = ["task.length=5", "model.hidden=4", "model.layers=1", "train.steps=2", "train.eval_every=1",
+       "train.log_every=1", "train.batch_size=4", "train.eval_batches=1", "name=toy"]
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory) -> Path:
+    """A trained run folder: config.yaml, meta.json, metrics.csv, checkpoint.pt, summary.json and
+    gradients/ (profiles.csv from training, gradients.csv + summary.csv from gradcheck). Read-only
+    by convention: copy it (``copy_run``) before changing anything."""
+    from gridlstm.config import load_config
+    from gridlstm.probe.gradcheck import load_source, run_gradcheck, write_outputs
+    from gridlstm.train.trainer import train
+
+    out = tmp_path_factory.mktemp("toy")
+    summary = train(load_config(None, TOY), out, "cpu")
+    run = Path(summary["run_dir"])
+    source = load_source(run, [])
+    write_outputs(run_gradcheck(source, 1, None, "cpu"), run / "gradients")
+    return run
+
+
+def copy_run(toy_run: Path, where: Path, name: str = "run") -> Path:
+    dst = where / name
+    shutil.copytree(toy_run, dst)
+    for lock in dst.rglob(".lock"):
+        lock.unlink()
+    return dst
