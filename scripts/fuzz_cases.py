@@ -104,7 +104,7 @@ def kind2() -> list[dict[str, Any]]:
         case(2, "GRIDLSTM_MEMORY_GB=abc", train_with(TINY), env={"GRIDLSTM_MEMORY_GB": "abc"}),
         case(2, "GRIDLSTM_MEMORY_GB=0", train_with(TINY), env={"GRIDLSTM_MEMORY_GB": "0"}),
         case(2, "GRIDLSTM_MEMORY_GB=nan", train_with(TINY), env={"GRIDLSTM_MEMORY_GB": "nan"}),
-        case(2, "GRIDLSTM_MEMORY_GB=0.0001 (tiny budget)", train_with(TINY), env={"GRIDLSTM_MEMORY_GB": "0.0001"}),
+        case(2, "GRIDLSTM_MEMORY_GB=0.000001 (tiny budget)", train_with(TINY), env={"GRIDLSTM_MEMORY_GB": "0.000001"}),
         case(2, "gradcheck --batch 10^10", lambda w: ["gradcheck", write(w, "c.yaml", TINY), "--batch", "10000000000",
                                                      "--device", "cpu"]),
         case(2, "gradcheck of a run with --batch 10^11", lambda w: ["gradcheck", "run", "--batch", "100000000000",

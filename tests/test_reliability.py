@@ -345,3 +345,10 @@ def test_stored_sweep_specs_are_written_without_aliases():
     shared = [1, 2]
     text = yaml.dump({"axes": {"seed": shared}, "exclude": [{"seed": shared}]}, Dumper=NoAliasDumper)
     assert "&" not in text and strict_load(text)["exclude"] == [{"seed": [1, 2]}]
+
+
+def test_the_readme_config_reference_states_the_limits():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    reference = readme.split("## Config reference", 1)[1].split("\n## ", 1)[0]
+    assert f"| `{limits.ENV}` (environment) | `{limits.DEFAULT_GB:g}` |" in reference
+    assert f"{limits.MAX_SWEEP_RUNS:,} runs" in reference
