@@ -5,10 +5,11 @@
 Each case runs ``gridlstm ...`` in a subprocess inside a fresh scratch folder (a copy of one tiny
 trained run and a sweep folder are there when a case needs them) and is judged on:
 
-    traceback   "Traceback" or "internal error" on stderr, or an exit code other than expected
+    traceback   "Traceback" or "internal error" on stderr
+    exit        an exit code other than expected (1 or 2 for a malformed input, 0 for a valid path)
     hang        not done within --timeout seconds
-    leftover    a file or folder that was not there before, or one that changed (a case that
-                is expected to succeed, or a disk filling up mid-run, may write its outputs)
+    leftover    a failed command left a file or folder that was not there before, or changed one
+                (a disk filling up mid-run may leave the run folder: it keeps what was written)
     message     stderr does not end in one "Error: ..." message (a config block of one line per
                 problem, or click's usage block, counts as one message)
 
@@ -112,10 +113,10 @@ def run_case(case: Case, base: Path, timeout: float) -> Outcome:
         if "Traceback" in err or "internal error" in err:
             problems.append("traceback")
         elif proc.returncode not in case.codes:
-            problems.append(f"traceback (exit {proc.returncode}, expected {case.codes})")
+            problems.append(f"exit {proc.returncode}, expected {case.codes}")
         if proc.returncode != 0 and not one_message(err):
             problems.append("message")
-        if not case.may_write:
+        if not case.may_write and proc.returncode != 0:
             after = snapshot(work)
             changed = [p for p in after if before.get(p) != after[p]]
             if changed:
@@ -171,7 +172,7 @@ def main() -> int:
     failed = 0
     for o in outcomes:
         row = table.setdefault(o.case.kind, {"tried": 0, "skipped": 0, "traceback": 0, "hang": 0,
-                                             "leftover": 0, "message": 0})
+                                             "leftover": 0, "message": 0, "exit": 0})
         if o.problems and o.problems[0].startswith("skipped"):
             row["skipped"] += 1
             continue
@@ -183,12 +184,13 @@ def main() -> int:
             print(f"FAIL kind {o.case.kind} {o.case.name}: exit {o.code}: {'; '.join(o.problems)}")
             if opts.v:
                 print("    " + "\n    ".join(o.stderr.strip().splitlines()[-6:]))
-    print("\n| kind | inputs tried | tracebacks | hangs | leftover folders | not one message | skipped |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| kind | inputs tried | tracebacks | hangs | leftover folders | not one message | wrong exit code "
+          "| skipped |")
+    print("|---|---|---|---|---|---|---|---|")
     for kind in sorted(table):
         r = table[kind]
         print(f"| {kind} | {r['tried']} | {r['traceback']} | {r['hang']} | {r['leftover']} | {r['message']} "
-              f"| {r['skipped']} |")
+              f"| {r['exit']} | {r['skipped']} |")
     total = sum(r["tried"] for r in table.values())
     print(f"\n{total} inputs, {failed} failing")
     if opts.json:

@@ -243,6 +243,8 @@ CORRUPT = [  # (file, new content or "DIR", command, expected message part)
     ("metrics.csv", "DIR", ["plot", "run", "--what", "loss", "--out", "p.png"], "is a folder, not a CSV"),
     ("gradients/profiles.csv", "step,seed,state,layer,t,norm\nx,0,h,1,1,0.5\n",
      ["plot", "run", "--what", "profiles", "--out", "p.png"], "line 2: step 'x' is not an integer"),
+    ("metrics.csv", b"step,split\n\xff\n", ["train", "--resume", "run", "--force", "train.steps=3"], "not UTF-8"),
+    ("gradients/profiles.csv", b"\xff", ["train", "--resume", "run", "--force", "train.steps=3"], "not UTF-8"),
     ("config.yaml", "- 1\n", ["plot", "run", "--what", "loss", "--out", "p.png"], "top level must be a mapping"),
     ("config.yaml", "task: " + "[" * 20000 + "]" * 20000, ["gradcheck", "run"], "nested deeper than"),
 ]

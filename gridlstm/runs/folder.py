@@ -161,7 +161,12 @@ def truncate_rows(path: Path, last_step: int, header: Optional[str] = None) -> i
     """
     if not path.exists():
         return 0
-    lines = path.read_text().splitlines(keepends=True)
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except (UnicodeDecodeError, IsADirectoryError) as e:
+        why = "a folder" if isinstance(e, IsADirectoryError) else "not UTF-8 text"
+        raise GridlstmError(f"{path} is {why}: the file is damaged (move it aside to continue without "
+                            "its rows)") from None
     header = header or (lines[0] if lines and lines[0].endswith("\n") else "")
     if not header:
         return 0
