@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 CONFIG ?= configs/default.yaml
 
-.PHONY: install run test smoke lint bench clean
+.PHONY: install run test test-fast smoke lint bench clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ $(VENV)/.installed-ray: $(VENV)/.installed
 
 test: install $(VENV)/.installed-ray
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the tests marked slow (subprocesses, signals, sweeps, Ray).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 smoke: install
 	bash scripts/smoke.sh $(BIN)/gridlstm

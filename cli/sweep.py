@@ -8,11 +8,13 @@ from typing import Any, Optional
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from gridlstm.errors import GridlstmError
 from gridlstm.sweep.executors import make_executor
 from gridlstm.sweep.folder import open_target, run_sweep
-from gridlstm.sweep.results import to_rich, write_results
+from gridlstm.sweep.results import table_rows, write_results
+from gridlstm.sweep.spec import Sweep
 
 from .common import check_out_dir, device_option, given, handle_errors, stderr_console
 from .sweep_display import RichSweepProgress, expansion_table
@@ -76,7 +78,7 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     grouped, paths = write_results(spec, sweep_dir)
     if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
         console = Console(stderr=True, highlight=False, width=240)
-    console.print(to_rich(spec, grouped))
+    console.print(rich_table(spec, grouped))
     for run_id, error, path in board.failures():
         console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
     console.print("wrote " + ", ".join(str(p.relative_to(sweep_dir)) for p in paths))
@@ -98,3 +100,16 @@ def check_sweep_options(target: Path, out: Path, executor: str, jobs: Optional[i
     if not dry_run and not Path(target).is_dir():
         check_out_dir(out)
     return runner
+
+
+def rich_table(sweep: Sweep, grouped: list[dict[str, Any]]) -> Table:
+    headers, rows = table_rows(sweep, grouped)
+    seeds = "mean ± std over seeds" if "seed" in sweep.keys else "one run per row"
+    table = Table(title=f"sweep {sweep.name}: {len(sweep.runs)} runs ({seeds})", header_style="bold")
+    for h in headers:
+        table.add_column(h, justify="left" if h in sweep.group_keys else "right")
+    for g, r in zip(grouped, rows, strict=True):
+        if g["failed"]:
+            r[len(sweep.group_keys)] = f"[red]{r[len(sweep.group_keys)]}[/]"
+        table.add_row(*r)
+    return table

@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny trained run (with a gradcheck) per test session, copied per use."""
+"""Fixtures shared across test modules: built once per session, read (never changed) by the tests."""
 from __future__ import annotations
 
 import shutil
@@ -6,8 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from .plot_runs import make_runs
+
 TOY = ["task.length=5", "model.hidden=4", "model.layers=1", "train.steps=2", "train.eval_every=1",
        "train.log_every=1", "train.batch_size=4", "train.eval_batches=1", "name=toy"]
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> dict[str, Path]:
+    """Four tiny trained runs (rnn and grid gradchecked, lstm without gradients, a parity run) in
+    one output folder ``out``, shared by the plot and report tests."""
+    out = tmp_path_factory.mktemp("runs")
+    return {"out": out, **make_runs(out)}
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +38,7 @@ def toy_run(tmp_path_factory) -> Path:
 
 
 def copy_run(toy_run: Path, where: Path, name: str = "run") -> Path:
+    """A copy of ``toy_run`` at ``where/name`` to change (without the lock file of its training)."""
     dst = where / name
     shutil.copytree(toy_run, dst)
     for lock in dst.rglob(".lock"):

@@ -1,4 +1,4 @@
-"""Independent, hand-written transcriptions of the model equations (DESIGN.md §2), for tests.
+"""Independent, hand-written transcriptions of the model equations (docs/design.md §2), for tests.
 
 Written gate by gate with explicit loops over t and d, from the per-layer weights only
 (``GateTransform.layer_weight(d)`` → W (I+R, 4H), b (4H,), gate order i, f, g, o). Nothing here

@@ -49,7 +49,7 @@ def tiny(kind: str, task: str = "adding", T: int = 6, H: int = 4, D: int = 2, ti
 
 
 def reference_forward(model, x, task):
-    """The equations of DESIGN.md §2 written out again: returns (loss, {name: [[state (B,H)]*D]*T})."""
+    """The equations of docs/design.md §2 written out again: returns (loss, {name: [[state (B,H)]*D]*T})."""
     cell, m = model.cell, model.cfg
     T, D = x.shape[1], m.layers
     px = x @ model.proj.weight.T + model.proj.bias  # (B, T, H)
@@ -302,7 +302,7 @@ def test_cli_on_a_run_folder_writes_into_it(tmp_path):
     assert res.stdout.strip().splitlines()[-1] == str(run / "gradients")
     rows = read_csv(run / "gradients" / "gradients.csv")
     assert {r["step"] for r in rows} == {"7"} and max(int(r["t"]) for r in rows) == 9
-    assert (run / "gradients" / "summary.md").exists() and (run / "gradients" / "summary.csv").exists()
+    assert_summaries_agree(run / "gradients", {"h", "c"}, layers=2)
 
 
 def test_cli_errors_are_one_line(tmp_path):
@@ -323,9 +323,34 @@ def test_cli_config_to_out_dir(tmp_path):
     res = CliRunner().invoke(cli, ["gradcheck", str(tiny_config(tmp_path, "rnn")), "--out", str(tmp_path / "o"),
                                    "--device", "cpu", "--seeds", "2"])
     assert res.exit_code == 0, res.output
-    assert {p.name for p in (tmp_path / "o").iterdir()} >= {"gradients.csv", "summary.csv", "summary.md",
-                                                            "meta.json"}
+    out = tmp_path / "o"
+    meta = json.loads((out / "meta.json").read_text())
+    assert (meta["model"], meta["seeds"], meta["source"], meta["T"]) == ("rnn", [0, 1], "config", 12)
+    rows = read_csv(out / "gradients.csv")
+    assert len(rows) == 2 * (2 * 12 + 12)  # seeds × (layers × T of h + T of x)
+    assert all(float(r["norm"]) >= 0 for r in rows)
+    assert_summaries_agree(out, {"h"}, layers=2)
     assert "bound slope log10(γσ_max)" in res.output
+
+
+def assert_summaries_agree(out: Path, states: set[str], layers: int) -> None:
+    """summary.csv has one row per state kind and layer (plus the input x); summary.md shows the
+    same slopes, and each slope is the fit of the gradients.csv profile it summarises."""
+    summary = read_csv(out / "summary.csv")
+    assert {(r["state"], r["layer"]) for r in summary} == (
+        {(s, str(d)) for s in states for d in range(1, layers + 1)} | {("x", "0")})
+    md_rows = {tuple(c.strip() for c in line.strip("|").split("|")[:3])
+               for line in (out / "summary.md").read_text().splitlines() if line.startswith("| ")}
+    profiles: dict[tuple[str, str], dict[int, list[float]]] = {}
+    for r in read_csv(out / "gradients.csv"):
+        profiles.setdefault((r["state"], r["layer"]), {}).setdefault(int(r["t"]), []).append(float(r["norm"]))
+    for r in summary:
+        slope = float(r["slope_decades_per_step"])
+        assert (r["state"], r["layer"], f"{slope:+.3g}") in {(a, b, c.split("±")[0]) for a, b, c in md_rows}
+        prof = profiles[(r["state"], r["layer"])]
+        g = np.array([np.mean(prof[t]) for t in sorted(prof, reverse=True)])  # by steps back
+        assert math.isfinite(slope) and slope == pytest.approx(
+            np.polyfit(np.arange(len(g)), np.log10(g), 1)[0], rel=1e-6)
 
 
 def test_training_records_profiles_at_the_chosen_steps(tmp_path):

@@ -18,13 +18,12 @@ from gridlstm.nn.model import count_parameters
 from gridlstm.results.report import KEYS
 from gridlstm.train.trainer import build
 
-from .plot_runs import make_runs, read_csv
+from .plot_runs import read_csv
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("runs")
-    return {"out": out, **make_runs(out)}
+@pytest.fixture
+def runs(tiny_runs) -> dict[str, Path]:
+    return tiny_runs
 
 
 def report(*args: str):
@@ -110,7 +109,15 @@ def test_markdown_latex_and_rich(runs):
     assert latex[0].startswith(r"\begin{tabular}") and latex[-1] == r"\end{tabular}"
     assert sum(line.endswith(r"\\") for line in latex) == 1 + 4 and "adding-rnn" in "".join(latex)
     rich = report(runs["out"])
-    assert rich.exit_code == 0 and "4 runs" in rich.output and "adding" in rich.output
+    assert rich.exit_code == 0 and "4 runs" in rich.output
+    lines = rich.output.splitlines()
+    for name in ("rnn", "grid", "lstm", "parity"):  # one line per run, holding that run's own numbers
+        want = expected_row(runs[name])
+        line = next(ln for ln in lines if runs[name].name in ln)
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        assert cells[1:5] == [want["status"], want["task"], want["T"], want["model"]], cells
+        assert cells[9:11] == [f"{int(want['params']):,}", want["steps"]], cells
+        assert float(cells[12]) == pytest.approx(want["eval_loss"], rel=1e-3), cells
 
 
 @pytest.mark.parametrize("case, needle", [

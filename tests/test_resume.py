@@ -88,6 +88,7 @@ def reference(tmp_path_factory):
             for kind in ("grid", "lstm")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["grid", "lstm"])
 @pytest.mark.parametrize("at_step", sorted(random.Random(5).sample(range(1, 40), 3)))
 def test_interrupt_then_resume_equals_uninterrupted(tmp_path, reference, kind, at_step):

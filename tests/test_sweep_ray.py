@@ -17,8 +17,9 @@ from gridlstm.sweep.folder import open_sweep_dir
 from tests.test_sweep import TINY, check_results, meta, read_csv
 
 # not importorskip: ray must first be imported by start_local_ray, which keeps it on loopback
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                                reason="Ray is an optional extra: pip install 'gridlstm[ray]'")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                 reason="Ray is an optional extra: pip install 'gridlstm[ray]'")]
 
 GRIDLSTM = Path(sys.executable).parent / "gridlstm"
 

@@ -1,7 +1,7 @@
 """Gradient figures: norms against time (several runs), time × depth heatmaps, training profiles.
 
 The quantity drawn is g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ from the run's gradients/ tables
-(DESIGN.md §4).  A tanh RNN's g falls by a constant factor per step back from the loss (a straight
+(docs/design.md §4).  A tanh RNN's g falls by a constant factor per step back from the loss (a straight
 line on the log-y axis); a memory path with forget gates near 1 keeps it flat.  Log axes cannot show
 an exact zero, so where a curve underflows to 0 a ▼ marks the first such step on the bottom edge.
 """
@@ -20,7 +20,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 from gridlstm.errors import GridlstmError
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
 
-from .figures import legend_below, new_figure, run_colors
+from .style import legend_below, new_figure, run_colors
 
 X_AXES = ("auto", "steps-back", "timestep")
 STATE_NAMES = {

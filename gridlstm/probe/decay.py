@@ -1,4 +1,4 @@
-"""Decay summary of a gradient profile, and the theory it is compared with (DESIGN.md §4).
+"""Decay summary of a gradient profile, and the theory it is compared with (docs/design.md §4).
 
 Steps back.  s = t_loss − t, where t_loss is the last scored position: the final step for tasks
 scored at the last step; for copy (every position scored) the last position too, so s = 0 is the
