@@ -38,9 +38,7 @@ def toy_run(tmp_path_factory) -> Path:
 
 
 def copy_run(toy_run: Path, where: Path, name: str = "run") -> Path:
-    """A copy of ``toy_run`` at ``where/name`` to change (without the lock file of its training)."""
+    """A copy of ``toy_run`` at ``where/name`` to change (with its .lock file, as any run has)."""
     dst = where / name
     shutil.copytree(toy_run, dst)
-    for lock in dst.rglob(".lock"):
-        lock.unlink()
     return dst
