@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +22,11 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.y
 INT64 = limits.INT64
 
 
+def _numeric(annotation: Any) -> bool:
+    """int, float, Optional[int], list[int], ...: a field that holds numbers."""
+    return annotation in (int, float) or any(_numeric(a) for a in get_args(annotation))
+
+
 class _Section(BaseModel):
     # NaN and ±inf are refused in every float field: a NaN forget bias or target only shows up later
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -30,7 +35,7 @@ class _Section(BaseModel):
     @classmethod
     def _no_bools_for_numbers(cls, v: Any, info: Any) -> Any:
         """YAML ``true`` is not the number 1: a boolean is accepted only where one is expected."""
-        if cls.model_fields[info.field_name].annotation is not bool and (
+        if _numeric(cls.model_fields[info.field_name].annotation) and (
                 isinstance(v, bool) or (isinstance(v, list) and any(isinstance(x, bool) for x in v))):
             raise ValueError(f"expected {'numbers' if isinstance(v, list) else 'a number'}, "
                              "not true/false")
@@ -278,6 +283,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> tuple[dict[st
         key = key.strip()
         if not sep or not key:
             problems.append(f"override {_short(item)} is not key=value (e.g. model.hidden=128)")
+            continue
+        if key not in keys and any(k.startswith(key + ".") for k in keys):
+            problems.append(f"override {_short(item)} sets the whole section {key}: set one key of it, "
+                            f"e.g. {next(k for k in keys if k.startswith(key + '.'))}=...")
             continue
         if key not in keys:
             problems.append(f"unknown key {_key((key,))} in override {_short(item)}{suggest(key)}")
