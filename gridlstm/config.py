@@ -224,6 +224,9 @@ def read_yaml(path: Path, what: str = "config") -> dict[str, Any]:
             raise ConfigError([f"{what} file not found: {path}"])
         if path.is_dir():
             raise ConfigError([f"{what} path is a directory, not a YAML file: {path}"])
+        if not path.is_file():  # a FIFO or a device: reading could wait forever
+            raise ConfigError([f"{what} path is not a regular file (a pipe or device): {path}; "
+                               "write the YAML to a file"])
         with open(path, "rb") as f:
             raw = f.read(safe_yaml.MAX_BYTES + 1)
     except OSError as e:

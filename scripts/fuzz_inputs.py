@@ -68,6 +68,8 @@ def snapshot(folder: Path) -> dict[str, str]:
             out[rel] = "link"
         elif p.is_dir():
             out[rel] = "dir"
+        elif not p.is_file():  # a FIFO or device: reading it would block
+            out[rel] = "special"
         else:
             try:
                 out[rel] = hashlib.sha1(p.read_bytes()).hexdigest()

@@ -357,3 +357,9 @@ def test_the_readme_config_reference_states_the_limits():
     reference = readme.split("## Config reference", 1)[1].split("\n## ", 1)[0]
     assert f"| `{ENV}` (environment) | `{limits.DEFAULT_GB:g}` |" in reference
     assert f"{limits.MAX_SWEEP_RUNS:,} runs" in reference
+
+
+def test_a_fifo_is_refused_instead_of_waiting_forever(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "c.yaml")
+    assert "not a regular file (a pipe or device)" in run_cli(tmp_path, ["train", "c.yaml", "--out", "out"])

@@ -272,6 +272,8 @@ def read_csv(path: Path, fix: str) -> tuple[list[str], list[dict[str, Any]]]:
     """(header, rows) of a CSV file; a file that is not readable text or not CSV is a one-line error."""
     if path.is_dir():
         raise GridlstmError(f"{path} is a folder, not a CSV file ({fix})")
+    if not path.is_file():  # a FIFO would block
+        raise GridlstmError(f"{path} is not a regular file ({fix})")
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)

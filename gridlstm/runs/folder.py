@@ -74,6 +74,8 @@ def write_json(path: Path, obj: dict[str, Any]) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; a missing, unreadable, non-JSON or non-object file is a one-line error."""
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block
+        raise GridlstmError(f"{path} is not a regular file; the run folder is damaged")
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
