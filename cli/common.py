@@ -16,6 +16,7 @@ from rich.console import Console
 from gridlstm.config import Config, load_config, valid_keys
 from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted
 
+TORCH_WRITE_FAILED = re.compile(r"inline_container|PytorchStreamWriter|file write failed")
 LOOKS_LIKE_PATH = re.compile(r"\.ya?ml$|[/\\]")  # a path separator, or a config file's suffix
 
 
@@ -78,6 +79,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as e:
             if os.environ.get("GRIDLSTM_DEBUG"):
                 raise
+            if isinstance(e, RuntimeError) and TORCH_WRITE_FAILED.search(str(e)):  # torch.save's own error
+                fail(one_line(f"writing a checkpoint failed ({str(e).strip()[:120]}); the disk may be full: "
+                              "free some space, then continue with gridlstm train --resume RUN_DIR"), 1)
             fail(one_line(f"internal error: {type(e).__name__}: {e} (please report it; "
                           "GRIDLSTM_DEBUG=1 shows the traceback)"), 1)
 

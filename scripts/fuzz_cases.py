@@ -269,10 +269,11 @@ def kind4() -> list[dict[str, Any]]:
         case(4, "config nested 20,000 levels", train_with("a: " + "[" * 20000 + "]" * 20000 + "\n")),
         case(4, "config nested 20,000 block mappings", train_with("".join(" " * i + f"k{i}:\n" for i in range(2000)))),
         case(4, "run config.yaml nested 20,000 levels", lambda w: (
-            write(w, "run/config.yaml", "task: " + "{a: " * 20000 + "1" + "}" * 20000 + "\n"), ["report", "run"])[1],
+            write(w, "run/config.yaml", "task: " + "{a: " * 20000 + "1" + "}" * 20000 + "\n"),
+            ["plot", "run", "--what", "loss", "--out", "p.png"])[1],
             needs=("run",)),
         case(4, "meta.json nested 100,000 levels", lambda w: (
-            write(w, "run/meta.json", "[" * 100000 + "]" * 100000), ["report", "run"])[1], needs=("run",)),
+            write(w, "run/meta.json", "[" * 100000 + "]" * 100000), ["train", "--resume", "run"])[1], needs=("run",)),
         case(4, "train --out on a read-only file system", lambda w: (
             mount(w, "ro", "size=1m,ro"), ["train", write(w, "c.yaml", TINY), "--out", "ro/out", "--device", "cpu"])[1],
             needs=("mount",)),

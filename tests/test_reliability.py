@@ -363,3 +363,13 @@ def test_a_fifo_is_refused_instead_of_waiting_forever(tmp_path):
     import os
     os.mkfifo(tmp_path / "c.yaml")
     assert "not a regular file (a pipe or device)" in run_cli(tmp_path, ["train", "c.yaml", "--out", "out"])
+
+
+def test_a_checkpoint_write_failing_inside_torch_is_one_line(tmp_path, monkeypatch):
+    import gridlstm.train.trainer as trainer
+
+    def torch_writer_failed(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 13312 vs 13264")
+    monkeypatch.setattr(trainer, "make_run_dir", torch_writer_failed)
+    err = run_cli(tmp_path, ["train", write(tmp_path, "c.yaml", TINY), "--out", "out"], code=1)
+    assert "writing a checkpoint failed" in err and "the disk may be full" in err
