@@ -27,7 +27,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Output file; its suffix picks the format (.png, .svg, .pdf). "
                    "Default: RUN/plots/WHAT.png (several runs: the first run's plots/WHAT-Nruns.png).")
 @click.option("--state", default="h", show_default=True,
-              help="State kind for gradients/profiles: h, c (lstm), c/h_depth/c_depth (grid seed), "
+              help="State kind for gradients/profiles: h, c (lstm), c/h_depth/c_depth (grid memory_input), "
                    "m/h_depth/m_depth (grid paper), x (the input).")
 @click.option("--layer", type=int, default=None, help="Layer 1..D for gradients/profiles [default: top].")
 @click.option("--x", "x_axis", type=click.Choice(X_AXES), default="auto", show_default=True,

@@ -23,8 +23,6 @@ from torch import Tensor
 
 from .config import TaskConfig
 
-TASKS = ("adding", "copy", "parity", "temporal_order")
-
 
 @dataclass(frozen=True)
 class Task(ABC):

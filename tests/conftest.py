@@ -27,10 +27,10 @@ def toy_run(tmp_path_factory) -> Path:
     by convention: copy it (``copy_run``) before changing anything."""
     from gridlstm.config import load_config
     from gridlstm.probe.gradcheck import load_source, run_gradcheck, write_outputs
-    from gridlstm.train.trainer import train
+    from gridlstm.train.lifecycle import start_run
 
     out = tmp_path_factory.mktemp("toy")
-    summary = train(load_config(None, TOY), out, "cpu")
+    summary = start_run(load_config(None, TOY), out, "cpu")
     run = Path(summary["run_dir"])
     source = load_source(run, [])
     write_outputs(run_gradcheck(source, 1, None, "cpu"), run / "gradients")

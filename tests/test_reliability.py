@@ -203,7 +203,7 @@ def test_a_missing_path_with_equals_is_reported_as_a_file(tmp_path):
 
 
 def test_os_errors_are_one_line_with_path_and_reason(tmp_path, monkeypatch):
-    import gridlstm.train.trainer as trainer
+    import gridlstm.runs.run as trainer
 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "metrics.csv"))
@@ -366,7 +366,7 @@ def test_a_fifo_is_refused_instead_of_waiting_forever(tmp_path):
 
 
 def test_a_checkpoint_write_failing_inside_torch_is_one_line(tmp_path, monkeypatch):
-    import gridlstm.train.trainer as trainer
+    import gridlstm.runs.run as trainer
 
     def torch_writer_failed(*a, **k):
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 13312 vs 13264")

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from gridlstm.config import TaskConfig, read_yaml
 from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.nn import registry
 from gridlstm.runs.folder import read_json
 from gridlstm.tasks import make_task
 
@@ -215,20 +216,10 @@ class Run:
         return self.config["model"]["kind"]
 
     @property
-    def layers(self) -> int:
-        return int(self.config["model"]["layers"])
-
-    @property
     def label(self) -> str:
-        """e.g. ``grid seed D=2 T=100``, ``rnn D=1 T=200``."""
+        """e.g. ``grid memory_input D=2 T=100``, ``rnn D=1 T=200``, ``lstm tied D=4 T=50``."""
         m = self.config["model"]
-        parts = [m["kind"]]
-        if m["kind"] == "grid":
-            parts.append(str(m.get("variant", "?")) + (" tied" if m.get("tied") else ""))
-        elif m.get("tied") and m["layers"] > 1:
-            parts.append("tied")
-        parts += [f"D={m['layers']}", f"T={self.length}"]
-        return " ".join(parts)
+        return f"{registry.describe(m)} D={m['layers']} T={self.length}"
 
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
