@@ -15,9 +15,14 @@ class GridlstmError(Exception):
 class ConfigError(GridlstmError):
     """One or more problems in a config; ``problems`` holds one line each."""
 
+    SHOWN = 20  # problems printed; the rest are counted (a config can have thousands)
+
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
-        super().__init__("\n".join(f"  - {p}" for p in self.problems))
+        shown = [f"  - {' '.join(p.split())[:400]}" for p in self.problems[: self.SHOWN]]
+        if len(self.problems) > self.SHOWN:
+            shown.append(f"  - ... and {len(self.problems) - self.SHOWN} more")
+        super().__init__("\n".join(shown))
 
     def __str__(self) -> str:
         n = len(self.problems)
