@@ -61,7 +61,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except ConfigError as e:
             fail(str(e))
         except GridlstmError as e:
-            fail(one_line(e.message), e.exit_code)
+            fail(one_line(e.message), 2)
         except RunInterrupted as e:
             fail(f"stopped at once by a second interrupt; the last complete checkpoint (step "
                  f"{e.checkpoint_step}) is kept. Resume with: gridlstm train --resume {e.run_dir}", 130)

@@ -1,11 +1,9 @@
-"""Errors the CLI turns into a short message and exit code 2 (never a traceback)."""
+"""The errors of the library: what went wrong, in one message (the CLI picks the exit codes)."""
 from __future__ import annotations
 
 
 class GridlstmError(Exception):
     """A problem with the user's input: a missing file, a corrupt checkpoint, a bad argument."""
-
-    exit_code = 2
 
     def __init__(self, message: str):
         super().__init__(message)

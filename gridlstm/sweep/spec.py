@@ -148,16 +148,9 @@ def _axis_groups(data: dict[str, Any], problems: list[str]) -> list[dict[str, li
     for key, values in axes.items():
         if _check_key(key, "axes", problems) and _check_values(key, values, "axes", problems):
             groups.append({key: values})
-    zips = data.get("zip") or []
-    if not isinstance(zips, list):
-        problems.append("zip: expected a list of groups, e.g. zip: [{model.hidden: [16, 32], "
-                        "train.lr: [0.01, 0.003]}]")
-        zips = []
-    for i, group in enumerate(zips):
-        where = f"zip[{i}]"
-        if not isinstance(group, dict) or not group:
-            problems.append(f"{where}: expected a mapping of dotted key → list of values (got {_short(group)})")
-            continue
+    zips = _listed_mappings(data, "zip", "groups, e.g. zip: [{model.hidden: [16, 32], train.lr: [0.01, 0.003]}]",
+                            lambda g: f"expected a mapping of dotted key → list of values (got {_short(g)})", problems)
+    for where, group in zips:
         ok = {k: v for k, v in group.items()
               if _check_key(k, where, problems) and _check_values(k, v, where, problems)}
         lengths = {k: len(v) for k, v in ok.items()}
@@ -177,18 +170,28 @@ def _axis_groups(data: dict[str, Any], problems: list[str]) -> list[dict[str, li
     return groups
 
 
-def _exclude_rules(data: dict[str, Any], keys: list[str], problems: list[str]) -> list[dict[str, list]]:
-    rules = data.get("exclude") or []
-    if not isinstance(rules, list):
-        problems.append("exclude: expected a list of rules, e.g. exclude: [{model.kind: rnn, "
-                        "task.length: 400}]")
+def _listed_mappings(data: dict[str, Any], name: str, expected: str, bad_entry: Any,
+                     problems: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The non-empty mappings listed under ``data[name]``, each with its place (``zip[0]``); a
+    problem line for a value that is no list, and for each entry that is no such mapping."""
+    entries = data.get(name) or []
+    if not isinstance(entries, list):
+        problems.append(f"{name}: expected a list of {expected}")
         return []
     out = []
-    for i, rule in enumerate(rules):
-        where = f"exclude[{i}]"
-        if not isinstance(rule, dict) or not rule:
-            problems.append(f"{where}: expected a mapping of swept key → value or list of values")
-            continue
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and entry:
+            out.append((f"{name}[{i}]", entry))
+        else:
+            problems.append(f"{name}[{i}]: {bad_entry(entry)}")
+    return out
+
+
+def _exclude_rules(data: dict[str, Any], keys: list[str], problems: list[str]) -> list[dict[str, list]]:
+    rules = _listed_mappings(data, "exclude", "rules, e.g. exclude: [{model.kind: rnn, task.length: 400}]",
+                             lambda r: "expected a mapping of swept key → value or list of values", problems)
+    out = []
+    for where, rule in rules:
         unswept = [k for k in rule if k not in keys]
         if unswept:
             problems.append(f"{where}: {', '.join(map(str, unswept))[:80]} is not swept (swept keys: "
