@@ -40,10 +40,13 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--verify", is_flag=True,
               help="Also check the gradients: autograd.gradcheck (float64) on every cell kind and "
                    "central finite differences against the probe; exit code 1 on a failure.")
+@click.option("--from", "which", type=click.Choice(["last", "best"]), default="last", show_default=True,
+              help="Which checkpoint of RUN_DIR: last (checkpoint.pt) or best (best.pt, the step of "
+                   "the best eval metric).")
 @device_option
 @handle_errors
 def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: Optional[int],
-              out: Optional[Path], verify: bool, device: str) -> None:
+              out: Optional[Path], verify: bool, which: str, device: str) -> None:
     """Gradient norm ‖∂L/∂state[t, d]‖ for every timestep t, layer d and state kind, from ONE
     backward pass, with the decay summary beside the vanishing-gradient theory (σ_max bound for
     the RNN, forget gates for LSTM / grid memory).
@@ -56,6 +59,7 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     Example:
       gridlstm gradcheck configs/adding_rnn.yaml task.length=200
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a
+      gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a --from best
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
     """
     if out is not None:
@@ -63,7 +67,7 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     path, overrides = split_config_args(args)
     if length is not None:
         overrides.append(f"task.length={length}")
-    source = load_source(path, overrides)
+    source = load_source(path, overrides, which)
     result = run_gradcheck(source, seeds, batch, device)
     console = stderr_console()
     console.print(decay_table(result))

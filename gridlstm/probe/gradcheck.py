@@ -52,8 +52,14 @@ def describe_model(m: dict[str, Any]) -> str:
     return f"{registry.describe(m)} (hidden={m['hidden']}, layers={m['layers']})"
 
 
-def load_source(path: Optional[Path], overrides: list[str]) -> Source:
-    """A YAML config, or a run folder holding config.yaml and checkpoint.pt; one-line errors."""
+CHECKPOINTS = {"last": "checkpoint.pt", "best": "best.pt"}
+
+
+def load_source(path: Optional[Path], overrides: list[str], which: str = "last") -> Source:
+    """A YAML config, or a run folder holding config.yaml and checkpoint.pt (``which="last"``) or
+    best.pt (``"best"``, the step of the best eval metric); one-line errors."""
+    if which not in CHECKPOINTS:
+        raise GridlstmError(f"--from {which}: expected one of {', '.join(CHECKPOINTS)}")
     if path is None or path.is_file() or path.suffix in (".yaml", ".yml"):
         return Source(load_config(path, overrides), "config", path or Path("configs/default.yaml"))
     if not path.exists():
@@ -62,16 +68,20 @@ def load_source(path: Optional[Path], overrides: list[str]) -> Source:
     if not (path / "config.yaml").is_file():
         raise GridlstmError(f"{path} is not a run folder: it has no config.yaml")
     cfg = load_config(path / "config.yaml", overrides)
-    ckpt = load_checkpoint(path / "checkpoint.pt")
+    file = path / CHECKPOINTS[which]
+    if which == "best" and not file.is_file():
+        raise GridlstmError(f"{path} has no best.pt (runs trained before gridlstm kept the best "
+                            "checkpoint have only the last: use --from last)")
+    ckpt = load_checkpoint(file)
     saved = (ckpt.get("config") or {}).get("model") or {}
     if not isinstance(saved, dict):
-        raise GridlstmError(f"corrupt checkpoint {path / 'checkpoint.pt'}: its config.model is not a mapping")
+        raise GridlstmError(f"corrupt checkpoint {file}: its config.model is not a mapping")
     saved = registry.upgrade_model(saved)
     wanted = cfg.model.model_dump(mode="json")
     differ = [k for k in WEIGHT_FIELDS if k in saved and saved[k] != wanted[k]]
     if differ or not saved:
         got = describe_model(saved) if saved else "an unknown model"
-        raise GridlstmError(f"checkpoint {path / 'checkpoint.pt'} holds {got}, but the config asks for "
+        raise GridlstmError(f"checkpoint {file} holds {got}, but the config asks for "
                             f"{describe_model(wanted)} (differs in {', '.join(differ) or 'model'}); "
                             "measure it without model.* overrides")
     return Source(cfg, "run", path, int(ckpt.get("step", 0)), ckpt["model"])

@@ -38,6 +38,8 @@ CHECKPOINT_FIELDS = {
                                           and all(_is_number(x) for x in v)), "null or [loss, metric]"),
     "skipped": (lambda v: _is_int(v) and v >= 0, "a count >= 0"),
     "skips_in_row": (lambda v: _is_int(v) and v >= 0, "a count >= 0"),
+    "best": (lambda v: v is None or (isinstance(v, (list, tuple)) and len(v) == 2
+                                     and all(_is_number(x) for x in v)), "null or [step, metric]"),
 }
 
 

@@ -126,7 +126,9 @@ class Trainer:
         self.run_dir: Optional[Path] = None  # set by run()
         self.step = 0
         self.elapsed = 0.0
+        self._session: Optional[tuple[float, float]] = None  # (elapsed at start, perf_counter at start)
         self.last_eval: Optional[tuple[float, float]] = None
+        self.best: Optional[tuple[int, float]] = None  # (step, eval metric) of best.pt
         self.skipped = 0          # on_nan skip: batches whose update was skipped, in all
         self.skips_in_row = 0     # ... and in a row (skip_limit of them = diverged)
         self.checkpoint_step: Optional[int] = None  # step of the checkpoint on disk
@@ -135,9 +137,15 @@ class Trainer:
         self.diverged_step: Optional[int] = None
 
     # -- files ---------------------------------------------------------------------------------
-    def _checkpoint(self) -> None:
-        assert self.run_dir is not None
-        save_checkpoint(self.run_dir / "checkpoint.pt", {
+    def _tick(self) -> None:
+        """Wall time: this session's clock (evals, hooks and checkpoints included) on top of the
+        time the checkpoint carried over from earlier sessions."""
+        if self._session is not None:
+            base, t0 = self._session
+            self.elapsed = base + time.perf_counter() - t0
+
+    def _payload(self) -> dict[str, Any]:
+        return {
             "format": CHECKPOINT_FORMAT,
             "config": self.cfg.to_dict(),
             "model": self.model.state_dict(),
@@ -148,8 +156,27 @@ class Trainer:
             "last_eval": list(self.last_eval) if self.last_eval else None,
             "skipped": self.skipped,
             "skips_in_row": self.skips_in_row,
-        })
+            "best": list(self.best) if self.best else None,
+        }
+
+    def _checkpoint(self) -> None:
+        assert self.run_dir is not None
+        self._tick()
+        save_checkpoint(self.run_dir / "checkpoint.pt", self._payload())
         self.checkpoint_step = self.step
+
+    def _keep_best(self, metric: float) -> None:
+        """best.pt: the checkpoint of the best eval metric so far (the first of equals), beside
+        checkpoint.pt (the last one, which resume reads); same format, written atomically."""
+        if not math.isfinite(metric) or self.run_dir is None:
+            return
+        if self.best is not None:
+            better = metric > self.best[1] if self.task.higher_is_better else metric < self.best[1]
+            if not better:
+                return
+        self.best = (self.step, metric)
+        self._tick()
+        save_checkpoint(self.run_dir / "best.pt", self._payload())
 
     def restore(self, payload: dict[str, Any]) -> None:
         """Continue from a checkpoint (runs.load_checkpoint): weights, optimizer state, step, RNG
@@ -173,15 +200,19 @@ class Trainer:
         self.last_eval = (float(last[0]), float(last[1])) if last else None
         self.skipped = int(payload.get("skipped", 0))
         self.skips_in_row = int(payload.get("skips_in_row", 0))
+        best = payload.get("best")
+        self.best = (int(best[0]), float(best[1])) if best else None
         self.checkpoint_step = self.resumed_from = self.step
 
     # -- loop ----------------------------------------------------------------------------------
     def _eval_and_log(self, log: MetricsLog) -> bool:
         loss, metric = evaluate(self.model, self.task, self.eval_batches, self.device)
+        self._tick()
         self.last_eval = (loss, metric)
         log.write({"step": self.step, "split": "eval", "loss": loss, "metric": metric,
                    "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(self.elapsed, 3)})
         self.reporter.evaluated(self.step, loss, metric)
+        self._keep_best(metric)
         return self.task.solved(metric, self.target)
 
     def train_step(self) -> tuple[float, float, float]:
@@ -221,10 +252,13 @@ class Trainer:
         After ``restore()`` it continues from the checkpoint: step 0 (eval, hooks) is not repeated.
         """
         self.run_dir = run_dir
+        self._session = (self.elapsed, time.perf_counter())
         log = MetricsLog(run_dir / "metrics.csv")
         try:
             return self._loop(log, stop)
         finally:
+            self._tick()
+            self._session = None
             log.close()
 
     def _loop(self, log: MetricsLog, stop: Optional[StopSignals]) -> Status:
@@ -240,7 +274,6 @@ class Trainer:
             if stop is not None and stop.requested:
                 status = Status.INTERRUPTED
                 break
-            t0 = time.perf_counter()
             try:
                 loss, metric, grad_norm = self.train_step()
                 self.skips_in_row = 0
@@ -254,7 +287,7 @@ class Trainer:
                 self.skips_in_row += 1
                 loss, metric, grad_norm = e.loss, math.nan, e.grad_norm
             self.step += 1
-            self.elapsed += time.perf_counter() - t0
+            self._tick()
             self.reporter.step(self.step, loss, metric)
             self._run_hooks()
             if self._due(t.log_every):
