@@ -5,8 +5,17 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from gridlstm.config import Config
 from gridlstm.formatting import sig
@@ -15,6 +24,24 @@ from gridlstm.tasks import Task
 
 def fmt(x: Any, digits: int = 4) -> str:
     return sig(x, digits, blank="—", show_nonfinite=True)
+
+
+class RateColumn(ProgressColumn):
+    """Training steps per second (rich's own speed column counts bytes)."""
+
+    def render(self, task: Any) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("— step/s" if speed is None else f"{speed:.3g} step/s", style="progress.data.speed")
+
+
+def ending(summary: dict[str, Any], total: int) -> str:
+    """The run's last line: how it ended, and at which step."""
+    status, step = str(summary["status"]), summary["steps"]
+    if status == "interrupted":
+        return f"interrupted at step {step}"
+    if status == "completed" and summary.get("solved") and step < total:
+        return f"stopped early: solved at step {step}"
+    return f"{status} at step {step}"
 
 
 class RichReporter:
@@ -34,25 +61,32 @@ class RichReporter:
         self.console.print(f"run folder: {run_dir}")
         self.progress = Progress(
             TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+            RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
             console=self.console, transient=False)
+        self.total = cfg.train.steps
+        self.status_text = ""
         self.bar = self.progress.add_task("train", total=cfg.train.steps, status="")
         self.progress.start()
 
     def step(self, step: int, loss: float, metric: float) -> None:
         if self.progress and (step % self.refresh_every == 0 or step == 1):
-            self.progress.update(self.bar, completed=step, status=(
-                f"loss {loss:.4f} (chance {self.chance:.4f}) {self.task.metric_name} {metric:.4f} | "
-                f"{self.eval_text}"))
+            self.status_text = (f"loss {loss:.4f} (chance {self.chance:.4f}) "
+                                f"{self.task.metric_name} {metric:.4f}")
+            self.progress.update(self.bar, completed=step, status=f"{self.status_text} | {self.eval_text}")
 
     def evaluated(self, step: int, loss: float, metric: float) -> None:
         self.eval_text = f"eval@{step} loss {loss:.4f} {self.task.metric_name} {metric:.4f}"
+        if self.progress:  # the bar's last line shows the latest eval, also after an early stop
+            self.progress.update(self.bar, status=f"{self.status_text} | {self.eval_text}")
 
     def finish(self, summary: dict[str, Any]) -> None:
         if self.progress:
-            self.progress.update(self.bar, completed=summary["steps"])
+            self.progress.update(self.bar, completed=summary["steps"],
+                                 status=f"{self.status_text} | {self.eval_text}")
             self.progress.stop()
         self.console.print(summary_table(summary))
+        self.console.print(ending(summary, self.total))
 
 
 def summary_table(s: dict[str, Any]) -> Table:
