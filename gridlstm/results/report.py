@@ -7,8 +7,14 @@
     gradients/summary.csv   decay slope (decades per step back) and first/last ratio of the
                             top layer's time hidden state h; blank when the run has no gradients
 
+    config.yaml             every config key whose value differs between the selected runs
+                            (differ.py), as a column named by the dotted key (``train.lr``)
+
 Formats: rich (terminal), md (GitHub pipe table), csv (raw numbers, machine-readable) and latex
-(booktabs tabular).  ``--sort KEY`` orders by a column, ``--sort -KEY`` descending; blanks last.
+(booktabs tabular); these keep every column (the fixed ones, then the differing config keys).
+The rich view shows what differs: the run, the differing config keys and a few results (VIEW),
+with the shared config keys listed once above it.  ``--columns`` picks the columns of any format.
+``--sort KEY`` orders by a column (a config key too), ``--sort -KEY`` descending; blanks last.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
 
 from .collect import Run, finite
+from .differ import configs, differing_keys, shared_items, short_names, value_text
 
 FORMATS = ("rich", "md", "csv", "latex")
 
@@ -66,6 +73,42 @@ COLUMNS = (
     Column("grad_ratio", "h first/last", _g(3)),
 )
 KEYS = tuple(c.key for c in COLUMNS)
+# The rich view's results, after the run and its differing config keys (status only where it differs).
+VIEW = ("status", "steps", "eval_loss", "eval_metric", "solved", "wall_seconds")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of a report and the config keys that differ between them (extra columns)."""
+
+    rows: list[dict[str, Any]]
+    config_keys: list[str]
+    shared: dict[str, Any]
+
+    def config_columns(self) -> list[Column]:
+        names = short_names(self.config_keys)
+        return [Column(k, names[k], value_text, right=all(
+            isinstance(r[k], (int, float)) and not isinstance(r[k], bool) for r in self.rows if r[k] is not None))
+            for k in self.config_keys]
+
+    def all_columns(self) -> list[Column]:
+        return list(COLUMNS) + self.config_columns()
+
+    def columns(self, chosen: Optional[list[str]] = None, view: bool = False) -> list[Column]:
+        """``chosen`` keys in that order; else every column, or (``view``) the rich view."""
+        by_key = {c.key: c for c in self.all_columns()}
+        if chosen:
+            unknown = [k for k in chosen if k not in by_key]
+            if unknown:
+                raise GridlstmError(f"--columns {','.join(unknown)}: expected keys among "
+                                    f"{', '.join(by_key)}")
+            return [by_key[k] for k in chosen]
+        if not view:
+            return self.all_columns()
+        keys = ["run", *self.config_keys, *VIEW]
+        if len({r["status"] for r in self.rows}) <= 1:
+            keys.remove("status")
+        return [by_key[k] for k in keys]
 
 
 def top_h_row(run: Run) -> Optional[dict[str, Any]]:
@@ -126,35 +169,44 @@ def report_row(run: Run) -> dict[str, Any]:
     }
 
 
-def sort_rows(rows: list[dict[str, Any]], sort: Optional[str]) -> list[dict[str, Any]]:
+def sort_rows(rows: list[dict[str, Any]], sort: Optional[str], extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     if not sort:
         return rows
     key, desc = (sort[1:], True) if sort.startswith("-") else (sort, False)
-    if key not in KEYS:
-        raise GridlstmError(f"--sort {sort}: expected one of {', '.join(KEYS)} (prefix - for descending)")
+    if key not in KEYS + extra:
+        raise GridlstmError(f"--sort {sort}: expected one of {', '.join(KEYS + extra)} (prefix - for descending)")
     present = [r for r in rows if r[key] is not None]
     blank = [r for r in rows if r[key] is None]
-    return sorted(present, key=lambda r: r[key], reverse=desc) + blank
+    return sorted(present, key=lambda r: (str(type(r[key])), r[key]), reverse=desc) + blank
+
+
+def collect_table(runs: list[Run], sort: Optional[str] = None) -> Table:
+    """The report of ``runs``: fixed columns plus the config keys that differ between them."""
+    flat = configs(runs)
+    keys = differing_keys(flat)
+    rows = [{**report_row(r), **{k: c.get(k) for k in keys}} for r, c in zip(runs, flat, strict=True)]
+    return Table(sort_rows(rows, sort, tuple(keys)), keys, shared_items(flat))
 
 
 def collect_rows(runs: list[Run], sort: Optional[str] = None) -> list[dict[str, Any]]:
-    return sort_rows([report_row(r) for r in runs], sort)
+    return collect_table(runs, sort).rows
 
 
-def cells(row: dict[str, Any]) -> list[str]:
-    return [c.fmt(row[c.key]) if row[c.key] is not None else "" for c in COLUMNS]
+def cells(row: dict[str, Any], columns: Optional[list[Column]] = None) -> list[str]:
+    return [c.fmt(row[c.key]) if row[c.key] is not None else "" for c in (columns or COLUMNS)]
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
-    return markdown_table([c.header for c in COLUMNS], [cells(r) for r in rows], [c.right for c in COLUMNS])
+def to_markdown(rows: list[dict[str, Any]], columns: list[Column]) -> str:
+    return markdown_table([c.header for c in columns], [cells(r, columns) for r in rows],
+                          [c.right for c in columns])
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def to_csv(rows: list[dict[str, Any]], columns: list[Column]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(KEYS)
+    writer.writerow([c.key for c in columns])
     for r in rows:
-        writer.writerow(["" if r[k] is None else r[k] for k in KEYS])
+        writer.writerow(["" if r[c.key] is None else r[c.key] for c in columns])
     return buf.getvalue()
 
 
@@ -165,18 +217,21 @@ def _latex_escape(s: str) -> str:
     return out.replace("\0", r"\textbackslash{}")
 
 
-def to_latex(rows: list[dict[str, Any]]) -> str:
-    spec = "".join("r" if c.right else "l" for c in COLUMNS)
+def to_latex(rows: list[dict[str, Any]], columns: list[Column]) -> str:
+    spec = "".join("r" if c.right else "l" for c in columns)
     lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(_latex_escape(c.header) for c in COLUMNS) + r" \\", r"\midrule"]
-    lines += [" & ".join(_latex_escape(x) for x in cells(r)) + r" \\" for r in rows]
+             " & ".join(_latex_escape(c.header) for c in columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex_escape(x) for x in cells(r, columns)) + r" \\" for r in rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def render(rows: list[dict[str, Any]], fmt: str) -> str:
-    """The table as text: md, csv or latex (the terminal's rich table is drawn by the CLI)."""
+def render(table: Table | list[dict[str, Any]], fmt: str, chosen: Optional[list[str]] = None) -> str:
+    """The table as text: md, csv or latex (the terminal's rich table is drawn by the CLI); every
+    column unless ``chosen``."""
     writers = {"md": to_markdown, "csv": to_csv, "latex": to_latex}
     if fmt not in writers:
         raise GridlstmError(f"format {fmt}: expected one of {', '.join(writers)}")
-    return writers[fmt](rows)
+    if isinstance(table, list):
+        table = Table(table, [], {})
+    return writers[fmt](table.rows, table.columns(chosen))

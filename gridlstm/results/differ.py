@@ -1,0 +1,74 @@
+"""What differs between runs: the one rule that ``report`` (columns) and ``plot`` (legend labels) use.
+
+Each run's config.yaml is flattened to dotted keys (``train.lr``, ``model.layers``); a key whose
+value is not the same in every selected run *differs* (a key one run lacks differs too), the others
+are *shared*.  A run's label is its differing keys as ``key=value``, with short key names (the last
+part, unless two differing keys end the same), e.g. ``lr=0.01 seed=2``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .collect import Run
+
+MISSING = None
+
+
+def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"lr": 0.1}} -> {"train.lr": 0.1}; lists stay values."""
+    flat: dict[str, Any] = {}
+    for k, v in node.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def configs(runs: list[Run]) -> list[dict[str, Any]]:
+    return [flatten(r.config) for r in runs]
+
+
+def differing_keys(flat: list[dict[str, Any]]) -> list[str]:
+    """Config keys whose values are not all equal, in the order of the first config that has them."""
+    keys = list(dict.fromkeys(k for c in flat for k in c))
+    return [k for k in keys if len({repr(c.get(k, MISSING)) for c in flat}) > 1]
+
+
+def shared_items(flat: list[dict[str, Any]]) -> dict[str, Any]:
+    """The keys every config holds with one value (nothing when there are no configs)."""
+    if not flat:
+        return {}
+    differ = set(differing_keys(flat))
+    return {k: v for k, v in flat[0].items() if k not in differ}
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Dotted key -> its last part, or the whole key where two keys share a last part."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
+
+
+def value_text(v: Any) -> str:
+    if v is MISSING:
+        return "—"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(value_text(x) for x in v) + "]"
+    return str(v)
+
+
+def labels(runs: list[Run]) -> list[str]:
+    """One distinct label per run: its differing config keys (``lr=0.01 seed=2``); the run's id
+    where nothing differs or two runs share a config."""
+    flat = configs(runs)
+    keys = differing_keys(flat)
+    names = short_names(keys)
+    out = [" ".join(f"{names[k]}={value_text(c.get(k, MISSING))}" for k in keys) for c in flat]
+    repeated = {x for x in out if out.count(x) > 1}
+    return [x if x and x not in repeated else f"{x} ({run.id})".strip() if x else run.id
+            for x, run in zip(out, runs, strict=True)]

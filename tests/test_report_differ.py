@@ -1,0 +1,67 @@
+"""The report's default view shows what differs between runs and fits a 100-column terminal."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from rich.console import Console
+
+from cli.main import cli
+from cli.report import rich_report
+from gridlstm.results.collect import load_runs
+from gridlstm.results.report import KEYS, collect_table
+
+from .conftest import copy_run
+
+LRS = (0.1, 0.03, 0.01, 0.003)
+
+
+@pytest.fixture(scope="module")
+def sweep(toy_run, tmp_path_factory) -> Path:
+    """12 copies of the toy run, as a sweep of train.lr × seed would leave them."""
+    root = tmp_path_factory.mktemp("sweep") / "runs"
+    root.mkdir()
+    for i in range(12):
+        run = copy_run(toy_run, root, f"{i:04d}")
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        cfg["train"]["lr"], cfg["seed"] = LRS[i % 4], i // 4
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return root
+
+
+def test_rich_report_of_12_runs_fits_100_columns_and_shows_what_differs(sweep):
+    table = collect_table(load_runs([str(sweep)]))
+    assert set(table.config_keys) == {"seed", "train.lr"}
+    console = Console(width=100, record=True, file=io.StringIO(), color_system=None)
+    console.print(rich_report(table))
+    text = console.export_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert "…" not in text
+    header = next(line for line in lines if " lr " in f" {line} ")
+    assert "seed" in header
+    rows = [line.split() for line in lines if line.lstrip().startswith("runs/")]
+    assert len(rows) == 12
+    for i, cells in enumerate(sorted(rows)):
+        assert cells[0] == f"runs/{i:04d}"
+        assert str(i // 4) in cells[1:3] and f"{LRS[i % 4]:.4g}" in cells[1:3]
+    assert "shared:" in text and "task.name=adding" in text
+    assert "model.kind" not in header  # shared keys are not columns
+
+
+def test_machine_formats_keep_every_column_and_columns_chooses(sweep):
+    result = CliRunner().invoke(cli, ["report", str(sweep), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    header = next(csv.reader(io.StringIO(result.output)))
+    assert header[:len(KEYS)] == list(KEYS) and set(header[len(KEYS):]) == {"seed", "train.lr"}
+    result = CliRunner().invoke(cli, ["report", str(sweep), "--format", "csv", "--columns",
+                                      "train.lr,eval_loss", "--sort", "-train.lr"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows[0] == ["train.lr", "eval_loss"] and float(rows[1][0]) == max(LRS)
+    result = CliRunner().invoke(cli, ["report", str(sweep), "--columns", "nope"])
+    assert result.exit_code != 0 and "--columns nope" in result.output
