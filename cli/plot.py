@@ -25,7 +25,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
                    "gradient profiles recorded during training.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file; its suffix picks the format (.png, .svg, .pdf). "
-                   "Default: RUN/plots/WHAT.png (several runs: the first run's plots/WHAT-Nruns.png).")
+                   "Default: RUN/plots/WHAT.png; several runs: compare/WHAT-Nruns-<UTC stamp>.png in "
+                   "their common parent folder (a sweep's folder for its runs).")
 @click.option("--state", default="h", show_default=True,
               help="State kind for gradients/profiles: h, c (lstm), c/h_depth/c_depth (grid memory_input), "
                    "m/h_depth/m_depth (grid paper), x (the input).")

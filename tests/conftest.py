@@ -37,6 +37,25 @@ def toy_run(tmp_path_factory) -> Path:
     return run
 
 
+LRS = (0.1, 0.03, 0.01, 0.003)
+
+
+@pytest.fixture(scope="session")
+def twelve_runs(toy_run, tmp_path_factory) -> Path:
+    """12 copies of the toy run in one ``runs/`` folder, as a sweep of train.lr (LRS) × seed (0..2)
+    would leave them: runs/0000 .. runs/0011, run i with lr LRS[i % 4] and seed i // 4."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("sweep") / "runs"
+    root.mkdir()
+    for i in range(12):
+        run = copy_run(toy_run, root, f"{i:04d}")
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        cfg["train"]["lr"], cfg["seed"] = LRS[i % 4], i // 4
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return root
+
+
 def copy_run(toy_run: Path, where: Path, name: str = "run") -> Path:
     """A copy of ``toy_run`` at ``where/name`` to change (with its .lock file, as any run has)."""
     dst = where / name

@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -15,22 +14,12 @@ from cli.report import rich_report
 from gridlstm.results.collect import load_runs
 from gridlstm.results.report import KEYS, collect_table
 
-from .conftest import copy_run
-
-LRS = (0.1, 0.03, 0.01, 0.003)
+from .conftest import LRS
 
 
-@pytest.fixture(scope="module")
-def sweep(toy_run, tmp_path_factory) -> Path:
-    """12 copies of the toy run, as a sweep of train.lr × seed would leave them."""
-    root = tmp_path_factory.mktemp("sweep") / "runs"
-    root.mkdir()
-    for i in range(12):
-        run = copy_run(toy_run, root, f"{i:04d}")
-        cfg = yaml.safe_load((run / "config.yaml").read_text())
-        cfg["train"]["lr"], cfg["seed"] = LRS[i % 4], i // 4
-        (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return root
+@pytest.fixture
+def sweep(twelve_runs) -> Path:
+    return twelve_runs
 
 
 def test_rich_report_of_12_runs_fits_100_columns_and_shows_what_differs(sweep):

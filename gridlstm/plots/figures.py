@@ -2,8 +2,10 @@
 
 Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no display, no
 global state) and written as PNG, or SVG/PDF when ``--out`` ends so.  Without ``--out`` a figure of
-one run goes to ``RUN/plots/<what>.png``; a figure comparing several runs goes to the first run's
-``plots/<what>-<n>runs.png``.
+one run goes to ``RUN/plots/<what>.png``; a figure comparing several runs belongs to none of them:
+it goes to ``compare/<what>-<n>runs-<UTC stamp>.png`` in the folder that holds them all (their
+common parent; for a sweep's ``runs/<id>`` folders, the sweep's folder), and the CLI prints it.
+Runs are labelled by what differs between them, the rule of ``report`` (results/differ.py).
 
     gradients  log-y ‖∂ℓ/∂state‖ against steps back from the loss, one line per run  (gradients.py)
     heatmap    time × depth map of the norms, one panel per state kind, one figure per run
@@ -12,6 +14,8 @@ one run goes to ``RUN/plots/<what>.png``; a figure comparing several runs goes t
 """
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -40,8 +44,18 @@ def output_paths(runs: list[Run], what: str, out: Optional[Path], per_run: bool)
         return [out]
     if per_run:
         return [r.path / "plots" / f"{what}.png" for r in runs]
-    name = f"{what}.png" if len(runs) == 1 else f"{what}-{len(runs)}runs.png"
-    return [runs[0].path / "plots" / name]
+    if len(runs) == 1:
+        return [runs[0].path / "plots" / f"{what}.png"]
+    return [compare_dir(runs) / f"{what}-{len(runs)}runs-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.png"]
+
+
+def compare_dir(runs: list[Run]) -> Path:
+    """``compare/`` in the common parent of ``runs`` (never inside one of them); a sweep's
+    ``runs/`` folder is skipped for the sweep's own folder."""
+    parent = Path(os.path.commonpath([r.path.resolve().parent for r in runs]))
+    if parent.name == "runs":
+        parent = parent.parent
+    return parent / "compare"
 
 
 def make_figures(runs: list[Run], what: str, state: str = "h", layer: Optional[int] = None,

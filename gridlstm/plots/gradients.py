@@ -20,7 +20,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 from gridlstm.errors import GridlstmError
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
 
-from .style import legend_below, new_figure, run_colors
+from .style import legend_below, new_figure, run_colors, run_labels
 
 X_AXES = ("auto", "steps-back", "timestep")
 STATE_NAMES = {
@@ -113,14 +113,12 @@ def gradients_figure(runs: list[Run], state: str = "h", layer: Optional[int] = N
     fig = new_figure(11, 5.2)
     ax = fig.add_subplot()
     ax.set_yscale("log")
-    labels = [r.label for r in runs]
+    labels = run_labels(runs)
     any_band = any_zero = False
     colors = run_colors(runs)
     seeds = {len(set(tab.seed[tab.step == tab.steps[-1]].tolist())) for tab in tables}
-    for run, tab, lay, color, label in zip(runs, tables, layers, colors, labels, strict=True):
+    for tab, lay, color, label in zip(tables, layers, colors, labels, strict=True):
         curve = tab.curve(state, lay)
-        if labels.count(label) > 1:
-            label += f" ({run.path.name[-4:]})"
         label += f", weights of step {curve.step}"
         if len(seeds) > 1:
             label += f", {curve.seeds} seed{'s' if curve.seeds > 1 else ''}"

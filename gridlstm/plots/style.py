@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from gridlstm.nn.registry import colors as kind_colors
+from gridlstm.results import differ
 from gridlstm.results.collect import Run
 
 DPI = 150
@@ -37,17 +38,38 @@ def new_figure(width: float, height: float) -> Figure:
 
 def legend_below(fig: Figure, handles: list, labels: list[str], ncols: int, title: Optional[str] = None) -> None:
     """One legend under the axes (never over the data), read row by row: matplotlib fills columns
-    first, so the entries are reordered, and padded with blanks to a full last row."""
+    first, so the entries are reordered, and padded with blanks to a full last row. No more columns
+    than the figure's width holds for the longest label; the figure grows taller for a legend of
+    many rows (12 runs or more), so that it stays inside the figure."""
     from matplotlib.lines import Line2D
 
-    ncols = max(1, min(ncols, len(labels)))
+    ncols = max(1, min(ncols, len(labels), fitting_columns(fig, labels)))
     rows = -(-len(labels) // ncols)
+    if rows > 3:
+        fig.set_figheight(fig.get_figheight() + LEGEND_ROW_INCHES * (rows - 3))
     pad = rows * ncols - len(labels)
     handles = list(handles) + [Line2D([], [], alpha=0)] * pad
     labels = list(labels) + [""] * pad
     order = [r * ncols + c for c in range(ncols) for r in range(rows)]
     fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside lower center",
                ncols=ncols, title=title, frameon=False)
+
+
+LEGEND_ROW_INCHES = 0.24  # one legend row at legend.fontsize 10.5
+
+
+def fitting_columns(fig: Figure, labels: list[str]) -> int:
+    """How many legend columns of the longest label fit the figure's width (an average glyph of
+    10.5 pt text is about 0.6 em wide; the handle and gaps take about 5 more glyphs)."""
+    glyph = 0.6 * 10.5 / 72  # inches
+    longest = max((len(x) for x in labels), default=1)
+    return max(1, int(fig.get_figwidth() / ((longest + 5) * glyph)))
+
+
+def run_labels(runs: list[Run]) -> list[str]:
+    """Legend label of each run: what differs between them, by report's rule (differ.py); one run
+    alone is described by its model (``grid memory_input D=2 T=100``)."""
+    return differ.labels(runs) if len(runs) > 1 else [r.label for r in runs]
 
 
 def run_colors(runs: list[Run]) -> list[tuple[float, ...]]:

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from gridlstm.errors import GridlstmError
 from gridlstm.results.collect import Run, single_task
 
-from .style import legend_below, new_figure, run_colors
+from .style import fitting_columns, legend_below, new_figure, run_colors, run_labels
 
 
 def split_rows(run: Run, split: str) -> tuple[list[int], list[float], list[float]]:
@@ -39,10 +39,7 @@ def loss_figure(runs: list[Run]) -> Figure:
     axes = fig.subplots(1, 1 if metric_is_loss else 2, squeeze=False)[0]
     loss_ax = axes[0]
     colors = run_colors(runs)
-    labels = [r.label for r in runs]
-    for run, color, label in zip(runs, colors, labels, strict=True):
-        if labels.count(label) > 1:
-            label += f" ({run.path.name[-4:]})"
+    for run, color, label in zip(runs, colors, run_labels(runs), strict=True):
         ts, tl, tm = split_rows(run, "train")
         es, el, em = split_rows(run, "eval")
         loss_ax.plot(ts, tl, color=color, lw=1.0, alpha=0.6, gid="train", label="_train")
@@ -86,7 +83,7 @@ def loss_figure(runs: list[Run]) -> Figure:
         axes[1].set_ylim(-0.02, 1.02)
     fig.suptitle(f"Learning curves: {task}, T = {', '.join(map(str, lengths))}")
     handles, texts = loss_ax.get_legend_handles_labels()
-    ncols = min(max(len(handles), 2), 4)
+    ncols = min(max(len(handles), 2), 4, fitting_columns(fig, texts))
     handles += [Line2D([], [], alpha=0)] * (-len(handles) % ncols)  # runs on their own row(s)
     texts += [""] * (len(handles) - len(texts))
     for h, t in _style_keys(loss_ax) + extra:
