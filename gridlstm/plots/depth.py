@@ -127,3 +127,31 @@ def depth_figure(runs: list[Run], state: Optional[str] = None, mean_t: bool = Fa
     depth_legend(fig, panels[0], marks[0], marks[1], marks[2],
                  next(iter(seeds)) if len(seeds) == 1 else None, title="run: state")
     return fig
+
+
+def study_figure(runs: list[Run]) -> Figure:
+    """The depth study: one panel per depth D (the panels share the y axis), every model's
+    depth-carrying states at the scored step on each."""
+    from .figures import style
+
+    with style():
+        depths = sorted({r.layers for r in runs})
+        fig = new_figure(min(6.0 * len(depths), 18), 6.6)
+        panels = fig.subplots(1, len(depths), squeeze=False, sharey=True)[0]
+        marks = [False, False, False]
+        for ax, D in zip(panels, depths, strict=True):
+            group = [r for r in runs if r.layers == D]
+            used = depth_axes(ax, group, None, "scored", run_colors(group))
+            marks = [a or b for a, b in zip(marks, used, strict=True)]
+            ax.set_title(f"D = {D}", fontsize=12)
+        panels[0].set_ylabel("‖∂ℓ/∂state[T, d]‖₂ (per example, batch mean; log scale)")
+        first = [r for r in runs if r.layers == depths[0]]
+        for line in panels[0].get_lines():  # the legend names models, not one depth's runs
+            line.set_label(line.get_label().replace(f" D={depths[0]}", ""))
+        task, lengths = runs[0].task, sorted({r.length for r in runs})
+        fig.suptitle(f"Gradient along depth at initialisation: {task}, T = "
+                     f"{', '.join(map(str, lengths))}, scored step t = T")
+        seeds = {len(set(r.gradients().seed.tolist())) for r in first}
+        depth_legend(fig, panels[0], marks[0], marks[1], marks[2],
+                     next(iter(seeds)) if len(seeds) == 1 else None, title="model: state")
+    return fig
