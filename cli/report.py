@@ -23,8 +23,10 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @handle_errors
 def report(runs: tuple[str, ...], fmt: str, sort: Optional[str]) -> None:
     """One row per RUN: task, T, model, size, steps, wall time, final eval loss against chance,
-    metric, solved, and the gradient decay slope and first/last ratio of the top layer's h
-    (from gradients/summary.csv; blank without gradcheck). Folders holding runs and globs work too.
+    metric, solved, the gradient decay slope and first/last ratio of the top layer's h (from
+    gradients/summary.csv) and the depth decay: decades lost per layer from the top layer to layer
+    1 at the scored step, of h (grid: the depth state h′), from gradients/gradients.csv; blank
+    without gradcheck. Folders holding runs, globs and gradcheck --out folders work too.
 
     \b
     Example:
