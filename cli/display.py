@@ -9,13 +9,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gridlstm.config import Config
+from gridlstm.formatting import sig
 from gridlstm.tasks import Task
 
 
 def fmt(x: Any, digits: int = 4) -> str:
-    if isinstance(x, float):
-        return f"{x:.{digits}g}"
-    return "—" if x is None else str(x)
+    return sig(x, digits, blank="—", show_nonfinite=True)
 
 
 class RichReporter:

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from gridlstm import __version__
-from gridlstm.errors import GridlstmError
-from gridlstm.train.resume import outcome
-from gridlstm.train.resume import resume as resume_run
-from gridlstm.train.trainer import train as train_run
+from gridlstm.errors import GridlstmError, StoppedBeforeStart
+from gridlstm.train.signals import StopSignals
 
-from .common import config_from_args, device_option, handle_errors, split_config_args, stderr_console
-from .display import RichReporter
+from .common import config_from_args, device_option, fail, handle_errors, split_config_args, stderr_console
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Commands that pull in heavy imports (matplotlib, ray, the benchmarks) load only when invoked, so
@@ -81,21 +80,54 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
       gridlstm train --resume outputs/default/20250101-120000-ab12
       gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000
     """
-    if name is not None:
-        args = args + (f"name={name}",)
-    console = stderr_console()
-    if resume_dir is not None:
-        path, overrides = split_config_args(args)
-        summary = resume_run(resume_dir, path, overrides, force, device, RichReporter(console), sys.argv)
-    else:
-        if force:
-            raise GridlstmError("--force only applies together with --resume RUN_DIR")
-        summary = train_run(config_from_args(args), out, device, RichReporter(console), argv=sys.argv)
+    with StopSignals() as stop:  # first: a SIGTERM while torch loads or the model builds is handled
+        # the training stack loads only now, under the handlers (and only for this command)
+        from gridlstm.train.lifecycle import resume_run, start_run
+
+        from .display import RichReporter
+
+        if name is not None:
+            args = args + (f"name={name}",)
+        console = stderr_console()
+        try:
+            if resume_dir is not None:
+                path, overrides = split_config_args(args)
+                summary = resume_run(resume_dir, path, overrides, force, device, RichReporter(console),
+                                     sys.argv, stop=stop)
+            else:
+                if force:
+                    raise GridlstmError("--force only applies together with --resume RUN_DIR")
+                summary = start_run(config_from_args(args), out, device=device, reporter=RichReporter(console),
+                                    argv=sys.argv, stop=stop)
+        except StoppedBeforeStart as e:
+            fail(f"{e}; start it again", signal_exit_code(e.signal))
     message, code = outcome(summary)
     console.print(message, markup=False, soft_wrap=True)
     click.echo(summary["run_dir"])
     sys.exit(code)
 
+
+def signal_exit_code(name: str) -> int:
+    """The shell's convention for a process stopped by a signal: 128 + its number (130, 143)."""
+    return 128 + int(getattr(signal, name, signal.SIGINT))
+
+
+def outcome(summary: Any) -> tuple[str, int]:
+    """The closing line for the terminal and the exit code: 0 completed, 1 diverged, 128+signal
+    (130 SIGINT, 143 SIGTERM) interrupted."""
+    run_dir, status = summary["run_dir"], summary["status"]
+    if summary.get("nothing_to_do"):
+        return f"{run_dir} already completed at step {summary['steps']}; nothing to do", 0
+    if status == "interrupted":
+        name = summary.get("signal") or "SIGINT"
+        return (f"interrupted by {name} after step {summary['steps']}; checkpoint at step "
+                f"{summary['checkpoint_step']}. Resume with: gridlstm train --resume {run_dir}",
+                signal_exit_code(name))
+    if status == "diverged":
+        return (f"diverged: {summary.get('error')}; the last good checkpoint (step "
+                f"{summary['checkpoint_step']}) is kept. To go on from it with a smaller step size: "
+                f"gridlstm train --resume {run_dir} --force train.lr=<smaller>", 1)
+    return f"{status}: {run_dir}", 0
 
 
 def main() -> None:

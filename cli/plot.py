@@ -6,9 +6,10 @@ from typing import Optional
 
 import click
 
-from gridlstm.plots.figures import DPI, WHAT
+from gridlstm.plots.figures import WHAT
 from gridlstm.plots.figures import plot as make_plots
 from gridlstm.plots.gradients import X_AXES
+from gridlstm.plots.style import DPI
 from gridlstm.results.collect import load_runs
 
 from .common import handle_errors

@@ -1,13 +1,14 @@
 """``gridlstm report``: one comparison table of runs (the logic lives in gridlstm/results/report.py)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from gridlstm.results.collect import load_runs
-from gridlstm.results.report import FORMATS, KEYS, collect_rows, render
+from gridlstm.results.report import COLUMNS, FORMATS, KEYS, cells, collect_rows, render
 
 from .common import handle_errors
 
@@ -34,11 +35,25 @@ def report(runs: tuple[str, ...], fmt: str, sort: Optional[str]) -> None:
       gridlstm report outputs/ --sort -eval_loss
       gridlstm report 'outputs/*/*' --format csv > runs.csv
     """
-    table = render(collect_rows(load_runs(runs), sort), fmt)
-    if isinstance(table, str):
-        click.echo(table, nl=False)
-    else:
-        console = Console(highlight=False)
-        if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-            console = Console(highlight=False, width=240)
-        console.print(table)
+    rows = collect_rows(load_runs(runs), sort)
+    if fmt != "rich":
+        click.echo(render(rows, fmt), nl=False)
+        return
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(highlight=False, width=240)
+    console.print(rich_table(rows))
+
+
+def rich_table(rows: list[dict[str, Any]]) -> Table:
+    """The report for a terminal: the same cells as md/csv/latex, solved in green or red."""
+    table = Table(title=f"{len(rows)} run{'s' if len(rows) != 1 else ''}", header_style="bold")
+    for c in COLUMNS:
+        table.add_column(c.header, justify="right" if c.right else "left")
+    solved = KEYS.index("solved")
+    for r in rows:
+        row = cells(r)
+        if row[solved]:
+            row[solved] = f"[green]{row[solved]}[/]" if r["solved"] else f"[red]{row[solved]}[/]"
+        table.add_row(*row)
+    return table

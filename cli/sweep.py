@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from gridlstm.sweep.executors import make_executor
 from gridlstm.sweep.folder import open_target, run_sweep
-from gridlstm.sweep.results import to_rich, write_results
+from gridlstm.sweep.results import table_rows, write_results
+from gridlstm.sweep.spec import Sweep
 
 from .common import device_option, handle_errors, stderr_console
 from .sweep_display import RichSweepProgress, expansion_table
@@ -74,10 +76,23 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     grouped, paths = write_results(spec, sweep_dir)
     if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
         console = Console(stderr=True, highlight=False, width=240)
-    console.print(to_rich(spec, grouped))
+    console.print(rich_table(spec, grouped))
     for run_id, error, path in board.failures():
         console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
     console.print("wrote " + ", ".join(str(p.relative_to(sweep_dir)) for p in paths))
     click.echo(sweep_dir)
     if board.failures():
         sys.exit(1)
+
+
+def rich_table(sweep: Sweep, grouped: list[dict[str, Any]]) -> Table:
+    headers, rows = table_rows(sweep, grouped)
+    seeds = "mean ± std over seeds" if "seed" in sweep.keys else "one run per row"
+    table = Table(title=f"sweep {sweep.name}: {len(sweep.runs)} runs ({seeds})", header_style="bold")
+    for h in headers:
+        table.add_column(h, justify="left" if h in sweep.group_keys else "right")
+    for g, r in zip(grouped, rows, strict=True):
+        if g["failed"]:
+            r[len(sweep.group_keys)] = f"[red]{r[len(sweep.group_keys)]}[/]"
+        table.add_row(*r)
+    return table

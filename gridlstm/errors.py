@@ -30,3 +30,12 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, run_dir: object, checkpoint_step: object):
         super().__init__(f"interrupted; last checkpoint at step {checkpoint_step} in {run_dir}")
         self.run_dir, self.checkpoint_step = run_dir, checkpoint_step
+
+
+class StoppedBeforeStart(Exception):
+    """A SIGINT/SIGTERM that arrived while a new run was being set up, before its folder existed:
+    nothing was written. ``signal``: its name (SIGINT, SIGTERM)."""
+
+    def __init__(self, signal: str):
+        super().__init__(f"stopped by {signal} before the run folder was created; nothing was written")
+        self.signal = signal

@@ -28,8 +28,6 @@ from torch import Tensor
 
 from .config import TaskConfig
 
-TASKS = ("adding", "copy", "parity", "temporal_order", "addition", "memorize")
-
 
 @dataclass(frozen=True)
 class Task(ABC):

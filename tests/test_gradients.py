@@ -354,7 +354,7 @@ def assert_summaries_agree(out: Path, states: set[str], layers: int) -> None:
 
 
 def test_training_records_profiles_at_the_chosen_steps(tmp_path):
-    from gridlstm.train.trainer import train
+    from gridlstm.train.lifecycle import start_run as train
     cfg = load_config(tiny_config(tmp_path, "lstm"), ["train.steps=4", "train.eval_every=2",
                                                       "gradients.at_steps=[0, 2]", "gradients.seeds=2"])
     summary = train(cfg, tmp_path / "runs", "cpu", argv=["test"])

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from matplotlib.colors import LogNorm
 
 from cli.main import cli
-from gridlstm.plots.figures import DPI, make_figures, new_figure
+from gridlstm.plots.figures import make_figures
 from gridlstm.plots.gradients import draw_curve
+from gridlstm.plots.style import DPI, new_figure
 from gridlstm.results.collect import Curve, Run, load_runs
 
 from .plot_runs import median_norms, read_csv

@@ -22,17 +22,17 @@ from gridlstm.config import build_config
 from gridlstm.errors import GridlstmError
 from gridlstm.runs.folder import (
     METRIC_FIELDS,
-    RunLock,
+    FolderLock,
     load_checkpoint,
-    make_run_dir,
     read_metrics,
     save_checkpoint,
     truncate_metrics,
     write_json,
 )
-from gridlstm.train.resume import resume
+from gridlstm.train.lifecycle import resume_run as resume
+from gridlstm.train.lifecycle import start_run as train
 from gridlstm.train.signals import StopSignals
-from gridlstm.train.trainer import Trainer, train
+from gridlstm.train.trainer import Trainer
 
 COMPARED = [f for f in METRIC_FIELDS if f != "seconds"]  # seconds is wall-clock
 CPU = torch.device("cpu")
@@ -69,16 +69,15 @@ def assert_same_run(a: Path, b: Path) -> None:
 
 def interrupted_run(cfg, root: Path, at_step: int) -> Path:
     """A run stopped the way the first Ctrl-C stops it: the stop flag seen after step ``at_step``."""
-    run_dir = make_run_dir(root, cfg.run_name)
     stop = StopSignals()
 
     def press_ctrl_c(trainer: Trainer) -> None:
         if trainer.step == at_step:
             stop.signum = signal.SIGINT
 
-    summary = Trainer(cfg, run_dir, CPU, argv=["test"], hooks=[press_ctrl_c]).run(stop)
+    summary = train(cfg, root, "cpu", argv=["test"], hooks=(press_ctrl_c,), stop=stop)
     assert summary["status"] == "interrupted" and summary["checkpoint_step"] == at_step
-    return run_dir
+    return Path(summary.run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +228,7 @@ def test_missing_folder_and_folder_in_use(tmp_path):
     with pytest.raises(GridlstmError, match="no such run folder"):
         resume(tmp_path / "nope")
     run_dir = interrupted_run(config(), tmp_path, 5)
-    with RunLock(run_dir):
+    with FolderLock(run_dir):
         with pytest.raises(GridlstmError, match="in use by another gridlstm process"):
             resume(run_dir, device="cpu")
     assert resume(run_dir, device="cpu")["status"] == "completed"
@@ -263,41 +262,42 @@ class PoisonedTask:
         return x, y
 
 
-def poisoned_trainer(tmp_path, at: int, **over) -> tuple[Trainer, list]:
-    cfg = config(**over)
+def poisoned_run(tmp_path, at: int, **over) -> tuple[Path, dict, list]:
+    """A run whose training batch number ``at`` carries a NaN; the weights after every step."""
     snapshots = []
-    trainer = Trainer(cfg, make_run_dir(tmp_path, cfg.run_name), CPU, argv=["test"],
-                      hooks=[lambda t: snapshots.append(torch.cat([p.detach().flatten().clone()
-                                                                   for p in t.model.parameters()]))])
-    trainer.task = PoisonedTask(trainer.task, at)
-    return trainer, snapshots
+
+    def poison_and_snapshot(t: Trainer) -> None:
+        if not isinstance(t.task, PoisonedTask):  # step 0, before the first batch
+            t.task = PoisonedTask(t.task, at)
+        snapshots.append(torch.cat([p.detach().flatten().clone() for p in t.model.parameters()]))
+
+    summary = train(config(**over), tmp_path, "cpu", argv=["test"], hooks=(poison_and_snapshot,))
+    return Path(summary.run_dir), summary, snapshots
 
 
 def test_nan_loss_stops_as_diverged_keeping_the_last_good_checkpoint(tmp_path):
-    trainer, _ = poisoned_trainer(tmp_path, at=17)
-    summary = trainer.run()
+    run_dir, summary, _ = poisoned_run(tmp_path, at=17)
     assert summary["status"] == "diverged" and summary["steps"] == 16
-    meta = json.loads((trainer.run_dir / "meta.json").read_text())
+    meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "diverged" and meta["error"] == "loss is nan at step 17"
     assert meta["diverged_step"] == 17
-    ckpt = load_checkpoint(trainer.run_dir / "checkpoint.pt")
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
     assert ckpt["step"] == 14  # checkpoint_every 7: the last one before the bad step
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
 
 
 def test_on_nan_skip_skips_only_that_update_and_counts_it(tmp_path):
-    trainer, snaps = poisoned_trainer(tmp_path, at=17, train__on_nan="skip")
-    summary = trainer.run()
+    run_dir, summary, snaps = poisoned_run(tmp_path, at=17, train__on_nan="skip")
     assert summary["status"] == "completed" and summary["skipped_steps"] == 1 and summary["steps"] == 40
     # snaps[k] = weights after step k: step 17 changed nothing, its neighbours did
     assert torch.equal(snaps[17], snaps[16])
     assert not torch.equal(snaps[16], snaps[15]) and not torch.equal(snaps[18], snaps[17])
-    row = next(r for r in read_metrics(trainer.run_dir / "metrics.csv") if r["step"] == "17")
+    row = next(r for r in read_metrics(run_dir / "metrics.csv") if r["step"] == "17")
     assert math.isnan(float(row["loss"]))
 
 
 def test_non_finite_gradient_names_the_parameter(tmp_path):
-    trainer, _ = poisoned_trainer(tmp_path, at=0)
+    trainer = Trainer(config(), CPU)
     name, p = next(iter(trainer.model.named_parameters()))
     for q in trainer.model.parameters():
         q.grad = torch.zeros_like(q)

@@ -28,10 +28,14 @@ from gridlstm.errors import GridlstmError
 from gridlstm.results.collect import Run, single_task
 from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
 
-from .figures import legend_below, new_figure, run_colors
 from .gradients import describe
+from .style import legend_below, new_figure, run_colors
 
 MEMORIES = ("c", "m", "c_depth", "m_depth")
+
+
+def layers_of(run: Run) -> int:
+    return int(run.config["model"]["layers"])
 
 
 def symbol(state: str) -> str:
@@ -132,20 +136,20 @@ def depth_figure(runs: list[Run], state: Optional[str] = None, mean_t: bool = Fa
 def study_figure(runs: list[Run]) -> Figure:
     """The depth study: one panel per depth D (the panels share the y axis), every model's
     depth-carrying states at the scored step on each."""
-    from .figures import style
+    from .style import style
 
     with style():
-        depths = sorted({r.layers for r in runs})
+        depths = sorted({layers_of(r) for r in runs})
         fig = new_figure(min(6.0 * len(depths), 18), 6.6)
         panels = fig.subplots(1, len(depths), squeeze=False, sharey=True)[0]
         marks = [False, False, False]
         for ax, D in zip(panels, depths, strict=True):
-            group = [r for r in runs if r.layers == D]
+            group = [r for r in runs if layers_of(r) == D]
             used = depth_axes(ax, group, None, "scored", run_colors(group))
             marks = [a or b for a, b in zip(marks, used, strict=True)]
             ax.set_title(f"D = {D}", fontsize=12)
         panels[0].set_ylabel("‖∂ℓ/∂state[T, d]‖₂ (per example, batch mean; log scale)")
-        first = [r for r in runs if r.layers == depths[0]]
+        first = [r for r in runs if layers_of(r) == depths[0]]
         for line in panels[0].get_lines():  # the legend names models, not one depth's runs
             line.set_label(line.get_label().replace(f" D={depths[0]}", ""))
         task, lengths = runs[0].task, sorted({r.length for r in runs})

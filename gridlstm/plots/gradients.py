@@ -20,7 +20,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 from gridlstm.errors import GridlstmError
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
 
-from .figures import legend_below, new_figure, run_colors
+from .style import legend_below, new_figure, run_colors
 
 X_AXES = ("auto", "steps-back", "timestep")
 STATE_NAMES = {

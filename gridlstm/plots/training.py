@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from gridlstm.errors import GridlstmError
 from gridlstm.results.collect import Run, single_task
 
-from .figures import legend_below, new_figure, run_colors
+from .style import legend_below, new_figure, run_colors
 
 
 def split_rows(run: Run, split: str) -> tuple[list[int], list[float], list[float]]:

@@ -23,13 +23,14 @@ from rich.table import Table
 
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import GridlstmError
+from gridlstm.formatting import csv_text
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
 from gridlstm.tasks import Task
 from gridlstm.train.trainer import build, resolve_device
 
 from . import decay
-from .gradients import GRADIENT_FIELDS, csv_text, measure, profile_rows
+from .gradients import GRADIENT_FIELDS, measure, profile_rows
 
 # Model fields that change the weights: a checkpoint must agree on all of them (schedule does not).
 WEIGHT_FIELDS = ("kind", "hidden", "layers", "variant", "tied", "priority", "output", "nonlinearity")

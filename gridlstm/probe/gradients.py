@@ -30,23 +30,21 @@ Norms are taken in float64 so that float32 gradients of 1e-30 do not square to z
 """
 from __future__ import annotations
 
-import csv
-import io
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
+from gridlstm.formatting import csv_text
 from gridlstm.nn.cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell, States
 from gridlstm.nn.core import GateTransform, lstm_gate_grads, lstm_gates_, onednn_available, onednn_linear
+from gridlstm.runs.records import FINISHED
 from gridlstm.tasks import Task
 
 
@@ -306,17 +304,6 @@ def measure(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Profile:
 
 # ----------------------------------------------------------------------------- gradients.csv rows
 
-def fmt_num(x: Any) -> str:
-    """CSV/markdown cell: '' for missing, shortest round-trip repr for floats."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    if isinstance(x, (float, np.floating)):
-        return repr(float(x))
-    return str(x)
-
-
 GRADIENT_FIELDS = ("step", "seed", "state", "layer", "t", "norm")
 
 
@@ -333,16 +320,6 @@ def profile_rows(profile: Profile, step: int, seed: int) -> list[dict[str, Any]]
         rows.append({"step": step, "seed": seed, "state": "x", "layer": 0, "t": t + 1,
                      "norm": profile.x[t].item()})
     return rows
-
-
-def csv_text(rows: list[dict[str, Any]], fields: tuple[str, ...], header: bool = True) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    if header:
-        w.writeheader()
-    for r in rows:
-        w.writerow({k: fmt_num(r.get(k)) for k in fields})
-    return buf.getvalue()
 
 
 # ----------------------------------------------------------------------------- during training
@@ -363,7 +340,7 @@ class GradientRecorder:
             self.record(trainer.model, trainer.task, trainer.step, trainer.device)
 
     def finish(self, trainer: Any, status: str) -> None:
-        if self.cfg.gradients.at_end and status in ("completed", "diverged"):
+        if self.cfg.gradients.at_end and status in FINISHED:
             self.record(trainer.model, trainer.task, trainer.step, trainer.device)
 
     def record(self, model: nn.Module, task: Task, step: int, device: torch.device) -> None:

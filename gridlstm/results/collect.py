@@ -224,10 +224,6 @@ class Run:
         return self.config["model"]["kind"]
 
     @property
-    def layers(self) -> int:
-        return int(self.config["model"]["layers"])
-
-    @property
     def label(self) -> str:
         """e.g. ``grid seed D=2 T=100``, ``rnn D=1 T=200``."""
         m = self.config["model"]

@@ -22,9 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from rich.table import Table
-
 from gridlstm.errors import GridlstmError
+from gridlstm.formatting import markdown_table
 
 from .collect import Run, finite
 from .depth import run_depth_decay
@@ -149,15 +148,12 @@ def collect_rows(runs: list[Run], sort: Optional[str] = None) -> list[dict[str, 
     return sort_rows([report_row(r) for r in runs], sort)
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def cells(row: dict[str, Any]) -> list[str]:
     return [c.fmt(row[c.key]) if row[c.key] is not None else "" for c in COLUMNS]
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(c.header for c in COLUMNS) + " |",
-             "|" + "|".join("---:" if c.right else "---" for c in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table([c.header for c in COLUMNS], [cells(r) for r in rows], [c.right for c in COLUMNS])
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -180,27 +176,14 @@ def to_latex(rows: list[dict[str, Any]]) -> str:
     spec = "".join("r" if c.right else "l" for c in COLUMNS)
     lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
              " & ".join(_latex_escape(c.header) for c in COLUMNS) + r" \\", r"\midrule"]
-    lines += [" & ".join(_latex_escape(x) for x in _cells(r)) + r" \\" for r in rows]
+    lines += [" & ".join(_latex_escape(x) for x in cells(r)) + r" \\" for r in rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def to_rich(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"{len(rows)} run{'s' if len(rows) != 1 else ''}", header_style="bold")
-    for c in COLUMNS:
-        table.add_column(c.header, justify="right" if c.right else "left")
-    for r in rows:
-        cells = _cells(r)
-        solved = KEYS.index("solved")
-        if cells[solved]:
-            cells[solved] = f"[green]{cells[solved]}[/]" if r["solved"] else f"[red]{cells[solved]}[/]"
-        table.add_row(*cells)
-    return table
-
-
-def render(rows: list[dict[str, Any]], fmt: str) -> str | Table:
-    if fmt not in FORMATS:
-        raise GridlstmError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    if fmt == "rich":
-        return to_rich(rows)
-    return {"md": to_markdown, "csv": to_csv, "latex": to_latex}[fmt](rows)
+def render(rows: list[dict[str, Any]], fmt: str) -> str:
+    """The table as text: md, csv or latex (the terminal's rich table is drawn by the CLI)."""
+    writers = {"md": to_markdown, "csv": to_csv, "latex": to_latex}
+    if fmt not in writers:
+        raise GridlstmError(f"format {fmt}: expected one of {', '.join(writers)}")
+    return writers[fmt](rows)

@@ -3,65 +3,82 @@
     outputs/<name>/<UTC YYYYmmdd-HHMMSS>-<4 hex>/
         config.yaml  meta.json  metrics.csv  checkpoint.pt  summary.json  gradients/  plots/
 
-Whole-file writes go to a temporary file in the same folder and are renamed over the target, so a
-crash leaves either the old file or the new one, never a torn one. metrics.csv is appended and
-flushed row by row.
+A run folder appears whole: it is filled (config.yaml, meta.json) under a hidden temporary name and
+renamed into place, so from the moment it exists it can be resumed. Whole-file writes go to a
+temporary file in the same folder and are renamed over the target, so a crash leaves either the old
+file or the new one, never a torn one; the folder is fsynced after each rename. Files get the modes
+the umask gives (0644 under the usual 022), like any other program's. metrics.csv is appended and
+flushed row by row. ``atomic_open`` and ``FolderLock`` are the library's only atomic writer and lock.
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
-import platform
+import re
 import secrets
-import socket
-import subprocess
-import sys
-import tempfile
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 
-import numpy as np
 import torch
 
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.records import utc_now as utc_now  # re-exported: the time stamps of every file
 
 METRIC_FIELDS = ("step", "split", "loss", "metric", "grad_norm", "lr", "seconds")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def fsync_dir(path: Path) -> None:
+    """Make renames inside ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
-def make_run_dir(out_root: Path, name: str) -> Path:
-    """Create a fresh ``out_root/name/<UTC stamp>-<id>``; never reuses a folder."""
-    parent = Path(out_root) / name
-    parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+def _claim_temp(parent: Path, stem: str, make: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """An unused hidden ``parent/.stem.<random>.tmp`` made by ``make`` (exclusive), and its result."""
     for _ in range(100):
-        path = parent / f"{stamp}-{secrets.token_hex(2)}"
+        tmp = parent / f".{stem}.{secrets.token_hex(4)}.tmp"
         try:
-            path.mkdir()
-            return path
+            return tmp, make(tmp)
         except FileExistsError:
             continue
-    raise GridlstmError(f"could not create a unique run folder under {parent}")
+    raise GridlstmError(f"could not create a temporary file in {parent}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+@contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """Write ``path`` whole or not at all: a temporary file beside it (mode from the umask), fsync,
+    rename over ``path``, fsync the folder. On any error the temporary file goes and ``path`` stays."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    tmp, fd = _claim_temp(path.parent, path.name, lambda p: os.open(p, flags, 0o666))
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -81,38 +98,36 @@ def read_json(path: Path) -> dict[str, Any]:
         raise GridlstmError(f"{path} is not valid JSON: {e}") from None
 
 
-def git_info() -> dict[str, Any]:
-    def git(*args: str) -> Optional[str]:
+def make_run_dir(out_root: Path, name: str, fill: Optional[Callable[[Path], None]] = None) -> Path:
+    """A fresh ``out_root/name/<UTC stamp>-<id>``, never reused, that appears with what ``fill``
+    writes into it already inside: it is filled as ``.<stamp>-<id>.tmp`` and then renamed.
+
+    Creating the hidden temporary name is exclusive and reserves the final name for this process
+    (nobody else can make ``<stamp>-<id>`` by this function while it holds ``.<stamp>-<id>``).
+    """
+    parent = Path(out_root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    for _ in range(100):
+        final = parent / f"{stamp}-{secrets.token_hex(2)}"
+        tmp = parent / f".{final.name}.tmp"
         try:
-            out = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
-                                 text=True, timeout=5)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
-
-
-def new_meta(argv: list[str], device: str, seed: int) -> dict[str, Any]:
-    return {
-        "argv": argv,
-        "status": "running",
-        "started": utc_now(),
-        "ended": None,
-        "git": git_info(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "host": socket.gethostname(),
-        "platform": platform.platform(),
-        "device": device,
-        "torch_threads": torch.get_num_threads(),
-        "seed": seed,
-        "pid": os.getpid(),
-        "executable": sys.executable,
-    }
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        if final.exists():
+            tmp.rmdir()
+            continue
+        try:
+            if fill is not None:
+                fill(tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(parent)
+        return final
+    raise GridlstmError(f"could not create a unique run folder under {parent}")
 
 
 class MetricsLog:
@@ -176,51 +191,42 @@ def remove_temp_files(run_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-class RunLock:
-    """An exclusive lock on ``run_dir/.lock`` held while a process trains in the folder.
+class FolderLock:
+    """An exclusive lock on ``folder/.lock`` held while a process works in the folder (a run, a sweep).
 
     The OS drops it when the process dies (even on kill -9), so a crashed run can be resumed, while a
-    second ``--resume`` of a run that is still going is refused.
+    second process on a folder that is still in use is refused with ``GridlstmError``.
     """
 
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / ".lock"
-        self._file: Any = None
+    def __init__(self, folder: Path, holder: str = "another gridlstm process"):
+        self.path, self.holder = Path(folder) / ".lock", holder
+        self._fd: Optional[int] = None
 
-    def __enter__(self) -> RunLock:
+    def __enter__(self) -> FolderLock:
         try:
             import fcntl
         except ImportError:  # no advisory locks on this platform: run unlocked
             return self
-        self._file = open(self.path, "a")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            self._file.close()
-            self._file = None
-            raise GridlstmError(f"{self.path.parent} is in use by another gridlstm process "
+            os.close(fd)
+            raise GridlstmError(f"{self.path.parent} is in use by {self.holder} "
                                 "(wait for it to finish or stop it first)") from None
+        self._fd = fd
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor releases the lock
+            self._fd = None
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """torch.save into a temporary file, fsync, then rename: a crash never leaves a torn checkpoint."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """torch.save through ``atomic_open``: a crash never leaves a torn checkpoint."""
+    with atomic_open(path) as f:
+        torch.save(payload, f)
 
 
 def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
@@ -230,11 +236,22 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GridlstmError(f"corrupt or foreign checkpoint {path}: {first}") from None
+        raise GridlstmError(f"corrupt or foreign checkpoint {path}: {_load_error(e)}") from None
     if not isinstance(payload, dict) or "model" not in payload or "format" not in payload:
         raise GridlstmError(f"{path} is not a gridlstm checkpoint (no 'model'/'format' entries)")
     return payload
+
+
+def _load_error(e: Exception) -> str:
+    """torch.load's error in one line. A file refused for holding arbitrary objects is named as such,
+    without torch's advice to load it with weights_only=False (which would run code from the file)."""
+    text = str(e).strip()
+    if "Weights only load failed" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (f"it holds Python objects{what} besides tensors and plain data; gridlstm loads only "
+                "tensors and plain data, never code from a file")
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def rng_state(data_gen: torch.Generator) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def decay_rows(run: Run) -> list[dict[str, Any]]:
     rows = []
     for state in depth_states([s for s in table.states if s != "x"]):
         d: DepthDecay = depth_decay(depth_profile(table, state))
-        row = {"model": model_label(run), "D": run.layers, **asdict(d), "run": run.path.name}
+        row = {"model": model_label(run), "D": int(run.config["model"]["layers"]), **asdict(d), "run": run.path.name}
         rows.append({k: row[k] for k in FIELDS})
     return rows
 
@@ -116,7 +116,7 @@ def run_depth_study(sweep: Sweep, out_root: Path, seeds: int = 3, batch: Optiona
                     progress: Optional[Callable[[int, int, str, float], None]] = None) -> StudyResult:
     """Gradcheck every run of ``sweep`` at init, then write depth.png, depth.csv and depth.md."""
     from gridlstm.plots.depth import study_figure
-    from gridlstm.plots.figures import save
+    from gridlstm.plots.style import save
 
     start = time.perf_counter()
     folder = make_run_dir(out_root / "studies", sweep.name)

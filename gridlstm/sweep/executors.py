@@ -27,16 +27,18 @@ import tempfile
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.records import Status
 
 TRACEBACK = "traceback.txt"
 OUTPUT_LOG = "output.log"
-EXIT_CODES = {"completed": 0, "diverged": 0, "failed": 1, "interrupted": 130}
+# A local worker's exit code when its run ended on its own (not a CLI's); others are crashes (exit_reason)
+WORKER_EXIT = {Status.COMPLETED: 0, Status.DIVERGED: 0, Status.FAILED: 1, Status.INTERRUPTED: 130}
 STOP_GRACE_S = 60.0  # how long a stopped run may take to checkpoint before it is killed
 # Ray resolves a node address of 127.0.0.1 to the machine's outward IP unless this is "0" when ray
 # is imported; with it, every Ray server of an instance on 127.0.0.1 binds to loopback only.
@@ -86,44 +88,32 @@ class OrphanGuard:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _measure_gradients(run_dir: Path, device: str) -> None:
-    """gradients/ of the trained run, exactly as ``gridlstm gradcheck RUN`` writes them."""
-    from gridlstm.probe import gradcheck
-
-    source = gradcheck.load_source(run_dir, [])
-    gradcheck.write_outputs(gradcheck.run_gradcheck(source, seeds=1, device=device), run_dir / "gradients")
-
-
-def execute(job: RunJob, hooks: tuple = ()) -> str:
+def execute(job: RunJob, hooks: tuple = ()) -> Status:
     """Train ``job`` into ``job.run_dir`` (or continue it there from its checkpoint when
-    ``job.resume``); returns the run's status. Never raises on failure: the traceback goes to
-    ``RUN/traceback.txt``."""
+    ``job.resume``), the run lifecycle of ``gridlstm train``; returns the run's status. Never raises
+    on failure: the traceback goes to ``RUN/traceback.txt``."""
     import torch
 
-    from gridlstm.runs.folder import RunLock
-    from gridlstm.train.resume import resume
-    from gridlstm.train.signals import StopSignals
-    from gridlstm.train.trainer import Trainer, resolve_device
+    from gridlstm.api import measure_gradients
+    from gridlstm.train.lifecycle import resume_run, start_run
 
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, job.threads))
     try:
         if job.resume:
-            summary = resume(run_dir, device=job.device, argv=list(job.argv), hooks=tuple(hooks))
+            summary = resume_run(run_dir, device=job.device, argv=list(job.argv), hooks=tuple(hooks))
         else:
-            trainer = Trainer(job.config, run_dir, resolve_device(job.device), argv=list(job.argv),
-                              hooks=list(hooks))
-            with RunLock(run_dir), StopSignals() as stop:
-                summary = trainer.run(stop)
-        if summary["status"] == "completed" and job.gradients:
-            _measure_gradients(run_dir, job.device)
-        return summary["status"]
+            summary = start_run(job.config, run_dir=run_dir, device=job.device, argv=list(job.argv),
+                                hooks=tuple(hooks))
+        if summary.status == Status.COMPLETED and job.gradients:  # as `gridlstm gradcheck RUN` writes it
+            measure_gradients(run_dir, device=job.device, out=run_dir / "gradients")
+        return summary.status
     except KeyboardInterrupt:
-        return "interrupted"
+        return Status.INTERRUPTED
     except Exception:
         (run_dir / TRACEBACK).write_text(traceback.format_exc())
-        return "failed"
+        return Status.FAILED
 
 
 def _child(job: RunJob, alive: Any) -> None:
@@ -135,12 +125,12 @@ def _child(job: RunJob, alive: Any) -> None:
     status = execute(job, hooks=(OrphanGuard(alive),))
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(EXIT_CODES.get(status, 1))
+    os._exit(WORKER_EXIT.get(status, 1))
 
 
 def exit_reason(code: Optional[int]) -> Optional[str]:
     """Why a worker process ended, when it did not end on its own (a signal, a crash)."""
-    if code is None or code in EXIT_CODES.values():
+    if code is None or code in WORKER_EXIT.values():
         return None
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
@@ -162,7 +152,7 @@ def preload_modules() -> list[str]:
     torch._dynamo (~1.7 s, imported lazily by a process's first optimizer), and every project
     module this process has imported (each run re-executes the main script, e.g. the CLI's)."""
     ours = sorted(m for m in sys.modules if m.split(".")[0] in ("gridlstm", "cli"))
-    return list(dict.fromkeys(["gridlstm.sweep.executors", "gridlstm.train.trainer", "gridlstm.train.resume",
+    return list(dict.fromkeys(["gridlstm.sweep.executors", "gridlstm.train.lifecycle",
                                "gridlstm.probe.gradcheck", "torch._dynamo", *ours]))
 
 
@@ -384,13 +374,11 @@ class RayExecutor:
 
 def _relocate_summary(run_dir: Path) -> None:
     """summary.json names the folder the run was trained in; point it at its final place."""
-    from gridlstm.runs.folder import read_json, write_json
+    from gridlstm.runs.run import RunFolder
 
-    path = run_dir / "summary.json"
-    if path.is_file():
-        summary = read_json(path)
-        summary["run_dir"] = str(run_dir)
-        write_json(path, summary)
+    folder = RunFolder(run_dir)
+    if (summary := folder.summary()) is not None:
+        folder.write_summary(replace(summary, run_dir=str(run_dir)))
 
 
 def make_executor(kind: str, jobs: Optional[int] = None, address: Optional[str] = None,

@@ -13,13 +13,13 @@ Resume: ``run_sweep`` on an existing folder runs only the runs that are not fini
 completed or diverged: a diverged run is a result, and re-running it would diverge again). An
 interrupted run (Ctrl-C, or a sweep killed while it trained) continues from its checkpoint in its
 own folder (resume.py); a failed run, or one that never checkpointed, is moved to attempts/ and
-starts over. A lock file keeps two sweeps from running one folder at once; the OS drops it when a
-sweep dies.
+starts over. A lock (FolderLock) keeps two sweeps from running one folder at once; the OS drops it
+when a sweep dies. Every run, new or continued, goes through the run lifecycle of ``gridlstm train``
+(gridlstm/train/lifecycle.py), gradient profiles at ``gradients.at_steps`` included.
 """
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import os
@@ -29,13 +29,15 @@ from typing import Any, Optional, Protocol
 import yaml
 
 from gridlstm.errors import ConfigError, GridlstmError
-from gridlstm.runs.folder import atomic_write_text, make_run_dir, read_json, utc_now, write_json
+from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
+from gridlstm.runs.records import FINISHED, Status
 
 from .executors import TRACEBACK, RunJob
 from .spec import Sweep, dump_spec, load_sweep, parse_sweep, show
 
-SPEC, EXPANSION, META, STATUS, LOCK = "sweep.yaml", "expansion.json", "meta.json", "status.csv", ".lock"
-DONE = ("completed", "diverged")
+SPEC, EXPANSION, META, STATUS = "sweep.yaml", "expansion.json", "meta.json", "status.csv"
+DONE = FINISHED
+PENDING = "pending"  # a run of the sweep that has not started: a board state, not a run status
 STATUS_FIELDS = ("status", "steps", "eval_loss", "eval_metric", "solved", "wall_seconds", "error")
 
 
@@ -48,14 +50,15 @@ def run_dir(sweep_dir: Path, run_id: str) -> Path:
 
 
 def create_sweep_dir(sweep: Sweep, out_root: Path) -> Path:
-    """A fresh OUT/sweeps/<name>/<stamp-id>/ holding the sweep and its expansion."""
-    path = make_run_dir(Path(out_root) / "sweeps", sweep.name)
-    atomic_write_text(path / SPEC, dump_spec(sweep))
-    write_json(path / EXPANSION, {
-        "name": sweep.name, "keys": list(sweep.keys), "plot_x": sweep.plot_x,
-        "runs": [{"id": r.id, "values": r.values, "config": r.config.to_dict()} for r in sweep.runs]})
-    (path / "runs").mkdir()
-    return path
+    """A fresh OUT/sweeps/<name>/<stamp-id>/ that appears holding the sweep and its expansion."""
+    def fill(path: Path) -> None:
+        atomic_write_text(path / SPEC, dump_spec(sweep))
+        write_json(path / EXPANSION, {
+            "name": sweep.name, "keys": list(sweep.keys), "plot_x": sweep.plot_x,
+            "runs": [{"id": r.id, "values": r.values, "config": r.config.to_dict()} for r in sweep.runs]})
+        (path / "runs").mkdir()
+
+    return make_run_dir(Path(out_root) / "sweeps", sweep.name, fill=fill)
 
 
 def open_sweep_dir(path: Path) -> Sweep:
@@ -85,19 +88,19 @@ def run_state(path: Path) -> str:
     status = None
     if (path / "meta.json").is_file():
         try:
-            status = json.loads((path / "meta.json").read_text()).get("status", "running")
+            status = json.loads((path / "meta.json").read_text()).get("status", Status.RUNNING)
         except (json.JSONDecodeError, OSError):
-            status = "running"
+            status = Status.RUNNING
     if status in DONE:
         return status
     if (path / TRACEBACK).is_file():
-        return "failed"
-    return status or "pending"
+        return Status.FAILED
+    return status or PENDING
 
 
 def resumable(path: Path) -> bool:
     """An interrupted (or killed while running) run with a checkpoint continues in place."""
-    return run_state(path) in ("interrupted", "running") and (path / "checkpoint.pt").is_file()
+    return run_state(path) in (Status.INTERRUPTED, Status.RUNNING) and (path / "checkpoint.pt").is_file()
 
 
 def error_line(path: Path) -> str:
@@ -105,7 +108,7 @@ def error_line(path: Path) -> str:
     tb = path / TRACEBACK
     if tb.is_file():
         lines = [line for line in tb.read_text().splitlines() if line.strip()]
-        return lines[-1].strip() if lines else "failed"
+        return lines[-1].strip() if lines else Status.FAILED.value
     meta = path / "meta.json"
     if meta.is_file():
         try:
@@ -125,31 +128,8 @@ def set_aside(sweep_dir: Path, run_id: str) -> Optional[Path]:
     while (sweep_dir / "attempts" / f"{run_id}.{n}").exists():
         n += 1
     dst = sweep_dir / "attempts" / f"{run_id}.{n}"
-    os.replace(src, dst)
+    os.rename(src, dst)  # a folder moved aside, not a file written
     return dst
-
-
-class SweepLock:
-    """An exclusive lock on a sweep folder for the life of this process."""
-
-    def __init__(self, sweep_dir: Path):
-        self.path = sweep_dir / LOCK
-        self.fd: Optional[int] = None
-
-    def __enter__(self) -> SweepLock:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise GridlstmError(f"{self.path.parent} is being run by another sweep process; "
-                                "wait for it or stop it first") from None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
 
 
 # ----------------------------------------------------------------------------- the board
@@ -176,32 +156,33 @@ class StatusBoard:
         self._cells: dict[str, dict[str, Any]] = {}  # status-table cells of runs that ended
 
     def counts(self) -> dict[str, int]:
-        out = {k: 0 for k in ("completed", "diverged", "failed", "interrupted", "running", "pending")}
+        out = {k: 0 for k in (Status.COMPLETED.value, Status.DIVERGED.value, Status.FAILED.value,
+                              Status.INTERRUPTED.value, Status.RUNNING.value, PENDING)}
         for s in self.states.values():
-            out[s if s in out else "pending"] += 1
+            out[s if s in out else PENDING] += 1
         return out
 
     def started(self, run_id: str) -> None:
-        self.states[run_id] = "running"
+        self.states[run_id] = Status.RUNNING
         self._changed()
 
     def finished(self, run_id: str, error: Optional[str]) -> None:
         path = run_dir(self.sweep_dir, run_id)
         state = run_state(path)
-        if state in ("pending", "running") and not error:
+        if state in (PENDING, Status.RUNNING) and not error:
             error = "the worker ended before the run finished (no final status in meta.json)"
-        if error and state not in DONE and state != "interrupted":
+        if error and state not in DONE and state != Status.INTERRUPTED:
             path.mkdir(parents=True, exist_ok=True)
             if not (path / TRACEBACK).is_file():
                 (path / TRACEBACK).write_text(f"{error}\n")
-            state = "failed"
+            state = Status.FAILED
         self.states[run_id] = state
         self._changed()
 
     def failures(self) -> list[tuple[str, str, Path]]:
         """(run id, last error line, run folder) of every failed run."""
         return [(i, error_line(run_dir(self.sweep_dir, i)), run_dir(self.sweep_dir, i))
-                for i, s in self.states.items() if s == "failed"]
+                for i, s in self.states.items() if s == Status.FAILED]
 
     def _changed(self) -> None:
         self.write()
@@ -218,7 +199,7 @@ class StatusBoard:
                 except (json.JSONDecodeError, OSError):
                     summary = {}
             cells = {k: summary.get(k, "") for k in STATUS_FIELDS}
-            cells["error"] = error_line(path) if self.states[run_id] in ("failed", "diverged") else ""
+            cells["error"] = error_line(path) if self.states[run_id] in (Status.FAILED, Status.DIVERGED) else ""
             self._cells[run_id] = cells
         return self._cells[run_id]
 
@@ -227,7 +208,7 @@ class StatusBoard:
         for r in self.sweep.runs:
             state = self.states[r.id]
             row: dict[str, Any] = {"id": r.id, **{k: show(v) for k, v in r.values.items()}}
-            if state in ("running", "pending"):
+            if state in (Status.RUNNING, PENDING):
                 self._cells.pop(r.id, None)
                 row.update({k: "" for k in STATUS_FIELDS})
             else:
@@ -262,20 +243,20 @@ def run_sweep(sweep: Sweep, sweep_dir: Path, executor: Any, reporter: Optional[S
     (they checkpoint and are marked interrupted), records the sweep as interrupted and re-raises.
     """
     reporter = reporter or SilentSweepReporter()
-    with SweepLock(sweep_dir):
+    with FolderLock(sweep_dir, "another sweep process"):
         board = StatusBoard(sweep, sweep_dir, reporter)
         todo = [r for r in sweep.runs if board.states[r.id] not in DONE]
         resume = {r.id for r in todo if resumable(run_dir(sweep_dir, r.id))}
         for r in todo:
             if r.id not in resume:
                 set_aside(sweep_dir, r.id)
-                board.states[r.id] = "pending"
+                board.states[r.id] = PENDING
         board.write()
         attempt = {"started": utc_now(), "argv": list(argv), "executor": executor.describe(),
                    "runs_to_do": len(todo), "continued": sorted(resume)}
         meta_path = sweep_dir / META
         attempts = (read_json(meta_path).get("attempts", []) if meta_path.is_file() else []) + [attempt]
-        _set_meta(sweep_dir, name=sweep.name, runs=len(sweep.runs), status="running", attempts=attempts)
+        _set_meta(sweep_dir, name=sweep.name, runs=len(sweep.runs), status=Status.RUNNING, attempts=attempts)
         reporter.start(sweep, sweep_dir, executor.describe(), len(sweep.runs), len(sweep.runs) - len(todo))
         jobs = [RunJob(r.id, r.config, str(run_dir(sweep_dir, r.id)), device=device, gradients=gradients,
                        argv=tuple(argv), resume=r.id in resume) for r in todo]
@@ -283,14 +264,15 @@ def run_sweep(sweep: Sweep, sweep_dir: Path, executor: Any, reporter: Optional[S
             executor.run(jobs, board)
         except BaseException:
             for run_id, state in board.states.items():  # runs the executor dropped unfinished
-                if state == "running":
+                if state == Status.RUNNING:
                     board.states[run_id] = run_state(run_dir(sweep_dir, run_id))
-            _set_meta(sweep_dir, status="interrupted", ended=utc_now())
+            _set_meta(sweep_dir, status=Status.INTERRUPTED, ended=utc_now())
             board.write()
             reporter.finish(board.counts())
             raise
         counts = board.counts()
-        status = "completed" if counts["completed"] + counts["diverged"] == len(sweep.runs) else "failed"
+        finished = sum(counts[s] for s in FINISHED)
+        status = Status.COMPLETED if finished == len(sweep.runs) else Status.FAILED
         attempts[-1]["ended"] = utc_now()
         _set_meta(sweep_dir, status=status, ended=utc_now(), attempts=attempts)
         reporter.finish(counts)

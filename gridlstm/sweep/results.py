@@ -21,13 +21,14 @@ from typing import Any, Optional
 
 import numpy as np
 from matplotlib.ticker import NullLocator
-from rich.table import Table
 
-from gridlstm.plots.figures import KIND_COLORS, new_figure, save, style
+from gridlstm.formatting import markdown_table, sig
+from gridlstm.plots.style import KIND_COLORS, new_figure, save, style
 from gridlstm.results.collect import Run, finite
 from gridlstm.results.report import KEYS as REPORT_KEYS
 from gridlstm.results.report import collect_rows
 from gridlstm.runs.folder import atomic_write_text
+from gridlstm.runs.records import Status
 
 from .folder import DONE, run_dir, run_state
 from .spec import Sweep, show
@@ -63,7 +64,7 @@ def collect(sweep: Sweep, sweep_dir: Path) -> tuple[list[dict[str, Any]], list[d
             per_run.append(row)
             g["finished"] += 1
             g["_rows"].append(row)
-        elif state == "failed":
+        elif state == Status.FAILED:
             g["failed"] += 1
     grouped = []
     for g in groups.values():
@@ -80,10 +81,6 @@ def collect(sweep: Sweep, sweep_dir: Path) -> tuple[list[dict[str, Any]], list[d
 
 
 # ----------------------------------------------------------------------------- tables
-
-
-def _fmt(v: Any, digits: int = 4) -> str:
-    return f"{v:.{digits}g}" if finite(v) else ""
 
 
 def _pm(g: dict[str, Any], stat: str) -> str:
@@ -108,29 +105,13 @@ def table_rows(sweep: Sweep, grouped: list[dict[str, Any]]) -> tuple[list[str], 
         success = f"{g['success_rate']:.0%}" if g["success_rate"] is not None else ""
         rows.append([*(g[k] for k in sweep.group_keys), _runs_cell(g),
                      f"{g['params']:,}" if isinstance(g["params"], int) else "",
-                     _pm(g, "eval_loss"), _fmt(g["chance"]), metric, success, _pm(g, "grad_slope"),
-                     _fmt(g["wall_seconds_mean"], 3)])
+                     _pm(g, "eval_loss"), sig(g["chance"]), metric, success, _pm(g, "grad_slope"),
+                     sig(g["wall_seconds_mean"], 3)])
     return headers, rows
 
 
 def to_markdown(sweep: Sweep, grouped: list[dict[str, Any]]) -> str:
-    headers, rows = table_rows(sweep, grouped)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def to_rich(sweep: Sweep, grouped: list[dict[str, Any]]) -> Table:
-    headers, rows = table_rows(sweep, grouped)
-    seeds = "mean ± std over seeds" if "seed" in sweep.keys else "one run per row"
-    table = Table(title=f"sweep {sweep.name}: {len(sweep.runs)} runs ({seeds})", header_style="bold")
-    for h in headers:
-        table.add_column(h, justify="left" if h in sweep.group_keys else "right")
-    for g, r in zip(grouped, rows, strict=True):
-        if g["failed"]:
-            r[len(sweep.group_keys)] = f"[red]{r[len(sweep.group_keys)]}[/]"
-        table.add_row(*r)
-    return table
+    return markdown_table(*table_rows(sweep, grouped))
 
 
 def grouped_csv(sweep: Sweep, grouped: list[dict[str, Any]]) -> str:

@@ -67,9 +67,6 @@ class Sweep:
         """The swept keys a results row is grouped by: all but the seed."""
         return tuple(k for k in self.keys if k != SEED_KEY)
 
-    def run(self, run_id: str) -> SweepRun:
-        return next(r for r in self.runs if r.id == run_id)
-
 
 # ----------------------------------------------------------------------------- small helpers
 

@@ -9,7 +9,7 @@ last complete checkpoint on disk is never touched by that, because every write i
         while training and not stop.requested: step()
         if stop.requested: checkpoint()     # a second signal in here: the previous checkpoint stays
         stop.hold()                         # summary.json, meta.json: no more interruptions
-    exit(stop.exit_code)                    # 130 (SIGINT) / 143 (SIGTERM)
+    # the CLI then exits 128 + signal number: 130 (SIGINT) / 143 (SIGTERM)
 """
 from __future__ import annotations
 
@@ -22,11 +22,6 @@ HANDLED = (signal.SIGINT, signal.SIGTERM)
 # What each signal goes back to after the first one: Python's Ctrl-C → KeyboardInterrupt, and the
 # OS default for SIGTERM (terminate now).
 DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
-
-
-def exit_code_for(signum: int) -> int:
-    """The shell convention for a process ended by a signal: 128 + signal number."""
-    return 128 + int(signum)
 
 
 class StopSignals:
@@ -47,10 +42,6 @@ class StopSignals:
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum is not None else ""
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code_for(self.signum) if self.signum is not None else 0
 
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         if self.signum is None:

@@ -7,7 +7,9 @@
         every log_every:  a "train" row in metrics.csv
         every eval_every: a held-out "eval" row, a checkpoint, and an early stop at the target
 
-The run folder is written as the run goes (runs.py); the reporter (display.py) only shows it.
+The trainer holds only the loop: it writes metrics.csv rows and checkpoints into the folder it is
+given. Starting, reopening and finishing a run folder (config, meta, lock, signals, gradient
+profiles, summary) is lifecycle.py's, the same for train, resume and sweeps; the reporter only shows.
 
 Reliability: a checkpoint (model, optimizer, step, RNG states, data-stream position) is written at
 step 0, every ``checkpoint_every`` steps (default: at every eval), on an interrupt and at the end, so
@@ -18,7 +20,6 @@ checkpoint is never overwritten by bad weights.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,24 +29,11 @@ from typing import Any, Optional, Protocol
 import torch
 from torch import nn
 
-from gridlstm.config import Config, dump_config
-from gridlstm.errors import GridlstmError, RunInterrupted
-from gridlstm.nn.model import RecurrentModel, count_parameters
-from gridlstm.probe.gradients import GradientRecorder
-from gridlstm.runs.folder import (
-    MetricsLog,
-    RunLock,
-    atomic_write_text,
-    make_run_dir,
-    new_meta,
-    remove_temp_files,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-    truncate_metrics,
-    utc_now,
-    write_json,
-)
+from gridlstm.config import Config
+from gridlstm.errors import GridlstmError
+from gridlstm.nn.model import RecurrentModel
+from gridlstm.runs.folder import MetricsLog, rng_state, save_checkpoint, set_rng_state
+from gridlstm.runs.records import Status
 from gridlstm.tasks import Task, eval_set, make_task
 
 from .signals import StopSignals
@@ -65,7 +53,7 @@ class Reporter(Protocol):
     def start(self, cfg: Config, task: Task, run_dir: Path, params: int) -> None: ...
     def step(self, step: int, loss: float, metric: float) -> None: ...
     def evaluated(self, step: int, loss: float, metric: float) -> None: ...
-    def finish(self, summary: dict[str, Any]) -> None: ...
+    def finish(self, summary: Any) -> None: ...
 
 
 class SilentReporter:
@@ -119,13 +107,11 @@ def evaluate(model: nn.Module, task: Task, batches: list, device: torch.device) 
 
 @dataclass
 class Trainer:
-    """Owns the model, optimizer, data stream and run folder of one training run."""
+    """The model, optimizer, data stream and training loop of one run (its folder: lifecycle.py)."""
 
     cfg: Config
-    run_dir: Path
     device: torch.device
     reporter: Reporter = field(default_factory=SilentReporter)
-    argv: list[str] = field(default_factory=lambda: list(sys.argv))
     # Called with the trainer before the first step (step 0) and after every optimizer step;
     # e.g. gradient profiles recorded at chosen steps.
     hooks: list[Callable[[Trainer], None]] = field(default_factory=list)
@@ -137,6 +123,7 @@ class Trainer:
         self.eval_batches = eval_set(self.task, self.cfg.train.eval_batches, self.cfg.train.batch_size,
                                      self.cfg.task.eval_seed)
         self.target = self.cfg.train.target if self.cfg.train.target is not None else self.task.default_target
+        self.run_dir: Optional[Path] = None  # set by run()
         self.step = 0
         self.elapsed = 0.0
         self.last_eval: Optional[tuple[float, float]] = None
@@ -144,10 +131,12 @@ class Trainer:
         self.skips_in_row = 0     # ... and in a row (skip_limit of them = diverged)
         self.checkpoint_step: Optional[int] = None  # step of the checkpoint on disk
         self.resumed_from: Optional[int] = None     # set by restore()
-        self.meta: Optional[dict[str, Any]] = None  # resume.py hands over the run's meta.json
+        self.error: Optional[str] = None            # diverged: what was not finite, and where
+        self.diverged_step: Optional[int] = None
 
     # -- files ---------------------------------------------------------------------------------
     def _checkpoint(self) -> None:
+        assert self.run_dir is not None
         save_checkpoint(self.run_dir / "checkpoint.pt", {
             "format": CHECKPOINT_FORMAT,
             "config": self.cfg.to_dict(),
@@ -185,41 +174,6 @@ class Trainer:
         self.skipped = int(payload.get("skipped", 0))
         self.skips_in_row = int(payload.get("skips_in_row", 0))
         self.checkpoint_step = self.resumed_from = self.step
-
-    def _set_status(self, status: str, **extra: Any) -> None:
-        self.meta.update(status=status, **extra)
-        if status != "running":
-            self.meta["ended"] = utc_now()
-        write_json(self.run_dir / "meta.json", self.meta)
-
-    def _summary(self, status: str) -> dict[str, Any]:
-        loss, metric = self.last_eval if self.last_eval else (math.nan, math.nan)
-        return {
-            "name": self.cfg.run_name,
-            "run_dir": str(self.run_dir),
-            "status": status,
-            "task": self.cfg.task.name,
-            "length": self.cfg.task.length,
-            "model": self.cfg.model.kind,
-            "variant": self.cfg.model.variant if self.cfg.model.kind == "grid" else None,
-            "tied": self.cfg.model.tied,
-            "layers": self.cfg.model.layers,
-            "hidden": self.cfg.model.hidden,
-            "params": count_parameters(self.model),
-            "steps": self.step,
-            "eval_loss": loss,
-            "chance": self.task.chance,
-            "metric_name": self.task.metric_name,
-            "eval_metric": metric,
-            "target": self.target,
-            "solved": bool(self.last_eval) and self.task.solved(metric, self.target),
-            "wall_seconds": round(self.elapsed, 3),
-            "device": str(self.device),
-            "skipped_steps": self.skipped,
-            "checkpoint_step": self.checkpoint_step,
-            "signal": (self.meta or {}).get("signal") if status == "interrupted" else None,
-            "error": (self.meta or {}).get("error") if status == "diverged" else None,
-        }
 
     # -- loop ----------------------------------------------------------------------------------
     def _eval_and_log(self, log: MetricsLog) -> bool:
@@ -260,93 +214,57 @@ class Trainer:
     def _due(self, every: Optional[int]) -> bool:
         return (every is not None and self.step % every == 0) or self.step == self.cfg.train.steps
 
-    def run(self, stop: Optional[StopSignals] = None) -> dict[str, Any]:
-        """Train to the end (or early stop, divergence, or a stop signal); returns the summary.
+    def run(self, run_dir: Path, stop: Optional[StopSignals] = None) -> Status:
+        """Train to the end (or early stop, divergence, or a stop signal) writing metrics.csv rows and
+        checkpoints into ``run_dir``; returns how it ended. A second Ctrl-C raises KeyboardInterrupt.
 
-        After ``restore()`` it continues in the same folder: metrics rows past the checkpoint are
-        dropped first, and step 0 (eval, hooks) is not repeated.
+        After ``restore()`` it continues from the checkpoint: step 0 (eval, hooks) is not repeated.
         """
-        cfg, t = self.cfg, self.cfg.train
-        metrics = self.run_dir / "metrics.csv"
-        remove_temp_files(self.run_dir)
-        if self.resumed_from is not None:
-            truncate_metrics(metrics, self.step)
-        atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
-        if self.meta is None:
-            self.meta = new_meta(self.argv, str(self.device), cfg.seed)
-        self.meta.pop("error", None)
-        self._set_status("running")
-        self.reporter.start(cfg, self.task, self.run_dir, count_parameters(self.model))
-        log = MetricsLog(metrics)
-        status = "completed"
+        self.run_dir = run_dir
+        log = MetricsLog(run_dir / "metrics.csv")
         try:
-            if self.resumed_from is None:
-                solved = self._eval_and_log(log)  # step 0: the untrained model on the held-out set
-                self._run_hooks()
-                self._checkpoint()
-            else:
-                solved = bool(self.last_eval) and self.task.solved(self.last_eval[1], self.target)
-            while self.step < t.steps and not (solved and t.early_stop):
-                if stop is not None and stop.requested:
-                    status = "interrupted"
-                    break
-                t0 = time.perf_counter()
-                try:
-                    loss, metric, grad_norm = self.train_step()
-                    self.skips_in_row = 0
-                except NonFiniteStep as e:
-                    if t.on_nan == "stop" or self.skips_in_row + 1 >= t.skip_limit:
-                        status = "diverged"
-                        in_row = f" ({self.skips_in_row + 1} non-finite steps in a row)"
-                        self.meta.update(error=f"{e}{in_row if t.on_nan == 'skip' else ''}",
-                                         diverged_step=self.step + 1)
-                        break
-                    self.skipped += 1
-                    self.skips_in_row += 1
-                    loss, metric, grad_norm = e.loss, math.nan, e.grad_norm
-                self.step += 1
-                self.elapsed += time.perf_counter() - t0
-                self.reporter.step(self.step, loss, metric)
-                self._run_hooks()
-                if self._due(t.log_every):
-                    log.write({"step": self.step, "split": "train", "loss": loss, "metric": metric,
-                               "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"],
-                               "seconds": round(self.elapsed, 3)})
-                if self._due(t.eval_every):
-                    solved = self._eval_and_log(log)
-                if self._due(t.checkpoint_every or t.eval_every):
-                    self._checkpoint()
-            if status in ("completed", "interrupted") and self.checkpoint_step != self.step:
-                self._checkpoint()
-            if status == "interrupted" and stop is not None:
-                self.meta["signal"] = stop.name
-        except KeyboardInterrupt:  # a second Ctrl-C (or one with no StopSignals): stop now
-            status = "interrupted"
-            self.meta["signal"] = "SIGINT"
-            raise RunInterrupted(self.run_dir, self.checkpoint_step) from None
-        except BaseException:
-            status = "failed"
-            raise
+            return self._loop(log, stop)
         finally:
-            if stop is not None:  # the closing writes are short: let no signal tear them
-                stop.hold()
             log.close()
-            self.meta["checkpoint_step"] = self.checkpoint_step
-            summary = self._summary(status)
-            write_json(self.run_dir / "summary.json", summary)
-            self._set_status(status)
-            self.reporter.finish(summary)
-        return summary
 
-
-def train(cfg: Config, out_root: Path, device: str = "auto", reporter: Optional[Reporter] = None,
-          argv: Optional[list[str]] = None) -> dict[str, Any]:
-    """Create a run folder under ``out_root`` and train ``cfg`` in it; returns the summary."""
-    dev = resolve_device(device)
-    run_dir = make_run_dir(out_root, cfg.run_name)
-    recorder = GradientRecorder(cfg, run_dir)  # gradients.at_steps → gradients/profiles.csv
-    trainer = Trainer(cfg, run_dir, dev, reporter or SilentReporter(), argv or list(sys.argv), hooks=[recorder])
-    with RunLock(run_dir), StopSignals() as stop:
-        summary = trainer.run(stop)
-        recorder.finish(trainer, summary["status"])
-        return summary
+    def _loop(self, log: MetricsLog, stop: Optional[StopSignals]) -> Status:
+        t = self.cfg.train
+        if self.resumed_from is None:
+            solved = self._eval_and_log(log)  # step 0: the untrained model on the held-out set
+            self._run_hooks()
+            self._checkpoint()
+        else:
+            solved = bool(self.last_eval) and self.task.solved(self.last_eval[1], self.target)
+        status = Status.COMPLETED
+        while self.step < t.steps and not (solved and t.early_stop):
+            if stop is not None and stop.requested:
+                status = Status.INTERRUPTED
+                break
+            t0 = time.perf_counter()
+            try:
+                loss, metric, grad_norm = self.train_step()
+                self.skips_in_row = 0
+            except NonFiniteStep as e:
+                if t.on_nan == "stop" or self.skips_in_row + 1 >= t.skip_limit:
+                    in_row = f" ({self.skips_in_row + 1} non-finite steps in a row)"
+                    self.error = f"{e}{in_row if t.on_nan == 'skip' else ''}"
+                    self.diverged_step = self.step + 1
+                    return Status.DIVERGED
+                self.skipped += 1
+                self.skips_in_row += 1
+                loss, metric, grad_norm = e.loss, math.nan, e.grad_norm
+            self.step += 1
+            self.elapsed += time.perf_counter() - t0
+            self.reporter.step(self.step, loss, metric)
+            self._run_hooks()
+            if self._due(t.log_every):
+                log.write({"step": self.step, "split": "train", "loss": loss, "metric": metric,
+                           "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"],
+                           "seconds": round(self.elapsed, 3)})
+            if self._due(t.eval_every):
+                solved = self._eval_and_log(log)
+            if self._due(t.checkpoint_every or t.eval_every):
+                self._checkpoint()
+        if self.checkpoint_step != self.step:
+            self._checkpoint()
+        return status
