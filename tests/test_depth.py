@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from gridlstm.plots.depth import draw_profile
-from gridlstm.plots.figures import make_figures, new_figure
+from gridlstm.plots.figures import make_figures
+from gridlstm.plots.style import new_figure
 from gridlstm.results.collect import GradientTable, load_runs
 from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_decay, depth_profile
 

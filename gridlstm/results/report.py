@@ -68,7 +68,7 @@ COLUMNS = (
     Column("solved", "solved", _yes, right=False),
     Column("grad_slope", "h slope (dec/step, top layer)", _g(3)),
     Column("grad_ratio", "h first/last", _g(3)),
-    Column("depth_decades_per_layer", "depth (dec/layer, h or h′)", _g(3)),
+    Column("depth_decades_per_layer", "depth", _g(3)),  # decades lost per layer
 )
 KEYS = tuple(c.key for c in COLUMNS)
 
