@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         f"- torch {torch.__version__}; threads: {torch.get_num_threads()}; repeats: {repeats} "
         f"(median; candidates interleaved); load average 1 min: {load0:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end",
-        "- rows: `grid` = seed variant, untied, wavefront (the default); `grid naive` = the same model, "
+        "- rows: `grid` = memory_input variant, untied, wavefront (the default); `grid naive` = the same model, "
         "naive T·D loop; `grid (adding)` = one training step of that grid on the adding task, "
         "`gradcheck` = `gradients.measure` on the same batch (probed forward + one backward)",
         "- memory: " + ("peak CUDA memory allocated during the step" if device.type == "cuda" else

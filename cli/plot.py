@@ -28,8 +28,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Output file; its suffix picks the format (.png, .svg, .pdf). "
                    "Default: RUN/plots/WHAT.png (several runs: the first run's plots/WHAT-Nruns.png).")
 @click.option("--state", default=None,
-              help="State kind: h, c (lstm), c/h_depth/c_depth (grid seed), m/h_depth/m_depth (grid "
-                   "paper), x (the input) [default: h; depth: the depth-carrying states, h and c "
+              help="State kind: h, c (lstm), c/h_depth/c_depth (grid memory_input), m/h_depth/m_depth "
+                   "(grid paper), x (the input) [default: h; depth: the depth-carrying states, h and c "
                    "(rnn, lstm) or h_depth and c_depth/m_depth (grid)].")
 @click.option("--layer", type=int, default=None, help="Layer 1..D for gradients/profiles [default: top].")
 @click.option("--x", "x_axis", type=click.Choice(X_AXES), default="auto", show_default=True,

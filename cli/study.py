@@ -36,7 +36,7 @@ def study() -> None:
 @handle_errors
 def depth(args: tuple[str, ...], seeds: int, batch: Optional[int], out: Path, device: str) -> None:
     """Gradient along depth at initialisation: gradcheck every config of STUDY_FILE (a sweep
-    file; default configs/studies/depth.yaml: D in {4, 16, 64} x rnn, lstm, grid seed, grid paper,
+    file; default configs/studies/depth.yaml: D in {4, 16, 64} x rnn, lstm, grid memory_input, grid paper,
     tied grid, adding T=20, H=32), then draw depth.png (g[T, d] against layer d, one panel per D)
     and write depth.md/depth.csv (decades lost from the top layer to layer 1). KEY=VALUE
     overrides change the base config. Prints the files, the study folder last.

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .nn import registry
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
@@ -52,10 +53,10 @@ class TaskConfig(_Section):
 
 
 class ModelConfig(_Section):
-    kind: Literal["rnn", "lstm", "grid"] = "grid"
+    kind: Literal[registry.KINDS] = "grid"  # the cell kinds and their options: gridlstm/nn/registry.py
     hidden: int = Field(32, ge=1, le=8192)
     layers: int = Field(2, ge=1, le=256, description="D: depth of the stack / grid")
-    variant: Literal["seed", "paper"] = Field("seed", description="grid only")
+    variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")
     tied: bool = Field(False, description="share one weight set across layers (Tied 2-LSTM)")
     priority: Literal["none", "depth"] = Field("none", description="grid paper only")
     output: Literal["standard", "paper"] = Field("standard", description="grid paper only")
@@ -64,20 +65,15 @@ class ModelConfig(_Section):
     forget_bias: float = Field(1.0, description="lstm and grid only")
     schedule: Literal["wavefront", "naive"] = Field("wavefront", description="loop order over (t, d)")
 
+    @field_validator("variant", mode="before")
+    @classmethod
+    def _renamed(cls, v: Any) -> Any:
+        return registry.current_variant(v, warn=True) if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _applicable(self) -> ModelConfig:
-        problems = []
-        if self.kind != "grid":
-            problems += [f"model.{k} applies only to model.kind grid" for k in ("variant",) if self._non_default(k)]
-        if not (self.kind == "grid" and self.variant == "paper"):
-            problems += [f"model.{k} applies only to model.kind grid with model.variant paper"
-                         for k in ("priority", "output") if self._non_default(k)]
-        if self.kind != "rnn" and self._non_default("nonlinearity"):
-            problems.append("model.nonlinearity applies only to model.kind rnn")
-        if self.kind != "rnn" and self.init == "identity":
-            problems.append("model.init identity applies only to model.kind rnn (use default|orthogonal)")
-        if self.kind == "rnn" and self._non_default("forget_bias"):
-            problems.append("model.forget_bias applies only to model.kind lstm|grid")
+        given = {k for k in self.model_fields_set if self._non_default(k)}
+        problems = registry.option_problems(self.kind, self.variant, self.model_dump(), given)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -292,7 +288,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``key: old -> new`` for every dotted key whose value differs (missing keys show as absent)."""
-    a, b = flatten(old), flatten(new)
+    a, b = (flatten({**d, "model": registry.upgrade_model(d.get("model") or {})}) for d in (old, new))
     return [f"{k}: {a.get(k, 'absent')} -> {b.get(k, 'absent')}"
             for k in sorted(set(a) | set(b)) if a.get(k, "absent") != b.get(k, "absent")]
 

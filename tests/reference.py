@@ -27,8 +27,8 @@ def lstm_step(W, b, x, h, c, H, paper_output=False):
     return h_new, c_new
 
 
-def grid_seed(model, x):
-    """Seed Q2: time LSTM (input C'[t,d-1], rec h[t-1,d], mem C[t-1,d]);
+def grid_memory_input(model, x):
+    """Seed Q2 (variant memory_input): time LSTM (input C'[t,d-1], rec h[t-1,d], mem C[t-1,d]);
     depth LSTM (input H[t,d], rec h'[t,d-1], mem C'[t,d-1]); h'[t,0] = C'[t,0] = P x_t."""
     cell, H, D = model.cell, model.cfg.hidden, model.cfg.layers
     B, T, _ = x.shape

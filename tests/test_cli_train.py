@@ -12,16 +12,14 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from gridlstm.config import build_config, dump_config, load_config
+from gridlstm.nn import registry
 from gridlstm.runs.folder import METRIC_FIELDS
 from gridlstm.train.trainer import build
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = {
-    "rnn": ["model.kind=rnn"],
-    "lstm": ["model.kind=lstm"],
-    "grid-seed": ["model.kind=grid", "model.variant=seed"],
-    "grid-paper": ["model.kind=grid", "model.variant=paper", "model.tied=true"],
-}
+# every kind and variant of the registry (the paper grid tied)
+MODELS = {label: [f"model.{k}={v}" for k, v in kw.items()] + (["model.tied=true"] if label == "grid paper" else [])
+          for label, kw in registry.cases().items() if "=" not in label}
 TASKS = {
     "adding": ["task.name=adding", "task.length=8"],
     "copy": ["task.name=copy", "task.length=4"],
@@ -112,6 +110,6 @@ def test_overrides_apply_and_types_parse():
 def test_bad_config_is_one_block_exit_2_and_no_run_folder(tmp_path):
     r = run_train(tmp_path, "model.hiden=4", "model.kind=cnn", "train.lr=-1")
     assert r.exit_code == 2
-    assert "did you mean model.hidden" in r.output and "'rnn', 'lstm' or 'grid'" in r.output
+    assert "did you mean model.hidden" in r.output and "'rnn', 'lstm', 'grid' or 'gru'" in r.output
     assert "Traceback" not in r.output and not any(tmp_path.iterdir())
 

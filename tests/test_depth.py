@@ -145,9 +145,9 @@ def test_depth_study_at_toy_scale(tmp_path):
     assert len(list((folder / "runs").iterdir())) == 10   # 2 depths x 5 models
     rows = read_csv(folder / "depth.csv")
     models = {(r["model"], r["D"]) for r in rows}
-    assert models == {(m, d) for m in ("rnn", "lstm", "grid seed", "grid paper", "grid paper tied")
+    assert models == {(m, d) for m in ("rnn", "lstm", "grid memory_input", "grid paper", "grid paper tied")
                       for d in ("2", "3")}
-    assert sorted(r["state"] for r in rows if r["model"] == "grid seed" and r["D"] == "3") == ["c_depth", "h_depth"]
+    assert sorted(r["state"] for r in rows if r["model"] == "grid memory_input" and r["D"] == "3") == ["c_depth", "h_depth"]
     for r in rows:  # each row is the decay of the run's own gradients.csv
         norms = scored_norms(folder / "runs" / r["run"] / "gradients" / "gradients.csv", r["state"])
         top = int(r["top_layer"])

@@ -17,22 +17,17 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from gridlstm.config import ModelConfig, TaskConfig, dump_config, load_config
-from gridlstm.nn.core import lstm_update
+from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.probe import decay
 from gridlstm.probe.gradcheck import load_source, run_gradcheck, write_outputs
-from gridlstm.probe.gradients import measure, probe_gradients
+from gridlstm.probe.gradients import block_inputs, measure, memory_gates, probe_gradients
 from gridlstm.probe.verify import Nudge
 from gridlstm.runs.folder import save_checkpoint
 from gridlstm.tasks import make_task
 
-KINDS = {
-    "rnn": {"kind": "rnn"},
-    "lstm": {"kind": "lstm"},
-    "seed": {"kind": "grid", "variant": "seed"},
-    "paper": {"kind": "grid", "variant": "paper"},
-    "paper-depth": {"kind": "grid", "variant": "paper", "priority": "depth", "output": "paper"},
-}
+KINDS = registry.cases()  # every cell kind, variant and covered option set
+MEMORY_INPUT, PAPER = "grid memory_input", "grid paper"
 
 
 def tiny(kind: str, task: str = "adding", T: int = 6, H: int = 4, D: int = 2, tied: bool = False,
@@ -51,7 +46,7 @@ def tiny(kind: str, task: str = "adding", T: int = 6, H: int = 4, D: int = 2, ti
 def reference_forward(model, x, task):
     """The equations of docs/design.md §2 written out again: returns (loss, {name: [[state (B,H)]*D]*T})."""
     cell, m = model.cell, model.cfg
-    T, D = x.shape[1], m.layers
+    T, D, H = x.shape[1], m.layers, m.hidden
     px = x @ model.proj.weight.T + model.proj.bias  # (B, T, H)
 
     def lin(tr, d, inp, rec):
@@ -73,11 +68,21 @@ def reference_forward(model, x, task):
                 return S[n][t - 1][d] if t > 0 else zeros
             if m.kind == "rnn":
                 below = px[:, t] if d == 0 else S["h"][t][d - 1]
-                S["h"][t][d] = torch.tanh(lin(cell.transform, d, below, left("h")))
+                phi = torch.relu if m.nonlinearity == "relu" else torch.tanh
+                S["h"][t][d] = phi(lin(cell.transform, d, below, left("h")))
             elif m.kind == "lstm":
                 below = px[:, t] if d == 0 else S["h"][t][d - 1]
                 S["h"][t][d], S["c"][t][d] = lstm(lin(cell.transform, d, below, left("h")), left("c"))
-            elif m.variant == "seed":
+            elif m.kind == "gru":
+                below = px[:, t] if d == 0 else S["h"][t][d - 1]
+                W, b = cell.transform.layer_weight(d)
+                I, h = below.shape[-1], left("h")  # noqa: E741
+                pr, pz, pn_x = (below @ W[:I] + b).chunk(4, -1)[:3]
+                hr, hz, _, hn = (h @ W[I:]).chunk(4, -1)
+                r, z = torch.sigmoid(pr + hr), torch.sigmoid(pz + hz)
+                n = torch.tanh(pn_x + r * (hn + b[3 * H:]))
+                S["h"][t][d] = (1 - z) * n + z * h
+            elif m.variant == "memory_input":
                 hb, cb = (px[:, t], px[:, t]) if d == 0 else (S["h_depth"][t][d - 1], S["c_depth"][t][d - 1])
                 h, c = lstm(lin(cell.time, d, cb, left("h")), left("c"))
                 S["h"][t][d], S["c"][t][d] = h, c
@@ -112,8 +117,8 @@ def test_probe_equals_autograd_of_reference_states(kind, schedule, task, tied):
                 torch.testing.assert_close(pg.grads[n][ti, d], grads[i], rtol=1e-9, atol=1e-12)
                 torch.testing.assert_close(pg.states[n][ti, d], S[n][ti][d].detach(), rtol=1e-12, atol=1e-12)
                 i += 1
-    # the seed grid's time h feeds its own block's depth LSTM: the total must include that use
-    if kind == "seed":
+    # the memory-input grid's time h feeds its own block's depth LSTM: the total must include that use
+    if kind == MEMORY_INPUT:
         assert pg.grads["h"][-1, -1].abs().max() > 0
         assert pg.outgoing["h"][-1, -1].abs().max() == 0
 
@@ -154,7 +159,7 @@ def test_outgoing_gradients_equal_finite_differences_at_every_step():
 
 
 def test_norms_are_per_example_and_batch_independent():
-    model, t, x, y = tiny("seed", T=6)
+    model, t, x, y = tiny(MEMORY_INPUT, T=6)
     whole = measure(model, t, x, y)
     parts = [measure(model, t, x[i:i + 1], y[i:i + 1]) for i in range(x.shape[0])]
     for name in model.cell.state_names:
@@ -165,7 +170,7 @@ def test_norms_are_per_example_and_batch_independent():
 
 
 def test_probe_leaves_parameter_grads_and_outputs_alone():
-    model, t, x, y = tiny("paper", T=6)
+    model, t, x, y = tiny(PAPER, T=6)
     plain = model(x, t.scores)
     measure(model, t, x, y)
     assert all(p.grad is None for p in model.parameters())
@@ -187,27 +192,31 @@ def test_rnn_bound_holds_step_by_step(init, D):
 
 def test_sigma_max_and_spectral_radius_against_numpy():
     model, *_ = tiny("rnn", H=6, D=2)
-    for d, W in enumerate(decay.recurrent_matrices(model.cell)):
+    for d, W in enumerate(model.cell.jacobian_bound().matrices):
         Wn = model.cell.transform.weight[d, 6:].detach().numpy()
         np.testing.assert_allclose(W.numpy(), Wn)
         assert decay.sigma_max(model.cell)[d] == pytest.approx(np.linalg.svd(Wn, compute_uv=False)[0])
         assert decay.spectral_radius(model.cell)[d] == pytest.approx(np.abs(np.linalg.eigvals(Wn)).max())
 
 
-@pytest.mark.parametrize("kind", ["lstm", "seed", "paper", "paper-depth"])
-def test_forget_gate_inputs_rebuild_the_memories(kind):
-    """The gate inputs rebuilt from captured states reproduce every memory: c = f⊙c_prev + i⊙g."""
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_reference_on_the_captured_states_rebuilds_every_block(kind):
+    """The block inputs rebuilt from the captured states, through the cell's reference formulation,
+    give back every state (so the memory gates it returns are the ones the memories ran with)."""
     model, t, x, y = tiny(kind, T=5, D=3)
     pg = probe_gradients(model, t, x, y)
-    pre = decay.gate_preactivations(model, x, pg.states)
-    out = "paper" if kind == "paper-depth" else "standard"
-    assert set(pre) == {n for n in model.cell.state_names if decay.memory(n)}
-    for name, per_layer in pre.items():
-        for d, (z, prev) in enumerate(per_layer):
-            torch.testing.assert_close(lstm_update(z, prev, out)[1], pg.states[name][:, d])
+    px = model.proj(x).transpose(0, 1)
+    for d in range(3):
+        block = model.cell.reference(*block_inputs(model.cell, px, pg.states, d), d, d + 1)
+        for name, s in zip(model.cell.state_names, block.states, strict=True):
+            torch.testing.assert_close(s.view(5, 3, -1), pg.states[name][:, d])
+    gates = memory_gates(model, x, pg.states)
+    assert set(gates) == set(model.cell.memories)
     th = decay.theory(model, x, pg.states)
-    f = torch.sigmoid(pre[next(iter(pre))][0][0].chunk(4, -1)[1])
-    assert th.forget[next(iter(pre))][0] == pytest.approx(f.mean().item())
+    for name, a in gates.items():
+        assert a.shape == pg.states[name].shape and torch.all((a > 0) & (a < 1))
+        assert th.forget[name][0] == pytest.approx(a[:, 0].mean().item())
+        assert th.log10_forget[name][0] == pytest.approx(torch.log10(a[:, 0]).mean().item())
 
 
 def test_decay_stats_on_a_known_profile():

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from gridlstm.config import ModelConfig
+from gridlstm.nn import registry
 from gridlstm.nn.core import lstm_update
 from gridlstm.nn.model import RecurrentModel, count_parameters
 
@@ -31,9 +32,9 @@ X = torch.randn(4, 7, 3, dtype=torch.float64)
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("layers", [1, 3])
 @pytest.mark.parametrize("schedule", ["wavefront", "naive"])
-def test_grid_seed_matches_hand_written_equations(tied, layers, schedule):
-    m = make(kind="grid", variant="seed", hidden=5, layers=layers, tied=tied, schedule=schedule)
-    torch.testing.assert_close(m.features(X), ref.grid_seed(m, X), rtol=1e-10, atol=1e-12)
+def test_grid_memory_input_matches_hand_written_equations(tied, layers, schedule):
+    m = make(kind="grid", variant="memory_input", hidden=5, layers=layers, tied=tied, schedule=schedule)
+    torch.testing.assert_close(m.features(X), ref.grid_memory_input(m, X), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("priority", ["none", "depth"])
@@ -52,8 +53,8 @@ def test_grid_variants_and_options_actually_differ():
     base = make(kind="grid", variant="paper", hidden=5, layers=2, seed=1)
     depth = make(kind="grid", variant="paper", hidden=5, layers=2, priority="depth", seed=1)
     paper_out = make(kind="grid", variant="paper", hidden=5, layers=2, output="paper", seed=1)
-    seed = make(kind="grid", variant="seed", hidden=5, layers=2, seed=1)
-    outs = [m.features(X) for m in (base, depth, paper_out, seed)]
+    memory_input = make(kind="grid", variant="memory_input", hidden=5, layers=2, seed=1)
+    outs = [m.features(X) for m in (base, depth, paper_out, memory_input)]
     for i in range(len(outs)):
         for j in range(i + 1, len(outs)):
             assert not torch.allclose(outs[i], outs[j])
@@ -115,15 +116,15 @@ def test_rnn_matches_torch_rnn_and_hand_written(nonlinearity, schedule):
     torch.testing.assert_close(ours, ref.rnn(m, X), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "grid"])
+@pytest.mark.parametrize("kind", registry.KINDS)
 def test_tied_model_has_one_weight_set_shared_by_every_layer(kind):
     untied = make(kind=kind, hidden=4, layers=3, tied=False)
     tied = make(kind=kind, hidden=4, layers=3, tied=True)
     for tr in tied.cell.transforms().values():
         assert tr.weight.dim() == 2 and tr.bias.dim() == 1  # one (I+R, O) matrix, one bias
-        assert tr.layer_weight(0)[0] is tr.layer_weight(2)[0]
+        assert torch.equal(tr.layer_weight(0)[0], tr.layer_weight(2)[0])
     n_transforms = len(tied.cell.transforms())
-    per_layer = sum(p.numel() for p in tied.cell.parameters()) // n_transforms
+    per_layer = count_parameters(tied.cell) // n_transforms
     assert count_parameters(untied) - count_parameters(tied) == n_transforms * 2 * per_layer
     # A tied model computes exactly what an untied model with copies of those weights computes.
     with torch.no_grad():

@@ -51,7 +51,7 @@ def test_gradients_figure_one_line_per_run_with_the_csv_numbers(runs, tmp_path):
     assert png_size(out) == expected_size(fig) == (1650, 780)
     [ax] = fig.axes
     lines = curves(ax)
-    assert [line.get_label().split(" D=")[0] for line in lines] == ["rnn", "grid seed"]
+    assert [line.get_label().split(" D=")[0] for line in lines] == ["rnn", "grid memory_input"]
     assert all(line.get_label().endswith("T=12, weights of step 10") for line in lines)
     assert ax.get_yscale() == "log" and "steps back" in ax.get_xlabel() and "adding" in ax.get_title()
     for line, run, top in zip(lines, (runs["rnn"], runs["grid"]), (1, 2), strict=True):

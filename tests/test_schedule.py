@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gridlstm.config import ModelConfig, TaskConfig
-from gridlstm.nn import core
+from gridlstm.nn import core, registry
 from gridlstm.nn.core import GateTransform, _LSTMStep, _RNNStep, lstm_update, rnn_update
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.nn.schedule import run_naive, run_wavefront
@@ -22,15 +22,9 @@ from gridlstm.tasks import make_task
 
 D64 = torch.float64
 
-KINDS = {
-    "rnn-tanh": {"kind": "rnn"},
-    "rnn-relu": {"kind": "rnn", "nonlinearity": "relu"},
-    "lstm": {"kind": "lstm"},
-    "grid-seed": {"kind": "grid", "variant": "seed"},
-    "grid-paper": {"kind": "grid", "variant": "paper"},
-    "grid-paper-depth": {"kind": "grid", "variant": "paper", "priority": "depth"},
-    "grid-paper-tanh-out": {"kind": "grid", "variant": "paper", "output": "paper"},
-}
+# every cell kind, variant and covered option set; relu too (not in --verify: a finite difference
+# across its kink is meaningless)
+KINDS = {**registry.cases(), "rnn nonlinearity=relu": {"kind": "rnn", "nonlinearity": "relu"}}
 
 
 def pair(kind: str, D: int, tied: bool, H: int = 4, inp: int = 3, out: int = 2
@@ -72,7 +66,7 @@ def test_naive_and_wavefront_agree(kind, tied, D):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["rnn-tanh", "lstm", "grid-seed", "grid-paper-depth"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "grid memory_input", "grid paper priority=depth"])
 @pytest.mark.parametrize("tied", [False, True])
 def test_probe_gradients_agree_between_schedules(kind, tied):
     task = make_task(TaskConfig(name="adding", length=6))
@@ -184,29 +178,41 @@ def test_onednn_products_match_bmm_in_float32(monkeypatch, tied, lo, hi):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "grid-seed", "grid-paper", "grid-paper-depth", "grid-paper-tanh-out"])
-def test_probe_totals_onednn_route_matches_float64(monkeypatch, kind):
-    """The probe's in-block terms (gradients.py) send their T·B-row products through oneDNN in float32;
-    they give the float64 (addmm) numbers to float32 precision, and the route is really taken."""
-    from gridlstm.probe import gradients
-    if not core.onednn_available():
-        pytest.skip("torch built without oneDNN")
-    calls = []
-
-    def counting(*args):
-        calls.append(args[0].shape)
-        return core.onednn_linear(*args)
-    monkeypatch.setattr(gradients, "onednn_linear", counting)
+@pytest.mark.parametrize("kind", [k for k, kw in KINDS.items() if registry.cell_class(kw["kind"], kw.get("variant")).memories])
+def test_probe_totals_in_float32_match_float64(kind):
+    """The probe's in-block terms (autograd through the cell's reference, gradients.py) give the
+    float64 numbers to float32 precision."""
     task = make_task(TaskConfig(name="adding", length=6))
     x, y = task.sample(3, torch.Generator().manual_seed(1))
     m64 = pair(kind, 3, False, inp=task.input_size, out=task.output_size)[1]
     g64 = probe_gradients(m64, task, x.double(), y.double())
-    assert not calls  # float64 keeps addmm
     g32 = probe_gradients(m64.float(), task, x, y)
-    assert calls and all(shape[0] == 6 * 3 for shape in calls)  # (T·B, K) rows
     for name in g64.grads:
         scale = g64.grads[name].abs().max()
         torch.testing.assert_close(g32.grads[name].double(), g64.grads[name], rtol=1e-4, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("tied", [False, True])
+def test_fast_path_equals_the_reference_formulation(kind, tied):
+    """Each cell's ``forward`` (fused steps where it has them) and its readable ``reference``
+    (update over transform, plain autograd): the same states and the same gradients, float64."""
+    torch.manual_seed(3)
+    cell = registry.build_cell(ModelConfig(hidden=4, layers=3, tied=tied, **KINDS[kind])).double()
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    below = tuple(torch.randn(2, 5, 4, dtype=D64, requires_grad=True) for _ in cell.up_idx)
+    left = tuple(torch.randn(2, 5, 4, dtype=D64, requires_grad=True) for _ in cell.right_idx)
+    args = (*below, *left, *cell.parameters())
+    fast, ref = cell(below, left, 1, 3), cell.reference(below, left, 1, 3).states
+    weights = [torch.randn_like(s) for s in ref]
+    grads = [torch.autograd.grad(sum((s * w).sum() for s, w in zip(out, weights, strict=True)), args)
+             for out in (fast, ref)]
+    for a, b in zip(fast, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
 
 
 def test_state_probe_records_outgoing_gradients_and_zeros_where_none_arrive():

@@ -97,10 +97,10 @@ def test_every_problem_of_every_run_is_reported_before_anything_runs():
     # structure problems stop before expansion; once the structure is right, each run is validated
     with pytest.raises(ConfigError) as e:
         parse_sweep(sweep_data(axes={"model.kind": ["rnn", "lstm", "transformer"], "seed": [0, 1],
-                                     "model.variant": ["seed", "paper"]}))
+                                     "model.variant": ["memory_input", "paper"]}))
     problems = e.value.problems
     bad_kind = [p for p in problems if "transformer" in p]
-    assert bad_kind and bad_kind[0].startswith("run kind=transformer,seed=0,variant=seed and 3 more")
+    assert bad_kind and bad_kind[0].startswith("run kind=transformer,seed=0,variant=memory_input and 3 more")
     assert any("model.variant applies only to model.kind grid" in p and "and 3 more" in p for p in problems)
 
 
@@ -174,9 +174,9 @@ def test_executor_options_are_checked(monkeypatch):
 
 def test_cli_errors_are_one_line_exit_2(tmp_path):
     runner = CliRunner()
-    bad = write_sweep(tmp_path / "bad.yaml", axes={"model.kind": ["rnn", "gru"]})
+    bad = write_sweep(tmp_path / "bad.yaml", axes={"model.kind": ["rnn", "transformer"]})
     r = runner.invoke(cli, ["sweep", str(bad), "--out", str(tmp_path)])
-    assert r.exit_code == 2 and "Error: invalid config" in r.output and "gru" in r.output
+    assert r.exit_code == 2 and "Error: invalid config" in r.output and "transformer" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "sweeps").exists()  # nothing written
     r = runner.invoke(cli, ["sweep", str(tmp_path / "missing.yaml")])
     assert r.exit_code == 2 and "no such sweep file or sweep folder" in r.output

@@ -9,35 +9,98 @@ from the *left* (timestep t-1, the same layer d) to the block's state at (t, d):
 ``(L, B, H)``: L consecutive layers ``lo..hi-1`` evaluated together (L = 1 in the naive schedule,
 a whole anti-diagonal in the wavefront schedule). The schedule (``schedule.py``) owns the loop.
 
-| cell       | state                      | right    | up         | bottom input (layer 0)  |
-|------------|----------------------------|----------|------------|-------------------------|
-| RNNCell    | (h,)                       | (h,)     | (h,)       | (P·x,)                  |
-| LSTMCell   | (h, c)                     | (h, c)   | (h,)       | (P·x,)                  |
-| GridSeed   | (h, c, h', c')             | (h, c)   | (h', c')   | (P·x, P·x)              |
-| GridPaper  | (h, m, h', m')             | (h, m)   | (h', m')   | (P·x, 0)                |
+| cell            | state              | right    | up         | bottom input (layer 0)  |
+|-----------------|--------------------|----------|------------|-------------------------|
+| RNNCell         | (h,)               | (h,)     | (h,)       | (P·x,)                  |
+| LSTMCell        | (h, c)             | (h, c)   | (h,)       | (P·x,)                  |
+| GRUCell         | (h,)               | (h,)     | (h,)       | (P·x,)                  |
+| GridMemoryInput | (h, c, h', c')     | (h, c)   | (h', c')   | (P·x, P·x)              |
+| GridPaper       | (h, m, h', m')     | (h, m)   | (h', m')   | (P·x, 0)                |
 
 The first element of ``up`` is the block's output; the top layer's is fed to the readout.
+
+Each cell class declares, in one place, all that the rest of gridlstm knows about it (``registry.py``
+collects the classes; nothing outside ``gridlstm/nn`` names one):
+
+    kind, variant, aliases   its ``model.kind`` / ``model.variant`` (and former variant names)
+    options                  the ModelConfig fields it reads and the values it accepts (config rules)
+    cases                    option sets that the tests and ``gradcheck --verify`` cover
+    colors                   its line colour and colour map in figures
+    state_names, right_idx, up_idx, bottom     its states and where they travel
+    reference                the equations, readable: state updates over gate transforms in plain
+                             autograd, plus the memory gates; the oracle of the fast path, and what the
+                             gradient probe differentiates for the uses of a state inside its block
+    forward                  the fast path (the fused steps of core.py); by default the reference
+    memories                 which states a gate carries, along which direction (the decay theory)
+    jacobian_bound           σ_max/γ of a step Jacobian diag(φ')·W_hh (Pascanu et al. 2013), if any
+
+A schedule that finishes a layer before the next may one day ask a cell for a whole-layer fast path;
+such a method would sit beside ``forward`` with ``reference`` as its oracle too.
 """
 from __future__ import annotations
+
+from typing import Any, ClassVar, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
 
-from .core import GateTransform
+from .core import GateTransform, forget_gate, lstm_update, rnn_update
 
 States = tuple[Tensor, ...]
 
 
-class Cell(nn.Module):
-    """Base class: subclasses set the names/indices and implement ``forward`` and ``bottom``."""
+class Memory(NamedTuple):
+    """A state carried by a gate a: state = a ⊙ predecessor + (terms of the block's other inputs)."""
 
-    state_names: tuple[str, ...]
-    right_idx: tuple[int, ...]
-    up_idx: tuple[int, ...]
+    along: str         # "time" (predecessor at t-1) or "depth" (predecessor at d-1)
+    gate: str          # what the theory calls a, e.g. "forget gate"
+    symbol: str        # and its symbol, e.g. "f"
+    theory_kind: str   # summary.csv's theory_kind of the prediction from a
+    only_gated: bool   # the predecessor enters the block only as a ⊙ predecessor, so that
+    #                    ∂ℓ/∂predecessor (outgoing) = a ⊙ ∂ℓ/∂state (total): verify.py checks that
+
+
+class Bound(NamedTuple):
+    """∂s[t+1]/∂s[t] = diag(φ'(a))·W, so ‖∂s[t+1]/∂s[t]‖ ≤ γ·σ_max(W) per layer."""
+
+    state: str
+    gamma: float                # sup |φ'|
+    matrices: list[Tensor]      # W of each layer, float64 on the CPU
+
+
+class Block(NamedTuple):
+    """A block computed by the reference formulation: its states and its memory gates (L, B, H)."""
+
+    states: States
+    gates: dict[str, Tensor]
+
+
+class Cell(nn.Module):
+    """Base class: subclasses declare the attributes below and implement ``reference``."""
+
+    kind: ClassVar[str]
+    variant: ClassVar[Optional[str]] = None
+    aliases: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[dict[str, Optional[tuple[str, ...]]]] = {}  # field → accepted values (None: any)
+    cases: ClassVar[dict[str, dict[str, Any]]] = {"": {}}
+    colors: ClassVar[tuple[str, str]] = ("#555555", "Greys")
+    state_names: ClassVar[tuple[str, ...]]
+    right_idx: ClassVar[tuple[int, ...]]
+    up_idx: ClassVar[tuple[int, ...]]
+    memories: ClassVar[dict[str, Memory]] = {}
 
     def __init__(self, hidden: int, layers: int):
         super().__init__()
         self.hidden, self.layers = hidden, layers
+
+    def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
+        raise NotImplementedError
+
+    def forward(self, below: States, left: States, lo: int, hi: int) -> States:
+        return self.reference(below, left, lo, hi).states
+
+    def jacobian_bound(self) -> Optional[Bound]:
+        return None
 
     def right(self, state: States) -> States:
         return tuple(state[i] for i in self.right_idx)
@@ -58,24 +121,37 @@ class Cell(nn.Module):
         return {name: m for name, m in self.named_children() if isinstance(m, GateTransform)}
 
 
+def layer_views(tr: GateTransform) -> list[Tensor]:
+    return [tr.weight] if tr.tied else list(tr.weight)
+
+
+def orthogonal_blocks_(tr: GateTransform, blocks: tuple[int, ...]) -> None:
+    """Orthogonal init of the recurrent rows of the given H-column gate blocks, every layer."""
+    H = tr.recurrent_size
+    with torch.no_grad():
+        for W in layer_views(tr):
+            for k in blocks:
+                nn.init.orthogonal_(W[tr.input_size:, k * H:(k + 1) * H])
+
+
 def _init_lstm_transform(tr: GateTransform, forget_bias: float, init: str) -> None:
     H = tr.recurrent_size
     with torch.no_grad():
         tr.bias.zero_()
         tr.bias[..., H:2 * H] = forget_bias  # gate order (i, f, g, o)
-        if init == "orthogonal":
-            for W in _layer_views(tr):
-                for k in range(4):
-                    nn.init.orthogonal_(W[tr.input_size:, k * H:(k + 1) * H])
+    if init == "orthogonal":
+        orthogonal_blocks_(tr, (0, 1, 2, 3))
 
 
-def _layer_views(tr: GateTransform) -> list[Tensor]:
-    return [tr.weight] if tr.tied else list(tr.weight)
+LSTM_OPTIONS: dict[str, Optional[tuple[str, ...]]] = {"forget_bias": None, "init": ("default", "orthogonal")}
+FORGET = Memory("time", "forget gate", "f", "forget_gate", True)
 
 
 class RNNCell(Cell):
     """Naive (Elman) RNN, seed Q1:  h[t,d] = φ(W_ih·h[t,d-1] + W_hh·h[t-1,d] + b)."""
 
+    kind, colors = "rnn", ("#c0392b", "Reds")
+    options = {"nonlinearity": None, "init": ("default", "orthogonal", "identity")}
     state_names, right_idx, up_idx = ("h",), (0,), (0,)
 
     def __init__(self, hidden: int, layers: int, tied: bool, nonlinearity: str = "tanh",
@@ -85,22 +161,39 @@ class RNNCell(Cell):
         self.transform = GateTransform(hidden, hidden, hidden, layers, tied)
         with torch.no_grad():
             self.transform.bias.zero_()
-            for W in _layer_views(self.transform):
+            for W in layer_views(self.transform):
                 if init == "orthogonal":
                     nn.init.orthogonal_(W[hidden:])
                 elif init == "identity":  # IRNN (Le, Jaitly, Hinton 2015)
                     W[hidden:].copy_(torch.eye(hidden))
                     nn.init.normal_(W[:hidden], std=0.001)
 
-    def forward(self, below: States, left: States, lo: int, hi: int) -> States:
+    def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
         # below = (h[t,d-1],), left = (h[t-1,d],): each (L, B, H)
-        return (self.transform.rnn(below[0], left[0], lo, hi, self.nonlinearity),)  # = rnn_update(z)
+        return Block((rnn_update(self.transform(below[0], left[0], lo, hi), self.nonlinearity),), {})
+
+    def forward(self, below: States, left: States, lo: int, hi: int) -> States:
+        # fast path of ``reference``: transform and update as one autograd node
+        return (self.transform.rnn(below[0], left[0], lo, hi, self.nonlinearity),)
+
+    def jacobian_bound(self) -> Bound:
+        """∂h[t+1]/∂h[t] = diag(φ'(a))·W_hh, γ = sup|φ'| = 1 (tanh and relu); W_hh = rows I: of W."""
+        tr = self.transform
+        with torch.no_grad():
+            mats = [tr.layer_weight(d)[0][tr.input_size:].detach().double().cpu() for d in range(self.layers)]
+        return Bound("h", 1.0, mats)
 
 
 class LSTMCell(Cell):
-    """Stacked LSTM layer: (h[t,d], c[t,d]) = LSTM(input h[t,d-1]; recurrent h[t-1,d], c[t-1,d])."""
+    """Stacked LSTM layer: (h[t,d], c[t,d]) = LSTM(input h[t,d-1]; recurrent h[t-1,d], c[t-1,d]).
 
+        z = W·[h[t,d-1]; h[t-1,d]] + b;  i, f, g, o = σ, σ, tanh, σ of z
+        c[t,d] = f⊙c[t-1,d] + i⊙g;       h[t,d] = o⊙tanh(c[t,d])
+    """
+
+    kind, colors, options = "lstm", ("#1f5fa8", "Blues"), LSTM_OPTIONS
     state_names, right_idx, up_idx = ("h", "c"), (0, 1), (0,)
+    memories = {"c": FORGET}
 
     def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
                  init: str = "default"):
@@ -108,72 +201,9 @@ class LSTMCell(Cell):
         self.transform = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
         _init_lstm_transform(self.transform, forget_bias, init)
 
-    def forward(self, below: States, left: States, lo: int, hi: int) -> States:
-        return self.transform.lstm(below[0], left[0], left[1], lo, hi)  # = lstm_update(z, c[t-1,d])
-
-
-class GridSeedCell(Cell):
-    """2D Grid LSTM block exactly as the seed (Q2) writes it; primes mark the depth direction.
-
-    time LSTM   (input C'[t,d-1], recurrent h[t-1,d], memory C[t-1,d]):
-        i = σ(W_ii C' + W_hi h + b_i)   f = σ(W_if C' + W_hf h + b_f)
-        o = σ(W_io C' + W_ho h + b_o)   g = tanh(W_ig C' + W_hg h + b_g)
-        C[t,d] = f⊙C[t-1,d] + i⊙g          H[t,d] = o⊙tanh(C[t,d])
-    depth LSTM  (input H[t,d], recurrent h'[t,d-1], memory C'[t,d-1]): the same with primed weights
-        C'[t,d] = f'⊙C'[t,d-1] + i'⊙g'     H'[t,d] = o'⊙tanh(C'[t,d])
-    bottom: h'[t,0] = C'[t,0] = P·x_t.  Output at time t: H'[t,D].
-    """
-
-    state_names, right_idx, up_idx = ("h", "c", "h_depth", "c_depth"), (0, 1), (2, 3)
-
-    def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
-                 init: str = "default"):
-        super().__init__(hidden, layers)
-        self.time = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
-        self.depth = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
-        for tr in (self.time, self.depth):
-            _init_lstm_transform(tr, forget_bias, init)
-
-    def bottom(self, px: Tensor) -> States:
-        return (px, px)
+    def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
+        z = self.transform(below[0], left[0], lo, hi)  # (L, B, 4H)
+        return Block(lstm_update(z, left[1]), {"c": forget_gate(z)})
 
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
-        h_below, c_below = below  # h'[t,d-1], C'[t,d-1]: (L, B, H)
-        h_left, c_left = left     # h[t-1,d],  C[t-1,d]:  (L, B, H)
-        h, c = self.time.lstm(c_below, h_left, c_left, lo, hi)
-        h_depth, c_depth = self.depth.lstm(h, h_below, c_below, lo, hi)
-        return h, c, h_depth, c_depth
-
-
-class GridPaperCell(Cell):
-    """2D Grid LSTM block of Kalchbrenner, Danihelka & Graves (2015), §3.1–3.5.
-
-        Hc = [h[t-1,d]; h'[t,d-1]]
-        (h[t,d],  m[t,d])  = LSTM(Hc, m[t-1,d];  W_time)
-        (h'[t,d], m'[t,d]) = LSTM(Hc, m'[t,d-1]; W_depth)
-    priority "depth": the depth LSTM reads [h[t,d] (new); h'[t,d-1]] instead of Hc.
-    output "standard": h = o⊙tanh(m);  output "paper": h = tanh(o⊙m) (the paper's eq. 3).
-    bottom: h'[t,0] = P·x_t, m'[t,0] = 0.  Output at time t: h'[t,D].
-    """
-
-    state_names, right_idx, up_idx = ("h", "m", "h_depth", "m_depth"), (0, 1), (2, 3)
-
-    def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
-                 init: str = "default", priority: str = "none", output: str = "standard"):
-        super().__init__(hidden, layers)
-        self.priority, self.output = priority, output
-        self.time = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
-        self.depth = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
-        for tr in (self.time, self.depth):
-            _init_lstm_transform(tr, forget_bias, init)
-
-    def bottom(self, px: Tensor) -> States:
-        return (px, torch.zeros_like(px))
-
-    def forward(self, below: States, left: States, lo: int, hi: int) -> States:
-        h_below, m_below = below  # h'[t,d-1], m'[t,d-1]: (L, B, H)
-        h_left, m_left = left     # h[t-1,d],  m[t-1,d]:  (L, B, H)
-        h, m = self.time.lstm(h_left, h_below, m_left, lo, hi, self.output)
-        h_in = h if self.priority == "depth" else h_left
-        h_depth, m_depth = self.depth.lstm(h_in, h_below, m_below, lo, hi, self.output)
-        return h, m, h_depth, m_depth
+        return self.transform.lstm(below[0], left[0], left[1], lo, hi)  # fast path of ``reference``

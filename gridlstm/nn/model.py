@@ -4,7 +4,7 @@
     top[t]   = up-output of layer D at t   (the schedule's loop over (t, d))
     y        = readout(top[t])             at the positions the task scores
 
-RNN, LSTM and Grid LSTM differ only in the cell handed to the schedule.
+RNN, LSTM, GRU and Grid LSTM differ only in the cell handed to the schedule (registry.py).
 """
 from __future__ import annotations
 
@@ -14,19 +14,8 @@ from torch import Tensor, nn
 
 from gridlstm.config import ModelConfig
 
-from .cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell
+from .registry import build_cell
 from .schedule import Probe, run
-
-
-def build_cell(cfg: ModelConfig) -> Cell:
-    H, D, tied = cfg.hidden, cfg.layers, cfg.tied
-    if cfg.kind == "rnn":
-        return RNNCell(H, D, tied, cfg.nonlinearity, cfg.init)
-    if cfg.kind == "lstm":
-        return LSTMCell(H, D, tied, cfg.forget_bias, cfg.init)
-    if cfg.variant == "seed":
-        return GridSeedCell(H, D, tied, cfg.forget_bias, cfg.init)
-    return GridPaperCell(H, D, tied, cfg.forget_bias, cfg.init, cfg.priority, cfg.output)
 
 
 class RecurrentModel(nn.Module):
@@ -51,4 +40,6 @@ class RecurrentModel(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Free parameters: a transform's structural zeros (the GRU's, gru.py) do not count."""
+    fixed = sum(getattr(m, "fixed_zeros", 0) for m in model.modules())
+    return sum(p.numel() for p in model.parameters()) - fixed

@@ -11,13 +11,10 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from gridlstm.nn.registry import colors as kind_colors
 from gridlstm.results.collect import Run
 
 DPI = 150
-
-# One colour family per model kind, the same in every figure; several runs of one kind get shades.
-KIND_CMAPS = {"rnn": "Reds", "lstm": "Blues", "grid": "Greens"}
-KIND_COLORS = {"rnn": "#c0392b", "lstm": "#1f5fa8", "grid": "#1e8449"}
 
 STYLE = {
     "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10.5,
@@ -54,18 +51,19 @@ def legend_below(fig: Figure, handles: list, labels: list[str], ncols: int, titl
 
 
 def run_colors(runs: list[Run]) -> list[tuple[float, ...]]:
-    """Colour of each run: its kind's family; the n runs of a kind get n shades, darkest first."""
+    """Colour of each run: its kind's family (the same in every figure, declared by its cell,
+    nn/registry.py); the n runs of a kind get n shades, darkest first."""
     import matplotlib as mpl
 
     colors = []
     for r in runs:
         same = [x for x in runs if x.kind == r.kind]
         i, n = same.index(r), len(same)
+        color, cmap = kind_colors(r.kind)
         if n == 1:
-            colors.append(mpl.colors.to_rgba(KIND_COLORS.get(r.kind, "#555555")))
+            colors.append(mpl.colors.to_rgba(color))
         else:
-            cmap = mpl.colormaps[KIND_CMAPS.get(r.kind, "Greys")]
-            colors.append(cmap(0.95 - 0.5 * i / (n - 1)))
+            colors.append(mpl.colormaps[cmap](0.95 - 0.5 * i / (n - 1)))
     return colors
 
 

@@ -18,7 +18,9 @@ so g[t] ≤ γσ_max·g[t+1] for a layer whose state reaches the loss only throu
 (the top layer, last-step loss): σ_max < 1/γ suffices for vanishing, and log g can fall no slower
 than log10(γσ_max) decades per step.  LSTM/grid memory: ∂c[t]/∂c[t−1] = diag(f[t]) plus paths
 through h, so the memory path predicts log10(mean f) decades per step; the depth memory of the grid
-is gated by the depth forget gate f' along depth (per layer), not along time.
+is gated by the depth forget gate f' along depth (per layer), not along time.  GRU: ∂h[t]/∂h[t−1] =
+diag(z[t]) plus the paths through r, z and n: the update gate z plays f's part.  Which cell has
+which bound and which gated memories, it declares itself (cells.py: ``jacobian_bound``, ``memories``).
 """
 from __future__ import annotations
 
@@ -30,10 +32,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gridlstm.nn.cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell
-from gridlstm.nn.core import GateTransform, forget_gate
+from gridlstm.nn.cells import Cell, Memory
 
-from .gradients import block_inputs
+from .gradients import memory_gates
 
 THRESHOLDS = (3, 6, 12)  # steps until g < 10^-k · g[0]
 BOUND_RTOL = 1e-4        # float32 rounding allowance for the per-step bound check
@@ -87,93 +88,44 @@ def rnn_bound_holds(g: np.ndarray, gamma_sigma: float) -> bool:
 
 @dataclass
 class Theory:
-    """Theory quantities of one model (one seed).  Arrays are per layer, (D,)."""
+    """Theory quantities of one model (one seed), from its cell's declarations (cells.py).  Arrays
+    are per layer, (D,)."""
 
-    sigma_max: Optional[np.ndarray] = None           # RNN: σ_max(W_hh) per layer
-    spectral_radius: Optional[np.ndarray] = None     # RNN: max |eigenvalue| of W_hh per layer
-    gamma: Optional[float] = None                    # RNN: sup |φ'|
-    forget: dict[str, np.ndarray] = field(default_factory=dict)        # memory state → mean f
-    log10_forget: dict[str, np.ndarray] = field(default_factory=dict)  # memory state → mean log10 f
-
-
-def recurrent_matrices(cell: RNNCell) -> list[Tensor]:
-    """Each layer's W_hh (rows I: of the stacked (I+R, H) weight), float64 on the CPU."""
-    tr = cell.transform
-    with torch.no_grad():
-        return [tr.layer_weight(d)[0][tr.input_size:].detach().double().cpu() for d in range(cell.layers)]
+    bound_state: Optional[str] = None                # the state a Jacobian bound applies to (rnn: h)
+    sigma_max: Optional[np.ndarray] = None           # σ_max(W_hh) per layer
+    spectral_radius: Optional[np.ndarray] = None     # max |eigenvalue| of W_hh per layer
+    gamma: Optional[float] = None                    # sup |φ'|
+    memories: dict[str, Memory] = field(default_factory=dict)        # the cell's gated memories
+    forget: dict[str, np.ndarray] = field(default_factory=dict)      # memory → mean gate
+    log10_forget: dict[str, np.ndarray] = field(default_factory=dict)  # memory → mean log10 gate
 
 
-def sigma_max(cell: RNNCell) -> np.ndarray:
+def sigma_max(cell: Cell) -> np.ndarray:
     """σ_max(W_hh) per layer: the bound's factor."""
-    return np.array([torch.linalg.matrix_norm(W, ord=2).item() for W in recurrent_matrices(cell)])
+    return np.array([torch.linalg.matrix_norm(W, ord=2).item() for W in cell.jacobian_bound().matrices])
 
 
-def spectral_radius(cell: RNNCell) -> np.ndarray:
+def spectral_radius(cell: Cell) -> np.ndarray:
     """max |λ(W_hh)| per layer: the long-run growth factor of products of W_hh (≤ σ_max)."""
-    return np.array([torch.linalg.eigvals(W).abs().max().item() for W in recurrent_matrices(cell)])
-
-
-def gate_inputs(cell: Cell, px: Tensor, states: dict[str, Tensor], d: int
-                ) -> dict[str, tuple[GateTransform, Tensor, Tensor, Tensor]]:
-    """For each memory state of layer ``d``: (its gate transform, input, recurrent, memory before).
-
-    Rebuilt from the captured states exactly as the cell wires them (cells.py); every tensor is
-    (T, B, H) over all t of layer d.  px: (T, B, H) = P·x.
-    """
-    below, left_states = block_inputs(cell, px, states, d)
-    left = dict(zip((cell.state_names[i] for i in cell.right_idx), left_states, strict=True))
-    if isinstance(cell, LSTMCell):
-        return {"c": (cell.transform, below[0], left["h"], left["c"])}
-    if isinstance(cell, GridSeedCell):
-        h_below, c_below = below
-        return {"c": (cell.time, c_below, left["h"], left["c"]),
-                "c_depth": (cell.depth, states["h"][:, d], h_below, c_below)}
-    if isinstance(cell, GridPaperCell):
-        h_below, m_below = below
-        h_in = states["h"][:, d] if cell.priority == "depth" else left["h"]
-        return {"m": (cell.time, left["h"], h_below, left["m"]),
-                "m_depth": (cell.depth, h_in, h_below, m_below)}
-    return {}
-
-
-def gate_preactivations(model: nn.Module, x: Tensor, states: dict[str, Tensor]
-                        ) -> dict[str, list[tuple[Tensor, Tensor]]]:
-    """memory state → per layer (z (T, B, 4H), memory before (T, B, H)), by calling the cell's
-    own GateTransform on the captured states.  x: (B, T, I); states[name]: (T, D, B, H)."""
-    cell = model.cell
-    out: dict[str, list[tuple[Tensor, Tensor]]] = {}
-    with torch.no_grad():
-        px = model.proj(x).transpose(0, 1)  # (T, B, H)
-        for d in range(cell.layers):
-            for name, (tr, inp, rec, prev) in gate_inputs(cell, px, states, d).items():
-                T, B, H = inp.shape
-                z = tr(inp.reshape(1, T * B, H), rec.reshape(1, T * B, -1), d, d + 1)  # (1, T·B, 4H)
-                out.setdefault(name, []).append((z.reshape(T, B, -1), prev))
-    return out
+    return np.array([torch.linalg.eigvals(W).abs().max().item() for W in cell.jacobian_bound().matrices])
 
 
 def theory(model: nn.Module, x: Tensor, states: Optional[dict[str, Tensor]]) -> Theory:
-    """σ_max and γ for an RNN; mean forget gate per layer and memory state for LSTM / grid."""
+    """What the cell declares: σ_max and γ of a Jacobian bound (rnn); the mean gate per layer of
+    each gated memory (lstm and grid: forget gates; gru: update gates), from the captured states."""
     cell = model.cell
-    if isinstance(cell, RNNCell):
-        # γ = sup tanh' = sup relu' = 1
-        return Theory(sigma_max=sigma_max(cell), spectral_radius=spectral_radius(cell), gamma=1.0)
-    th = Theory()
+    th = Theory(memories=dict(cell.memories))
+    bound = cell.jacobian_bound()
+    if bound is not None:
+        th.bound_state, th.gamma = bound.state, bound.gamma
+        th.sigma_max, th.spectral_radius = sigma_max(cell), spectral_radius(cell)
     if states is None:
         return th
-    for name, per_layer in gate_preactivations(model, x, states).items():
-        fs = [forget_gate(z).double() for z, _ in per_layer]  # each (T, B, H)
-        th.forget[name] = np.array([f.mean().item() for f in fs])
-        th.log10_forget[name] = np.array([torch.log10(f).mean().item() for f in fs])
+    for name, gate in memory_gates(model, x, states).items():  # (T, D, B, H)
+        g = gate.double()
+        th.forget[name] = np.array([g[:, d].mean().item() for d in range(g.shape[1])])
+        th.log10_forget[name] = np.array([torch.log10(g[:, d]).mean().item() for d in range(g.shape[1])])
     return th
-
-
-def depth_memory(name: str) -> bool:
-    return name.endswith("_depth") and name != "h_depth"
-
-
-def memory(name: str) -> bool:
-    return name in ("c", "m") or depth_memory(name)
 
 
 # ----------------------------------------------------------------------------- summary table
@@ -201,7 +153,8 @@ def summary_row(state: str, layer: int, per_seed: list[np.ndarray], tiny: float,
     row["slope_std"] = float(np.std(slopes, ddof=1)) if len(slopes) > 1 else math.nan
     row["theory_kind"] = ""
     d = layer - 1
-    if state == "h" and theories and theories[0].sigma_max is not None:
+    memory = theories[0].memories.get(state) if theories else None
+    if theories and state == theories[0].bound_state:
         sig = [th.sigma_max[d] for th in theories]
         gamma = theories[0].gamma
         row.update(theory_kind="sigma_max_bound", sigma_max=_mean(sig), gamma=gamma,
@@ -210,13 +163,13 @@ def summary_row(state: str, layer: int, per_seed: list[np.ndarray], tiny: float,
                    spectral_radius=_mean([th.spectral_radius[d] for th in theories]))
         if top and last_step:
             row["bound_holds"] = all(rnn_bound_holds(g, gamma * s) for g, s in zip(per_seed, sig, strict=True))
-    elif memory(state) and theories and state in theories[0].forget:
+    elif memory is not None and state in theories[0].forget:
         f = _mean([th.forget[state][d] for th in theories])
-        row.update(mean_forget=f, mean_log10_forget=_mean([th.log10_forget[state][d] for th in theories]))
-        if not depth_memory(state):
-            row.update(theory_kind="forget_gate", theory_slope=math.log10(f))
-        else:  # f' gates the depth direction: a per-layer prediction, reported in summary.md
-            row["theory_kind"] = "forget_gate_depth"
+        row.update(mean_forget=f, mean_log10_forget=_mean([th.log10_forget[state][d] for th in theories]),
+                   theory_kind=memory.theory_kind)
+        if memory.along == "time":
+            row["theory_slope"] = math.log10(f)
+        # a depth gate carries the state along depth: a per-layer prediction, reported in summary.md
     return row
 
 
@@ -228,10 +181,11 @@ def summarize(per_seed: dict[tuple[str, int], list[np.ndarray]], theories: list[
 
 
 def theory_lines(rows: list[dict[str, Any]], per_seed: dict[tuple[str, int], list[np.ndarray]],
-                 layers: int) -> list[str]:
+                 layers: int, memories: dict[str, Memory]) -> list[str]:
     """Plain-text lines that put each prediction beside its measurement."""
     lines = []
     for r in rows:
+        memory = memories.get(r["state"]) if r["theory_kind"] else None
         where = f"layer {r['layer']}, {r['state']}"
         if r["theory_kind"] == "sigma_max_bound":
             holds = {True: "holds at every step", False: "VIOLATED"}.get(r.get("bound_holds"),
@@ -244,15 +198,16 @@ def theory_lines(rows: list[dict[str, Any]], per_seed: dict[tuple[str, int], lis
                 f"{r['slope_decades_per_step']:+.4g}; g[t] ≤ γσ_max·g[t+1] {holds}; spectral radius "
                 f"ρ(W_hh) = {r['spectral_radius']:.4g} (log10 ρ = {math.log10(r['spectral_radius']):+.4g}, "
                 "the long-run rate of W_hh alone)")
-        elif r["theory_kind"] == "forget_gate":
-            lines.append(f"{where}: mean forget gate {r['mean_forget']:.4g} → predicted "
-                         f"log10(mean f) = {r['theory_slope']:+.4g} decades/step (mean log10 f = "
+        elif memory is not None and memory.along == "time":
+            a = memory.symbol
+            lines.append(f"{where}: mean {memory.gate} {r['mean_forget']:.4g} → predicted "
+                         f"log10(mean {a}) = {r['theory_slope']:+.4g} decades/step (mean log10 {a} = "
                          f"{r['mean_log10_forget']:+.4g}), measured {r['slope_decades_per_step']:+.4g}")
-        elif r["theory_kind"] == "forget_gate_depth":
-            lines.append(f"{where}: mean depth forget gate f' {r['mean_forget']:.4g} → predicted "
+        elif memory is not None:
+            lines.append(f"{where}: mean {memory.gate} {memory.symbol} {r['mean_forget']:.4g} → predicted "
                          f"{math.log10(r['mean_forget']):+.4g} decades per layer along depth "
                          f"(it gates depth, not time)")
-    depth_names = sorted({s for s, _ in per_seed if depth_memory(s)})
+    depth_names = sorted({s for s, _ in per_seed if s in memories and memories[s].along == "depth"})
     for name in depth_names:
         if layers >= 2:
             g0 = [np.mean(per_seed[(name, d)], axis=0)[0] for d in range(1, layers + 1)]

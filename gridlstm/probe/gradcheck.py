@@ -24,6 +24,7 @@ from rich.table import Table
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import GridlstmError
 from gridlstm.formatting import csv_text
+from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
 from gridlstm.tasks import Task
@@ -48,8 +49,7 @@ class Source:
 
 
 def describe_model(m: dict[str, Any]) -> str:
-    kind = m["kind"] + (f" {m['variant']}" if m["kind"] == "grid" else "")
-    return f"{kind}{' tied' if m['tied'] else ''} (hidden={m['hidden']}, layers={m['layers']})"
+    return f"{registry.describe(m)} (hidden={m['hidden']}, layers={m['layers']})"
 
 
 def load_source(path: Optional[Path], overrides: list[str]) -> Source:
@@ -63,7 +63,7 @@ def load_source(path: Optional[Path], overrides: list[str]) -> Source:
         raise GridlstmError(f"{path} is not a run folder: it has no config.yaml")
     cfg = load_config(path / "config.yaml", overrides)
     ckpt = load_checkpoint(path / "checkpoint.pt")
-    saved = ckpt.get("config", {}).get("model", {})
+    saved = registry.upgrade_model(ckpt.get("config", {}).get("model", {}))
     wanted = cfg.model.model_dump(mode="json")
     differ = [k for k in WEIGHT_FIELDS if k in saved and saved[k] != wanted[k]]
     if differ or not saved:
@@ -131,14 +131,15 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
     summary = decay.summarize(per_seed, theories, cfg.model.layers, tiny, last_step)
     m = cfg.model
     meta = {
-        "model": m.kind, "variant": m.variant if m.kind == "grid" else None, "tied": m.tied,
+        "model": m.kind, "variant": registry.shown_variant(m.kind, m.variant), "tied": m.tied,
         "hidden": m.hidden, "D": m.layers, "task": task.name, "length": cfg.task.length,
         "T": int(x.shape[1]), "scores": task.scores, "seeds": [cfg.seed + i for i in range(seeds)],
         "batch": batch, "step": source.step, "source": source.kind, "source_path": str(source.path),
         "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
     }
-    return GradcheckResult(rows, summary, decay.theory_lines(summary, per_seed, m.layers), meta)
+    lines = decay.theory_lines(summary, per_seed, m.layers, model.cell.memories)
+    return GradcheckResult(rows, summary, lines, meta)
 
 
 # ----------------------------------------------------------------------------- output
@@ -159,7 +160,7 @@ SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_val
          "steps_to_1e-3", "steps_to_1e-6", "steps_to_1e-12", "underflow_step")
 HEADERS = ("state", "layer", "slope", "theory", "σmax/f", "first/last", "1e-3", "1e-6", "1e-12", "uflow")
 LEGEND = ("slope and theory in decades per step back from the loss; σmax/f: σ_max(W_hh) (rnn) or the "
-          "mean forget gate (memories); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
+          "mean gate of a memory (forget gate f; a gru's update gate z); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
           "back until g underflows")
 
 
@@ -178,7 +179,7 @@ def _cell(r: dict[str, Any], key: str) -> str:
 
 
 def title(meta: dict[str, Any]) -> str:
-    kind = meta["model"] + (f" {meta['variant']}" if meta["variant"] else "") + (" tied" if meta["tied"] else "")
+    kind = registry.describe({"kind": meta["model"], "variant": meta["variant"], "tied": meta["tied"]})
     return (f"{kind} H={meta['hidden']} D={meta['D']} on {meta['task']} T={meta['T']} "
             f"(step {meta['step']}, {len(meta['seeds'])} seed(s), batch {meta['batch']})")
 

@@ -11,13 +11,13 @@ as adding a zero tensor z that requires grad, state + z: the forward values are 
 
 which is what a finite difference of a nudge added at the probe measures (verify.py). The
 reported *total* gradient ∂L/∂state[t, d] adds the uses inside the block (an LSTM's c makes its h;
-the seed grid's time h feeds the block's depth LSTM):
+the memory-input grid's time h feeds the block's depth LSTM):
 
     total_i = outgoing_i + Σ_j (∂s_j/∂s_i)ᵀ total_j      (s_j: the block's other outputs)
 
-computed for all t of a layer at once from the block's equations (``block_totals``): only the
-output gates, and for the seed grid the depth LSTM's input Jacobian, are recomputed.  The cells'
-own autograd graph cannot give it: they may fuse a block into one node (core.py), hiding those uses.
+computed for all t of a layer at once by autograd through the cell's reference formulation of the
+block (``block_totals``), whatever the cell.  The probed pass's own graph cannot give it: the fast
+path may fuse a block into one node (core.py), hiding those uses.
 Row l of a probe call on anti-diagonal k with layers lo..hi-1 is layer d = lo + l at time
 t = k - d (0-based), the schedule's own convention.
 
@@ -40,10 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from gridlstm.config import Config
-from gridlstm.errors import GridlstmError
 from gridlstm.formatting import csv_text
-from gridlstm.nn.cells import Cell, GridPaperCell, GridSeedCell, LSTMCell, RNNCell, States
-from gridlstm.nn.core import GateTransform, lstm_gate_grads, lstm_gates_, onednn_available, onednn_linear
+from gridlstm.nn.cells import Cell, States
 from gridlstm.runs.records import FINISHED
 from gridlstm.tasks import Task
 
@@ -130,109 +128,63 @@ def shift_time(s: Tensor) -> Tensor:
 
 
 def block_inputs(cell: Cell, px: Tensor, states: dict[str, Tensor], d: int) -> tuple[States, States]:
-    """(below, left) of layer d at every t, from the captured states: tuples of (T, B, H).
+    """(below, left) of layer d at every t, from the captured states: tuples of (1, T·B, H).
 
-    below = up(state[t, d-1]) (the bottom input P·x for d = 0); left = right(state[t-1, d]).
+    below = up(state[t, d-1]) (the bottom input P·x for d = 0); left = right(state[t-1, d]).  The T·B
+    rows are one batch, so the cell computes layer d at every t in one call (``lo, hi = d, d + 1``).
     """
     names = cell.state_names
     below = cell.bottom(px) if d == 0 else tuple(states[names[i]][:, d - 1] for i in cell.up_idx)
     left = tuple(shift_time(states[names[i]][:, d]) for i in cell.right_idx)
-    return below, left
+    return tuple(s.reshape(1, -1, s.shape[-1]) for s in below), tuple(s.reshape(1, -1, s.shape[-1]) for s in left)
 
 
-def _gate(tr: GateTransform, inp: Tensor, rec: Tensor, d: int, k: int) -> Tensor:
-    """Pre-activation of gate k (0..3 = i, f, g, o) of layer d: only its H columns of the matmul."""
-    W, b = tr.layer_weight(d)
-    H = W.shape[-1] // 4
-    X = torch.cat([inp, rec], -1)  # (T, B, I+R)
-    cols = slice(k * H, (k + 1) * H)
-    z = _product(X.view(-1, X.shape[-1]), W[:, cols].T.contiguous(), b[cols])  # (T·B, H)
-    return z.view(*X.shape[:-1], H)  # (T, B, H)
+def block_totals(cell: Cell, below: States, left: States, out: States, lo: int, hi: int) -> States:
+    """Total gradients of a block's states from their outgoing ones, all (L, B, H).
 
-
-def _dh_dc(o: Tensor, c: Tensor, output: str) -> Tensor:
-    """∂h/∂c (elementwise) of h = o⊙tanh(c) ("standard") or h = tanh(o⊙c) ("paper")."""
-    if output == "standard":
-        return o * (1 - torch.tanh(c) ** 2)
-    return o * (1 - torch.tanh(o * c) ** 2)
-
-
-def _through_lstm(tr: GateTransform, h_in: Tensor, rec: Tensor, c_prev: Tensor, c: Tensor, d: int,
-                  output: str, dh: Tensor, dc: Tensor) -> tuple[Tensor, Tensor]:
-    """Backward of (h', c') = LSTM(h_in, rec, c_prev) of layer d, given its c' and (δh', δc').
-
-    Returns (δh_in, δc' + δh'⊙∂h'/∂c'), all (N, H): the gates are recomputed (one product) and the
-    fused step's own backward formulas (core.lstm_gate_grads) give δz; δh_in = δz W_inᵀ.
+    Autograd through the cell's reference formulation (cells.py) of the block: with s_j its states
+    and δ_j = out_j, the gradient of Σ_j ⟨s_j, δ_j⟩ w.r.t. s_i is out_i plus every use of s_i inside
+    the block (an LSTM's c makes its h; the memory-input grid's time h feeds its depth LSTM), i.e.
+    total_i = out_i + Σ_j (∂s_j/∂s_i)ᵀ total_j.  A block with one state has no such use.
     """
-    W, b = tr.layer_weight(d)  # (I+R, 4H), (4H,)
-    n_in = tr.input_size
-    G = lstm_gates_(_product(torch.cat([h_in, rec], -1), W.T.contiguous(), b), c.shape[-1])  # (N, 4H)
-    paper = output == "paper"
-    o = G[:, 3 * c.shape[-1]:]
-    tau = torch.tanh(o * c) if paper else torch.tanh(c)
-    dz, dc_total = lstm_gate_grads(G, c_prev, c, tau, dh, dc, paper)
-    return _product(dz, W[:n_in]), dc_total
-
-
-def _product(x: Tensor, w: Tensor, b: Optional[Tensor] = None) -> Tensor:
-    """x @ wᵀ + b over N = T·B rows.  x: (N, K), w: (O, K) -> (N, O).  Through oneDNN where it can:
-    products this tall split over the threads and run its AVX-512 code (core.py, "Matrix products")."""
-    if x.device.type == "cpu" and x.dtype == w.dtype == torch.float32 and onednn_available():
-        return onednn_linear(x, w, b)
-    return torch.addmm(b, x, w.T) if b is not None else x @ w.T
-
-
-def block_totals(cell: Cell, below: States, left: States, out: dict[str, Tensor],
-                 states: dict[str, Tensor], d: int) -> dict[str, Tensor]:
-    """Total gradients of layer d's states from their outgoing ones, all (T, B, H) (rows are t·b).
-
-    Inside a block (cells.py): a memory makes its hidden, c → h = o⊙tanh(c) (paper output form:
-    tanh(o⊙c)); the seed grid's time h, and the paper grid's with priority depth, is the depth
-    LSTM's input.  Later outputs first:  total(h') = out(h');  total(c') = out(c') + total(h')⊙∂h'/∂c';
-    total(h) = out(h) + ∂(h', c')/∂h ᵀ (out(h'), out(c'));  total(c) = out(c) + total(h)⊙∂h/∂c.
-    """
-    tot = dict(out)
-    if isinstance(cell, LSTMCell):
-        o = torch.sigmoid(_gate(cell.transform, below[0], left[0], d, 3))
-        tot["c"] = out["c"] + out["h"] * _dh_dc(o, states["c"][:, d], "standard")
-        return tot
-    if not isinstance(cell, (GridSeedCell, GridPaperCell)):
-        raise GridlstmError(f"gradient probe: no block equations for cell {type(cell).__name__}")
-    seed = isinstance(cell, GridSeedCell)
-    output = "standard" if seed else cell.output
-    h, mem, h_d, mem_d = cell.state_names
-    time_in, time_rec = (below[1], left[0]) if seed else (left[0], below[0])
-    depth_in = states[h][:, d] if seed or cell.priority == "depth" else left[0]
-    T, B, H = depth_in.shape
-    if seed or cell.priority == "depth":  # the new time h feeds the depth LSTM inside the block
-        flat = [s.reshape(T * B, H) for s in (depth_in, below[0], below[1], states[mem_d][:, d],
-                                              out[h_d], out[mem_d])]
-        grad, dc_total = _through_lstm(cell.depth, *flat[:4], d, output, *flat[4:])
-        tot[h] = out[h] + grad.view(T, B, H)
-        tot[mem_d] = dc_total.view(T, B, H)
-    else:
-        o_d = torch.sigmoid(_gate(cell.depth, depth_in, below[0], d, 3))
-        tot[mem_d] = out[mem_d] + out[h_d] * _dh_dc(o_d, states[mem_d][:, d], output)
-    o_t = torch.sigmoid(_gate(cell.time, time_in, time_rec, d, 3))
-    tot[mem] = out[mem] + tot[h] * _dh_dc(o_t, states[mem][:, d], output)
-    return tot
+    if len(out) == 1:
+        return out
+    with torch.enable_grad():
+        inputs = [s.detach().requires_grad_(True) for s in (*below, *left)]
+        states = cell.reference(tuple(inputs[:len(below)]), tuple(inputs[len(below):]), lo, hi).states
+        return torch.autograd.grad(states, states, grad_outputs=out)
 
 
 def total_gradients(model: nn.Module, x: Tensor, states: dict[str, Tensor],
                     outgoing: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Outgoing gradients plus the uses inside each block.  All (T, D, B, H); x: (B, T, I)."""
+    """Outgoing gradients plus the uses inside each block, layer by layer.  All (T, D, B, H); x: (B, T, I)."""
     cell, names = model.cell, model.cell.state_names
-    if isinstance(cell, RNNCell):  # h has no use inside its own block
+    if len(names) == 1:  # a lone state has no use inside its own block
         return outgoing
     totals = {n: torch.empty_like(outgoing[n]) for n in names}
+    T, _, B, H = outgoing[names[0]].shape
     with torch.no_grad():
         px = model.proj(x).transpose(0, 1)  # (T, B, H)
         for d in range(cell.layers):
             below, left = block_inputs(cell, px, states, d)
-            layer = block_totals(cell, below, left, {n: outgoing[n][:, d] for n in names}, states, d)
-            for n in names:
-                totals[n][:, d] = layer[n]
+            out = tuple(outgoing[n][:, d].reshape(1, T * B, H) for n in names)
+            for n, g in zip(names, block_totals(cell, below, left, out, d, d + 1), strict=True):
+                totals[n][:, d] = g.view(T, B, H)
     return totals
+
+
+def memory_gates(model: nn.Module, x: Tensor, states: dict[str, Tensor]) -> dict[str, Tensor]:
+    """memory state → its gate at every (t, d) (T, D, B, H), by the cell's reference formulation on
+    the captured states (cells.py ``memories``: an LSTM's forget gates, a GRU's update gates).
+    x: (B, T, I); states[name]: (T, D, B, H)."""
+    cell = model.cell
+    per_layer: dict[str, list[Tensor]] = {name: [] for name in cell.memories}
+    with torch.no_grad():
+        px = model.proj(x).transpose(0, 1)  # (T, B, H)
+        for d in range(cell.layers):
+            for name, g in cell.reference(*block_inputs(cell, px, states, d), d, d + 1).gates.items():
+                per_layer[name].append(g.view(px.shape))  # (T, B, H)
+    return {name: torch.stack(gs, dim=1) for name, gs in per_layer.items() if gs}
 
 
 @contextmanager

@@ -1,8 +1,8 @@
 """``gradcheck --verify``: are the measured gradients right?  Two independent checks, float64.
 
-1. Cells.  ``torch.autograd.gradcheck`` of every cell kind (rnn, lstm, grid seed, grid paper —
-   with the paper's output form and depth priority — each tied and untied) w.r.t. its inputs and
-   weights, called on layers lo..hi-1 = 1..2 of a 3-layer cell so the stacked-weight slicing is
+1. Cells.  ``torch.autograd.gradcheck`` of every cell kind and option set of the registry
+   (``registry.cases()``: rnn, lstm, gru, both grid variants with the paper's options, each tied and
+   untied) w.r.t. its inputs and weights, called on layers lo..hi-1 = 1..2 of a 3-layer cell so the stacked-weight slicing is
    exercised.  gradcheck compares the full Jacobian; the reported number is the max relative error
    of random directional derivatives, (f(p+εu) − f(p−εu))/2ε · v against ⟨∇(v·f), u⟩.
 2. Probe.  Central finite differences of the loss w.r.t. single state entries:
@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 from rich.table import Table
@@ -23,29 +23,18 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from gridlstm.config import ModelConfig, TaskConfig
+from gridlstm.nn import registry
 from gridlstm.nn.cells import Cell, States
-from gridlstm.nn.core import forget_gate
-from gridlstm.nn.model import RecurrentModel, build_cell
+from gridlstm.nn.model import RecurrentModel
 from gridlstm.tasks import Task, make_task
 
-from .decay import gate_preactivations
 from .gradcheck import Source, build_model
-from .gradients import probe_gradients
+from .gradients import memory_gates, probe_gradients
 
 CELL_TOL = 1e-6      # directional derivative, float64, ε = EPS
 PROBE_TOL = 1e-4     # single-entry central difference of the loss, float64, ε = FD_EPS
 EPS = 1e-6
 FD_EPS = 1e-5        # the loss is O(1) and its per-entry slopes small: a larger ε, less round-off
-
-CELL_KINDS: dict[str, dict[str, Any]] = {
-    "rnn": {"kind": "rnn"},
-    "lstm": {"kind": "lstm"},
-    "grid seed": {"kind": "grid", "variant": "seed"},
-    "grid paper": {"kind": "grid", "variant": "paper"},
-    "grid paper output=paper priority=depth": {"kind": "grid", "variant": "paper", "output": "paper",
-                                               "priority": "depth"},
-}
-
 
 @dataclass(frozen=True)
 class Check:
@@ -56,9 +45,10 @@ class Check:
 
 
 def cell_configs() -> list[tuple[str, ModelConfig]]:
-    """Every cell kind, untied and tied, as small model configs (hidden 3, 3 layers)."""
+    """Every cell kind and option set of the registry, untied and tied, as small model configs
+    (hidden 3, 3 layers)."""
     out = []
-    for label, kw in CELL_KINDS.items():
+    for label, kw in registry.cases().items():
         for tied in (False, True):
             out.append((f"{label}{' tied' if tied else ''}", ModelConfig(hidden=3, layers=3, tied=tied, **kw)))
     return out
@@ -135,19 +125,15 @@ def _loss(model: nn.Module, task: Task, x: Tensor, y: Tensor, probe: Optional[Nu
     return task.loss(model(x, task.scores, probe=probe), y).item()
 
 
-# A memory whose predecessor feeds its block only as that memory (c = f⊙c_prev + i⊙g, gates free of
-# c_prev): ∂ℓ/∂c_prev (a nudge at the probe) = f ⊙ ∂ℓ/∂c (total), so a nudge of the predecessor
-# divided by f is a finite difference of the total.  name → the direction of its predecessor.
-MEMORY_PREDECESSOR = {"c": "time", "m": "time", "m_depth": "depth"}
-
-
 def check_probe(label: str, model: RecurrentModel, task: Task, batch: int = 3, entries: int = 4,
                 seed: int = 0) -> Check:
     """Central differences of the loss w.r.t. state entries (and x) against the probe gradients.
 
     A nudge at the probe measures the outgoing gradient; it equals the total where the state has
-    no use inside its block, and for memories via MEMORY_PREDECESSOR; otherwise the outgoing
-    gradient is checked (the in-block part is the cell's own Jacobian, checked by gradcheck).
+    no use inside its block, and for a memory whose predecessor enters the block only through its
+    gate a (cells.py ``Memory.only_gated``: c = f⊙c_prev + i⊙g, gates free of c_prev), since then
+    ∂ℓ/∂c_prev (a nudge at the probe) = a ⊙ ∂ℓ/∂c (total); otherwise the outgoing gradient is checked
+    (the in-block part is the cell's own Jacobian, checked by gradcheck).
     """
     model = model.double()
     gen = torch.Generator().manual_seed(seed)
@@ -155,7 +141,8 @@ def check_probe(label: str, model: RecurrentModel, task: Task, batch: int = 3, e
     x = x.double()
     y = y.double() if y.is_floating_point() else y
     pg = probe_gradients(model, task, x, y)
-    gates = gate_preactivations(model, x, pg.states)
+    gates = memory_gates(model, x, pg.states)  # each (T, D, B, H)
+    memories = model.cell.memories
     B, worst, kinds = x.shape[0], 0.0, {"total": [], "outgoing": []}
 
     def fd(i: int, t: int, d: int, b: int, j: int) -> float:
@@ -169,10 +156,10 @@ def check_probe(label: str, model: RecurrentModel, task: Task, batch: int = 3, e
             kinds["total"].append(name)
             for t, d, b, j in _pick(total, entries, gen):
                 worst = max(worst, _rel(fd(i, t, d, b, j), total[t, d, b, j].item()))
-        elif name in MEMORY_PREDECESSOR and name in gates:
+        elif name in memories and memories[name].only_gated:
             kinds["total"].append(name)
-            f = torch.stack([forget_gate(z) for z, _ in gates[name]], dim=1)  # (T, D, B, H)
-            dt, dd = (1, 0) if MEMORY_PREDECESSOR[name] == "time" else (0, 1)
+            f = gates[name]
+            dt, dd = (1, 0) if memories[name].along == "time" else (0, 1)
             for t, d, b, j in _pick(total[dt:, dd:], entries, gen):
                 t, d = t + dt, d + dd
                 fd_total = fd(i, t - dt, d - dd, b, j) / f[t, d, b, j].item()
@@ -197,7 +184,7 @@ def verify_all(source: Optional[Source] = None, seed: int = 0) -> list[Check]:
     torch.manual_seed(seed)
     adding, copy = make_task(TaskConfig(name="adding", length=8)), make_task(TaskConfig(name="copy", length=4))
     for label, mcfg in cell_configs():
-        checks.append(check_cell(label, build_cell(mcfg), seed=seed))
+        checks.append(check_cell(label, registry.build_cell(mcfg), seed=seed))
         task = copy if "tied" in label else adding
         small = RecurrentModel(mcfg.model_copy(update={"hidden": 4, "layers": 2}), task.input_size,
                                task.output_size)

@@ -27,6 +27,7 @@ import yaml
 
 from gridlstm.config import TaskConfig
 from gridlstm.errors import GridlstmError
+from gridlstm.nn import registry
 from gridlstm.runs.folder import read_json
 from gridlstm.tasks import make_task
 
@@ -170,7 +171,7 @@ class Run:
     def config(self) -> dict[str, Any]:
         if self.gradient_only:  # what gradcheck's meta.json says about the model and the task
             g = self.gradient_meta
-            model = {"kind": g["model"], "variant": g.get("variant") or "seed", "tied": bool(g.get("tied")),
+            model = {"kind": g["model"], "variant": g.get("variant") or "memory_input", "tied": bool(g.get("tied")),
                      "hidden": g.get("hidden"), "layers": g.get("D")}
             return {"task": {"name": g["task"], "length": g["length"]}, "model": model, "train": {}}
         with open(self.path / "config.yaml") as f:
@@ -225,15 +226,9 @@ class Run:
 
     @property
     def label(self) -> str:
-        """e.g. ``grid seed D=2 T=100``, ``rnn D=1 T=200``."""
+        """e.g. ``grid memory_input D=2 T=100``, ``rnn D=1 T=200``, ``lstm tied D=4 T=50``."""
         m = self.config["model"]
-        parts = [m["kind"]]
-        if m["kind"] == "grid":
-            parts.append(m["variant"] + (" tied" if m.get("tied") else ""))
-        elif m.get("tied") and m["layers"] > 1:
-            parts.append("tied")
-        parts += [f"D={m['layers']}", f"T={self.length}"]
-        return " ".join(parts)
+        return f"{registry.describe(m)} D={m['layers']} T={self.length}"
 
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@
 
 The *depth-carrying* states are the ones that pass the gradient from layer d+1 down to layer d at
 the same step: the hidden state h (and the memory c) of the rnn and the stacked lstm, the depth
-hidden state h′ (h_depth) and the depth memory (c_depth for the seed grid, m_depth for the paper
+hidden state h′ (h_depth) and the depth memory (c_depth for the memory_input grid, m_depth for the paper
 grid) of the Grid LSTM. The report's depth column is the hidden one: h, or h′ for the grid.
 
 Two kinds of zero, never confused:

@@ -24,6 +24,7 @@ from typing import Any, Optional
 
 from gridlstm.errors import GridlstmError
 from gridlstm.formatting import markdown_table
+from gridlstm.nn import registry
 
 from .collect import Run, finite
 from .depth import run_depth_decay
@@ -91,7 +92,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     s: dict[str, Any] = {
         "status": run.meta.get("status", "unknown") if run.trained else "untrained",
         "task": run.task, "length": run.length, "model": m["kind"],
-        "variant": m.get("variant") if m["kind"] == "grid" else None, "tied": m.get("tied"),
+        "variant": registry.shown_variant(m["kind"], m.get("variant")), "tied": m.get("tied"),
         "layers": m.get("layers"), "hidden": m.get("hidden"), "chance": facts["chance"],
         "metric_name": facts["metric"], "steps": run.gradient_meta.get("step", 0) if not run.trained else None,
     }
@@ -114,7 +115,7 @@ def report_row(run: Run) -> dict[str, Any]:
         "task": s.get("task"),
         "T": s.get("length"),
         "model": s.get("model"),
-        "variant": s.get("variant"),
+        "variant": registry.current_variant(s.get("variant")),
         "tied": s.get("tied"),
         "layers": s.get("layers"),
         "hidden": s.get("hidden"),

@@ -3,7 +3,7 @@
 A study file is a sweep file (gridlstm/sweep/spec.py: base config, ``config``, ``axes``, ``zip``)
 whose runs are *measured, not trained*: each expanded config is gradchecked at initialisation
 with ``seeds`` measurement seeds (fresh weights and batch per seed, as ``gridlstm gradcheck
-CONFIG --seeds N``). configs/studies/depth.yaml: D ∈ {4, 16, 64} × {rnn, lstm, grid seed, grid
+CONFIG --seeds N``). configs/studies/depth.yaml: D ∈ {4, 16, 64} × {rnn, lstm, grid memory_input, grid
 paper, tied grid paper} on adding T=20, H=32, 3 seeds.
 
     OUT/studies/<name>/<UTC stamp>-<id>/

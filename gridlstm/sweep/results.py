@@ -23,7 +23,8 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 
 from gridlstm.formatting import markdown_table, sig
-from gridlstm.plots.style import KIND_COLORS, new_figure, save, style
+from gridlstm.nn import registry
+from gridlstm.plots.style import new_figure, save, style
 from gridlstm.results.collect import Run, finite
 from gridlstm.results.report import KEYS as REPORT_KEYS
 from gridlstm.results.report import collect_rows
@@ -151,7 +152,7 @@ def _x_positions(sweep: Sweep) -> tuple[dict[str, float], bool, list[str], bool]
 
 def _color(label: str, i: int) -> Any:
     kind = label.split("kind=", 1)[1].split(",", 1)[0] if "kind=" in label else None
-    return KIND_COLORS.get(kind) if kind in KIND_COLORS and label.count("=") == 1 else f"C{i}"
+    return registry.colors(kind)[0] if kind in registry.KINDS and label.count("=") == 1 else f"C{i}"
 
 
 MARKERS = "osD^vP*X"

@@ -28,6 +28,7 @@ from typing import Optional
 
 from gridlstm.config import Config
 from gridlstm.errors import RunInterrupted, StoppedBeforeStart
+from gridlstm.nn import registry
 from gridlstm.nn.model import count_parameters
 from gridlstm.probe.gradients import GradientRecorder
 from gridlstm.runs.folder import remove_temp_files, truncate_metrics, truncate_rows, utc_now
@@ -136,7 +137,7 @@ def summarize(trainer: Trainer, folder: RunFolder, meta: Meta) -> Summary:
     loss, metric = trainer.last_eval if trainer.last_eval else (math.nan, math.nan)
     return Summary(
         name=cfg.run_name, run_dir=str(folder.path), status=meta.status, task=cfg.task.name,
-        length=cfg.task.length, model=m.kind, variant=m.variant if m.kind == "grid" else None,
+        length=cfg.task.length, model=m.kind, variant=registry.shown_variant(m.kind, m.variant),
         tied=m.tied, layers=m.layers, hidden=m.hidden, params=count_parameters(trainer.model),
         steps=trainer.step, eval_loss=loss, chance=task.chance, metric_name=task.metric_name,
         eval_metric=metric, target=trainer.target,

@@ -1,0 +1,107 @@
+"""The two 2D Grid LSTM blocks (DESIGN.md §2): the assignment's formulation and the paper's."""
+from __future__ import annotations
+
+from torch import Tensor, zeros_like
+
+from .cells import FORGET, LSTM_OPTIONS, Block, Cell, Memory, States, _init_lstm_transform
+from .core import GateTransform, forget_gate, lstm_update
+
+DEPTH_FORGET = Memory("depth", "depth forget gate", "f'", "forget_gate_depth", True)
+
+
+class _GridCell(Cell):
+    """Two LSTMs per block, one per direction: ``time`` and ``depth`` gate transforms."""
+
+    kind, colors = "grid", ("#1e8449", "Greens")
+    right_idx, up_idx = (0, 1), (2, 3)
+
+    def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
+                 init: str = "default"):
+        super().__init__(hidden, layers)
+        self.time = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
+        self.depth = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
+        for tr in (self.time, self.depth):
+            _init_lstm_transform(tr, forget_bias, init)
+
+
+class GridMemoryInputCell(_GridCell):
+    """2D Grid LSTM block exactly as the seed (Q2) writes it; primes mark the depth direction.
+
+    Named ``memory_input`` for what sets it apart: the depth memory C' arriving from below is the
+    time LSTM's *input*, and the time LSTM's new hidden H is the depth LSTM's input: a time LSTM
+    feeding a depth LSTM (the paper's block instead gives both LSTMs the same hidden vectors).
+
+    time LSTM   (input C'[t,d-1], recurrent h[t-1,d], memory C[t-1,d]):
+        i = σ(W_ii C' + W_hi h + b_i)   f = σ(W_if C' + W_hf h + b_f)
+        o = σ(W_io C' + W_ho h + b_o)   g = tanh(W_ig C' + W_hg h + b_g)
+        C[t,d] = f⊙C[t-1,d] + i⊙g          H[t,d] = o⊙tanh(C[t,d])
+    depth LSTM  (input H[t,d], recurrent h'[t,d-1], memory C'[t,d-1]): the same with primed weights
+        C'[t,d] = f'⊙C'[t,d-1] + i'⊙g'     H'[t,d] = o'⊙tanh(C'[t,d])
+    bottom: h'[t,0] = C'[t,0] = P·x_t.  Output at time t: H'[t,D].
+    """
+
+    variant, aliases, options = "memory_input", ("seed",), LSTM_OPTIONS
+    state_names = ("h", "c", "h_depth", "c_depth")
+    # C'[t,d-1] is also the time LSTM's input: its gradient is more than f' ⊙ that of C'[t,d]
+    memories = {"c": FORGET, "c_depth": DEPTH_FORGET._replace(only_gated=False)}
+
+    def bottom(self, px: Tensor) -> States:
+        return (px, px)
+
+    def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
+        (h_below, c_below), (h_left, c_left) = below, left  # h'[t,d-1], C'[t,d-1]; h[t-1,d], C[t-1,d]
+        z = self.time(c_below, h_left, lo, hi)
+        h, c = lstm_update(z, c_left)
+        z_depth = self.depth(h, h_below, lo, hi)
+        h_depth, c_depth = lstm_update(z_depth, c_below)
+        return Block((h, c, h_depth, c_depth), {"c": forget_gate(z), "c_depth": forget_gate(z_depth)})
+
+    def forward(self, below: States, left: States, lo: int, hi: int) -> States:
+        # fast path of ``reference``: each LSTM is one fused step (core.py)
+        (h_below, c_below), (h_left, c_left) = below, left
+        h, c = self.time.lstm(c_below, h_left, c_left, lo, hi)
+        h_depth, c_depth = self.depth.lstm(h, h_below, c_below, lo, hi)
+        return h, c, h_depth, c_depth
+
+
+class GridPaperCell(_GridCell):
+    """2D Grid LSTM block of Kalchbrenner, Danihelka & Graves (2015), §3.1–3.5.
+
+        Hc = [h[t-1,d]; h'[t,d-1]]
+        (h[t,d],  m[t,d])  = LSTM(Hc, m[t-1,d];  W_time)
+        (h'[t,d], m'[t,d]) = LSTM(Hc, m'[t,d-1]; W_depth)
+    priority "depth": the depth LSTM reads [h[t,d] (new); h'[t,d-1]] instead of Hc.
+    output "standard": h = o⊙tanh(m);  output "paper": h = tanh(o⊙m) (the paper's eq. 3).
+    bottom: h'[t,0] = P·x_t, m'[t,0] = 0.  Output at time t: h'[t,D].
+    """
+
+    variant = "paper"
+    options = {**LSTM_OPTIONS, "priority": None, "output": None}
+    cases = {"": {}, "priority=depth": {"priority": "depth"}, "output=paper": {"output": "paper"},
+             "output=paper priority=depth": {"output": "paper", "priority": "depth"}}
+    state_names = ("h", "m", "h_depth", "m_depth")
+    memories = {"m": FORGET, "m_depth": DEPTH_FORGET}
+
+    def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
+                 init: str = "default", priority: str = "none", output: str = "standard"):
+        super().__init__(hidden, layers, tied, forget_bias, init)
+        self.priority, self.output = priority, output
+
+    def bottom(self, px: Tensor) -> States:
+        return (px, zeros_like(px))
+
+    def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
+        (h_below, m_below), (h_left, m_left) = below, left  # h'[t,d-1], m'[t,d-1]; h[t-1,d], m[t-1,d]
+        z = self.time(h_left, h_below, lo, hi)
+        h, m = lstm_update(z, m_left, self.output)
+        z_depth = self.depth(h if self.priority == "depth" else h_left, h_below, lo, hi)
+        h_depth, m_depth = lstm_update(z_depth, m_below, self.output)
+        return Block((h, m, h_depth, m_depth), {"m": forget_gate(z), "m_depth": forget_gate(z_depth)})
+
+    def forward(self, below: States, left: States, lo: int, hi: int) -> States:
+        # fast path of ``reference``: each LSTM is one fused step (core.py)
+        (h_below, m_below), (h_left, m_left) = below, left
+        h, m = self.time.lstm(h_left, h_below, m_left, lo, hi, self.output)
+        h_in = h if self.priority == "depth" else h_left
+        h_depth, m_depth = self.depth.lstm(h_in, h_below, m_below, lo, hi, self.output)
+        return h, m, h_depth, m_depth

@@ -1,0 +1,91 @@
+"""The gated recurrent unit (Cho et al. 2014) with PyTorch's equations (``torch.nn.GRUCell``).
+
+    r  = σ(W_ir x + b_ir + W_hr h + b_hr)
+    z  = σ(W_iz x + b_iz + W_hz h + b_hz)
+    n  = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+    h' = (1 − z) ⊙ n + z ⊙ h                      x = h[t,d-1] (input), h = h[t-1,d] (recurrent)
+
+n needs its input part and its recurrent part apart, so the ONE gate transform over [x; h] has four
+H-column blocks (r, z, n_x, n_h), and n_x reads only the input rows, n_h only the recurrent rows:
+
+    W = [[W_irᵀ, W_izᵀ, W_inᵀ, 0    ],     b = [b_ir + b_hr, b_iz + b_hz, b_in, b_hn]
+         [W_hrᵀ, W_hzᵀ, 0,     W_hnᵀ]]     (rows: I input, then R recurrent)
+
+The two zero blocks are structural (``BlockTransform``): the product uses W ⊙ M for a fixed 0/1 mask
+M, so they get no gradient and stay zero. Memory: ∂h'/∂h = diag(z) + (the paths through r, z, n),
+so the update gate z carries h along time as the forget gate carries an LSTM's c. No fused step:
+``forward`` is the reference formulation itself.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .cells import Block, Cell, Memory, States, orthogonal_blocks_
+from .core import GateTransform
+
+
+class BlockTransform(GateTransform):
+    """``z = [inp; rec] (W ⊙ M) + b`` with a fixed 0/1 mask M (I+R, O): W's zero blocks stay zero."""
+
+    def __init__(self, input_size: int, recurrent_size: int, out_size: int, layers: int, tied: bool,
+                 mask: Tensor):
+        super().__init__(input_size, recurrent_size, out_size, layers, tied)
+        self.register_buffer("mask", mask, persistent=False)
+        self.fixed_zeros = int((mask == 0).sum()) * (1 if tied else layers)  # not free parameters
+        with torch.no_grad():
+            self.weight.mul_(mask)
+
+    def layer_weight(self, d: int) -> tuple[Tensor, Tensor]:
+        W, b = super().layer_weight(d)
+        return W * self.mask, b
+
+    def forward(self, inp: Tensor, rec: Tensor, lo: int, hi: int) -> Tensor:
+        # inp: (L, B, I), rec: (L, B, R) with L = hi - lo  ->  (L, B, O)
+        X, W = torch.cat([inp, rec], dim=-1), self.weight * self.mask
+        if self.tied:
+            return torch.matmul(X, W) + self.bias
+        return torch.baddbmm(self.bias[lo:hi], X, W[lo:hi])
+
+
+def gru_mask(input_size: int, hidden: int) -> Tensor:
+    """1 where W may be non-zero: n_x (block 2) reads only the input rows, n_h (block 3) only the
+    recurrent ones.  -> (I+H, 4H)."""
+    mask = torch.ones(input_size + hidden, 4 * hidden)
+    mask[input_size:, 2 * hidden:3 * hidden] = 0
+    mask[:input_size, 3 * hidden:] = 0
+    return mask
+
+
+def gru_update(z: Tensor, h_prev: Tensor) -> Tensor:
+    """h' from the pre-activations z (..., 4H) = (r, z, n_x, n_h) and h_prev (..., H)."""
+    zr, zz, zx, zh = z.chunk(4, dim=-1)
+    r, u = torch.sigmoid(zr), torch.sigmoid(zz)
+    n = torch.tanh(zx + r * zh)
+    return (1 - u) * n + u * h_prev
+
+
+def update_gate(z: Tensor) -> Tensor:
+    """The update gate σ(z_z) from pre-activations z (..., 4H) -> (..., H)."""
+    return torch.sigmoid(z.chunk(4, dim=-1)[1])
+
+
+class GRUCell(Cell):
+    """Stacked GRU layer: h[t,d] = GRU(input h[t,d-1]; recurrent h[t-1,d]), the equations above."""
+
+    kind, colors = "gru", ("#7d3c98", "Purples")
+    options = {"init": ("default", "orthogonal")}
+    state_names, right_idx, up_idx = ("h",), (0,), (0,)
+    memories = {"h": Memory("time", "update gate", "z", "update_gate", False)}
+
+    def __init__(self, hidden: int, layers: int, tied: bool, init: str = "default"):
+        super().__init__(hidden, layers)
+        self.transform = BlockTransform(hidden, hidden, 4 * hidden, layers, tied, gru_mask(hidden, hidden))
+        with torch.no_grad():
+            self.transform.bias.zero_()
+        if init == "orthogonal":
+            orthogonal_blocks_(self.transform, (0, 1, 3))  # the recurrent blocks r, z, n_h
+
+    def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
+        z = self.transform(below[0], left[0], lo, hi)  # (L, B, 4H): r, z, n_x, n_h
+        return Block((gru_update(z, left[0]),), {"h": update_gate(z)})
