@@ -2,9 +2,10 @@
 
 Usage (``make bench`` runs the first line):
 
-    .venv/bin/python benchmarks/bench.py                       # CPU, both shapes, writes results.md
+    .venv/bin/python benchmarks/bench.py                       # CPU, both shapes, results.md + .json
     .venv/bin/python benchmarks/bench.py --quick               # small shapes, a few repeats
     .venv/bin/python benchmarks/bench.py --device cuda --quick
+    .venv/bin/python benchmarks/bench.py --json out.json       # every row, ratio and target as JSON
 
 Every candidate runs one training step (forward + backward of a scalar loss on the top-layer
 outputs at every step, then ``grad = None``) on the same input, and the candidates are
@@ -12,10 +13,13 @@ outputs at every step, then ``grad = None``) on the same input, and the candidat
 is the median over the repeats. Ratios are taken inside one run:
 
     our rnn / nn.RNN,  our lstm / nn.LSTM  (same B, T, H, D; nn.* run the fused oneDNN/cuDNN kernels)
-    our grid (wavefront) / nn.LSTM of the same depth   (a grid block is two LSTM transforms: ideal ≈ 2)
-    grid naive / grid wavefront
-    gradcheck (``gradients.measure``: one probed forward + one backward, every ∂L/∂state[t, d]) /
-        one training step of the same grid on the adding task
+    our grids (model.schedule auto = layerwise) / nn.LSTM of the same depth: memory_input and paper with the
+        standard output form, untied and tied; the paper output form tanh(o⊙m) (own time loop)
+    the same models on the wavefront and naive orders, for comparison (naive / wavefront)
+    gradcheck (``gradients.measure``: one probed forward (wavefront) + one backward, every
+        ∂L/∂state[t, d]) / one training step of the same grid on the adding task (layerwise), and
+        / the same step on the wavefront
+    memory: grid (layerwise) / grid wavefront
 
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the step; on the CPU (no
 allocator statistics) the bytes of the distinct tensors autograd saves for the backward pass, the
@@ -24,6 +28,7 @@ part of a step's memory that grows with T and D.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -48,10 +53,19 @@ from gridlstm.tasks import make_task  # noqa: E402
 
 SHAPES = [(32, 200, 128, 4), (32, 1000, 64, 2)]        # (B, T, H, D), the issue's two shapes
 QUICK_SHAPES = [(8, 40, 32, 4), (8, 100, 16, 2)]
-# (row, reference row, target ratio): row / reference must be <= target
-TARGETS = [("rnn", "nn.RNN", 1.5), ("lstm", "nn.LSTM", 2.0), ("grid", "nn.LSTM", 2.5),
-           ("gradcheck", "grid (adding)", 1.5)]
-SPEEDUP = ("grid naive", "grid", 2.0)                   # naive / wavefront must be >= 2 (at D = 4)
+# (row, reference row, target ratio): row / reference must be <= target (time)
+TARGETS = [("rnn", "nn.RNN", 1.1), ("lstm", "nn.LSTM", 1.1), ("grid", "nn.LSTM", 1.6),
+           ("grid tied", "nn.LSTM", 1.6), ("grid paper", "nn.LSTM", 1.6), ("grid paper tied", "nn.LSTM", 1.6),
+           ("grid paper-out", "nn.LSTM", 3.0), ("gradcheck", "grid (adding)", 1.5)]
+MEMORY_TARGETS = [("grid", "grid wavefront", 1.5), ("grid paper-out", "grid paper-out wavefront", 1.5),
+                  ("lstm", "lstm wavefront", 1.5)]  # saved-tensor memory (CPU) or peak (CUDA)
+SPEEDUP = ("grid naive", "grid wavefront", 2.0)         # naive / wavefront must be >= 2 (at D = 4)
+# reference of each row's ratio column
+REFS = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "grid": "nn.LSTM", "grid tied": "nn.LSTM",
+        "grid paper": "nn.LSTM", "grid paper tied": "nn.LSTM", "grid paper-out": "nn.LSTM",
+        "rnn wavefront": "nn.RNN", "lstm wavefront": "nn.LSTM", "grid wavefront": "nn.LSTM",
+        "grid paper-out wavefront": "nn.LSTM", "grid naive": "grid wavefront",
+        "grid (adding) wavefront": "grid (adding)", "gradcheck": "grid (adding)"}
 
 
 @dataclass
@@ -61,7 +75,7 @@ class Candidate:
     model: nn.Module
 
 
-def ours(kind: str, H: int, D: int, inp: int, schedule: str = "wavefront", **kw) -> RecurrentModel:
+def ours(kind: str, H: int, D: int, inp: int, schedule: str = "auto", **kw) -> RecurrentModel:
     return RecurrentModel(ModelConfig(kind=kind, hidden=H, layers=D, schedule=schedule, **kw), inp, 1)
 
 
@@ -80,14 +94,21 @@ def train_step(model: nn.Module, x: Tensor) -> Callable[[], None]:
 def candidates(B: int, T: int, H: int, D: int, device: torch.device) -> list[Candidate]:
     torch.manual_seed(0)
     x = torch.randn(B, T, H, device=device)  # (B, T, H)
+    wave, paper_out = {"schedule": "wavefront"}, {"variant": "paper", "output": "paper"}
     models = {
         "nn.RNN": nn.RNN(H, H, D, batch_first=True),
         "rnn": ours("rnn", H, D, H),
         "nn.LSTM": nn.LSTM(H, H, D, batch_first=True),
         "lstm": ours("lstm", H, D, H),
         "grid": ours("grid", H, D, H),
-        "grid paper": ours("grid", H, D, H, variant="paper"),
         "grid tied": ours("grid", H, D, H, tied=True),
+        "grid paper": ours("grid", H, D, H, variant="paper"),
+        "grid paper tied": ours("grid", H, D, H, variant="paper", tied=True),
+        "grid paper-out": ours("grid", H, D, H, **paper_out),
+        "rnn wavefront": ours("rnn", H, D, H, **wave),
+        "lstm wavefront": ours("lstm", H, D, H, **wave),
+        "grid wavefront": ours("grid", H, D, H, **wave),
+        "grid paper-out wavefront": ours("grid", H, D, H, **paper_out, **wave),
         "grid naive": ours("grid", H, D, H, schedule="naive"),
     }
     out = [Candidate(n, train_step(m.to(device), x), m) for n, m in models.items()]
@@ -95,13 +116,17 @@ def candidates(B: int, T: int, H: int, D: int, device: torch.device) -> list[Can
     task = make_task(TaskConfig(name="adding", length=T))
     xa, ya = task.sample(B, torch.Generator().manual_seed(0))
     xa, ya = xa.to(device), ya.to(device)
-    grid = ours("grid", H, D, task.input_size).to(device)
+    grid = ours("grid", H, D, task.input_size).to(device)          # auto: layerwise steps, wavefront probes
+    grid_wave = ours("grid", H, D, task.input_size, schedule="wavefront").to(device)
 
-    def task_step() -> None:
-        task.loss(grid(xa, task.scores), ya).backward()
-        for p in grid.parameters():
-            p.grad = None
-    out.append(Candidate("grid (adding)", task_step, grid))
+    def task_step(m: RecurrentModel) -> Callable[[], None]:
+        def step() -> None:
+            task.loss(m(xa, task.scores), ya).backward()
+            for p in m.parameters():
+                p.grad = None
+        return step
+    out.append(Candidate("grid (adding)", task_step(grid), grid))
+    out.append(Candidate("grid (adding) wavefront", task_step(grid_wave), grid_wave))
     out.append(Candidate("gradcheck", lambda: measure(grid, task, xa, ya), grid))
     return out
 
@@ -159,33 +184,52 @@ def machine(device: torch.device) -> str:
     return f"{name}, {os.cpu_count()} logical cores"
 
 
-def shape_table(shape: tuple[int, int, int, int], times: dict[str, list[float]],
-                mem: dict[str, float]) -> tuple[list[str], dict[str, float]]:
+def shape_rows(times: dict[str, list[float]], mem: dict[str, float]) -> list[dict]:
+    """One dict per candidate: median/min/max ms, memory MB, and the ratio to its reference row."""
     med = {n: statistics.median(v) for n, v in times.items()}
-    refs = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "grid": "nn.LSTM", "grid paper": "nn.LSTM",
-            "grid tied": "nn.LSTM", "grid naive": "grid", "gradcheck": "grid (adding)"}
+    return [{"name": n, "median_ms": med[n] * 1e3, "min_ms": min(v) * 1e3, "max_ms": max(v) * 1e3,
+             "memory_mb": mem[n], "ref": REFS.get(n), "ratio": med[n] / med[REFS[n]] if n in REFS else None}
+            for n, v in times.items()]
+
+
+def shape_table(shape: tuple[int, int, int, int], rows: list[dict]) -> list[str]:
     B, T, H, D = shape
     lines = [f"### B={B}, T={T}, H={H}, D={D}", "",
              "| candidate | median ms | min–max ms | ratio | memory MB |", "|---|---:|---:|---:|---:|"]
-    for n, v in times.items():
-        ratio = f"{med[n] / med[refs[n]]:.2f}× {refs[n]}" if n in refs else ""
-        lines.append(f"| {n} | {med[n] * 1e3:.1f} | {min(v) * 1e3:.1f}–{max(v) * 1e3:.1f} | {ratio} "
-                     f"| {mem[n]:.1f} |")
-    return lines, med
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}× {r['ref']}" if r["ref"] else ""
+        lines.append(f"| {r['name']} | {r['median_ms']:.1f} | {r['min_ms']:.1f}–{r['max_ms']:.1f} | {ratio} "
+                     f"| {r['memory_mb']:.1f} |")
+    return lines
 
 
-def verdicts(meds: dict[tuple[int, int, int, int], dict[str, float]]) -> list[str]:
+def checks(rows: list[dict]) -> list[dict]:
+    """Every target of one shape: {check, measured, target, op, met}."""
+    by = {r["name"]: r for r in rows}
+    out = []
+    for row, ref, target in TARGETS:
+        out.append({"check": f"{row} / {ref}", "measured": by[row]["median_ms"] / by[ref]["median_ms"],
+                    "target": target, "op": "<="})
+    for row, ref, target in MEMORY_TARGETS:
+        out.append({"check": f"memory {row} / {ref}", "measured": by[row]["memory_mb"] / by[ref]["memory_mb"],
+                    "target": target, "op": "<="})
+    slow, fast, target = SPEEDUP
+    out.append({"check": f"{slow} / {fast} (speed-up)", "measured": by[slow]["median_ms"] / by[fast]["median_ms"],
+                "target": target, "op": ">="})
+    for c in out:
+        c["met"] = c["measured"] <= c["target"] if c["op"] == "<=" else c["measured"] >= c["target"]
+    return out
+
+
+def verdicts(results: dict[tuple[int, int, int, int], list[dict]]) -> list[str]:
     lines = ["| shape | check | measured | target | met |", "|---|---|---:|---:|---|"]
-    for shape, med in meds.items():
+    for shape, cs in results.items():
         tag = "B={},T={},H={},D={}".format(*shape)
-        for row, ref, target in TARGETS:
-            r = med[row] / med[ref]
-            miss = "yes" if r <= target else f"no, by {100 * (r / target - 1):.0f}%"
-            lines.append(f"| {tag} | {row} / {ref} | {r:.2f}× | ≤ {target}× | {miss} |")
-        slow, fast, target = SPEEDUP
-        r = med[slow] / med[fast]
-        miss = "yes" if r >= target else f"no, by {100 * (1 - r / target):.0f}%"
-        lines.append(f"| {tag} | {slow} / {fast} (speed-up) | {r:.2f}× | ≥ {target}× | {miss} |")
+        for c in cs:
+            r, target = c["measured"], c["target"]
+            by = r / target - 1 if c["op"] == "<=" else 1 - r / target
+            miss = "yes" if c["met"] else f"no, by {100 * by:.0f}%"
+            lines.append(f"| {tag} | {c['check']} | {r:.2f}× | {'≤' if c['op'] == '<=' else '≥'} {target}× | {miss} |")
     return lines
 
 
@@ -199,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     ap.add_argument("--out", type=Path, default=None,
                     help="results file (default benchmarks/results.md; results-<device>[-quick].md otherwise)")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="every row, ratio and target as JSON (default: the results file with .json)")
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error(f"--device cuda: CUDA is not available (torch {torch.__version__}); use --device cpu")
@@ -219,35 +265,51 @@ def main(argv: list[str] | None = None) -> None:
         print(f"warning: load average {load0:.2f} on {os.cpu_count()} cores: other work is running, so "
               "the ratios will be noisy (they are recorded with the load)", file=sys.stderr)
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    body, meds = [], {}
+    body, per_shape, verdict = [], {}, {}
     for shape in shapes:
         cands = candidates(*shape, device)
         times = time_all(cands, repeats, device)
         mem = {c.name: memory_mb(c, device) for c in cands}
-        lines, meds[shape] = shape_table(shape, times, mem)
+        per_shape[shape] = shape_rows(times, mem)
+        verdict[shape] = checks(per_shape[shape])
+        lines = shape_table(shape, per_shape[shape])
         body += lines + [""]
         print("\n".join(lines) + "\n", flush=True)
-    checks = verdicts(meds)
-    print("\n".join(checks))
+    target_lines = verdicts(verdict)
+    print("\n".join(target_lines))
     head = [
         "# Benchmarks: one training step (forward + backward), ours vs PyTorch's fused kernels", "",
         f"- command: `{' '.join(['benchmarks/bench.py', *(argv if argv is not None else sys.argv[1:])])}`",
         f"- date: {started}; machine: {machine(device)}; device: {args.device}",
         f"- torch {torch.__version__}; threads: {torch.get_num_threads()}; repeats: {repeats} "
         f"(median; candidates interleaved); load average 1 min: {load0:.2f} at start, "
-        f"{os.getloadavg()[0]:.2f} at end",
-        "- rows: `grid` = memory_input variant, untied, wavefront (the default); `grid naive` = the same model, "
-        "naive T·D loop; `grid (adding)` = one training step of that grid on the adding task, "
-        "`gradcheck` = `gradients.measure` on the same batch (probed forward + one backward)",
+        f"{os.getloadavg()[0]:.2f} at end" + (f"; OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} (set for a "
+                                              "loaded machine: spinning threads stall when descheduled)"
+                                              if os.environ.get("OMP_WAIT_POLICY") else ""),
+        "- rows: ours run `model.schedule: auto` (layerwise for training steps) unless the name says "
+        "`wavefront` or `naive`; `grid` = memory_input variant, untied; `paper` = paper variant, output form "
+        "o⊙tanh(m); `paper-out` = paper variant, output form tanh(o⊙m); `grid (adding)` = one training "
+        "step of the memory_input grid on the adding task, `gradcheck` = `gradients.measure` on the same batch "
+        "(probed forward on the wavefront + one backward)",
         "- memory: " + ("peak CUDA memory allocated during the step" if device.type == "cuda" else
                         "tensors saved for backward (distinct storages, parameters excluded)"),
-        "", "## Targets", "", *checks, "", "## Per shape", "", *body,
+        "", "## Targets", "", *target_lines, "", "## Per shape", "", *body,
     ]
     notes = ROOT / "benchmarks" / "notes.md"
     if notes.exists():
         head += [notes.read_text().rstrip(), ""]
     out.write_text("\n".join(head))
-    print(f"\nwrote {out}")
+    json_path = args.json or out.with_suffix(".json")
+    json_path.write_text(json.dumps({
+        "command": ["benchmarks/bench.py", *(argv if argv is not None else sys.argv[1:])],
+        "date": started, "machine": machine(device), "device": args.device, "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "repeats": repeats, "load_start": load0, "load_end": os.getloadavg()[0],
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "shapes": [{"B": s[0], "T": s[1], "H": s[2], "D": s[3], "rows": per_shape[s], "targets": verdict[s]}
+                   for s in shapes],
+        "all_met": all(c["met"] for cs in verdict.values() for c in cs),
+    }, indent=1) + "\n")
+    print(f"\nwrote {out} and {json_path}")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,21 @@ from pathlib import Path
 from typing import Optional
 
 import click
+from rich.table import Table
 
-from gridlstm.probe.gradcheck import decay_table, load_source, output_dir, run_gradcheck, write_outputs
-from gridlstm.probe.verify import verify_all, verify_table
+from gridlstm.probe.gradcheck import (
+    HEADERS,
+    LEGEND,
+    SHOWN,
+    GradcheckResult,
+    cell,
+    load_source,
+    output_dir,
+    run_gradcheck,
+    title,
+    write_outputs,
+)
+from gridlstm.probe.verify import Check, verify_all
 
 from .common import device_option, handle_errors, split_config_args, stderr_console
 
@@ -64,3 +76,23 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
         console.print(verify_table(checks))
         if not all(c.passed for c in checks):
             sys.exit(1)
+
+
+def decay_table(result: GradcheckResult) -> Table:
+    """gradcheck's summary for a terminal: the columns of summary.md, the legend as its caption."""
+    table = Table(title=title(result.meta), caption=LEGEND, header_style="bold")
+    for h in HEADERS:
+        table.add_column(h, justify="left" if h == "state" else "right")
+    for r in result.summary:
+        table.add_row(*(cell(r, k) for k in SHOWN))
+    return table
+
+
+def verify_table(checks: list[Check]) -> Table:
+    table = Table(title="gradient verification (float64)", header_style="bold")
+    for h in ("check", "max rel error", "tolerance", "result"):
+        table.add_column(h, justify="left" if h == "check" else "right")
+    for c in checks:
+        table.add_row(c.name, f"{c.max_rel_error:.2e}", f"{c.tolerance:.0e}",
+                      "[green]pass[/]" if c.passed else "[red]FAIL[/]")
+    return table

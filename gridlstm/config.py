@@ -63,7 +63,8 @@ class ModelConfig(_Section):
     nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="rnn only")
     init: Literal["default", "orthogonal", "identity"] = Field("default", description="identity: rnn only")
     forget_bias: float = Field(1.0, description="lstm and grid only")
-    schedule: Literal["wavefront", "naive"] = Field("wavefront", description="loop order over (t, d)")
+    schedule: Literal["auto", "layerwise", "wavefront", "naive"] = Field(
+        "auto", description="loop order over (t, d); auto: layerwise unless gradients are probed (then wavefront)")
 
     @field_validator("variant", mode="before")
     @classmethod

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPARED = [f for f in METRIC_FIELDS if f != "seconds"]
 # meta.json and summary.json keys as gridlstm 0.1 wrote them: the typed records keep them
 META_KEYS = ["argv", "status", "started", "ended", "git", "python", "torch", "numpy", "host", "platform",
-             "device", "torch_threads", "seed", "pid", "executable", "checkpoint_step"]
+             "device", "torch_threads", "seed", "pid", "executable", "checkpoint_step", "schedule"]
 SUMMARY_KEYS = ["name", "run_dir", "status", "task", "length", "model", "variant", "tied", "layers", "hidden",
                 "params", "steps", "eval_loss", "chance", "metric_name", "eval_metric", "target", "solved",
                 "wall_seconds", "device", "skipped_steps", "checkpoint_step", "signal", "error"]
@@ -128,13 +128,16 @@ def test_meta_and_summary_keep_their_json_fields(reference):
 
 
 def test_meta_keeps_keys_it_does_not_know_and_drops_a_past_ending_on_resume():
-    data = {**dict.fromkeys(META_KEYS[:-1], None), "status": "interrupted", "signal": "SIGTERM",
-            "checkpoint_step": 3, "schedule": "layerwise"}
+    orders = {"train": "layerwise", "probe": "wavefront"}
+    data = {**dict.fromkeys(META_KEYS[:-2], None), "status": "interrupted", "signal": "SIGTERM",
+            "checkpoint_step": 3, "schedule": orders, "written_by": "a later gridlstm"}
     meta = Meta.from_json(data)
-    assert meta.extra == {"schedule": "layerwise"} and meta.to_json() == data
+    assert meta.extra == {"written_by": "a later gridlstm"} and meta.schedule == orders
+    assert meta.to_json() == data
     again = meta.resumed({"from_step": 3}).to_json()
     assert again["status"] == "running" and again["resumes"] == [{"from_step": 3}]
-    assert "signal" not in again and "checkpoint_step" not in again and again["schedule"] == "layerwise"
+    assert "signal" not in again and "checkpoint_step" not in again
+    assert again["schedule"] == orders and again["written_by"] == "a later gridlstm"
 
 
 def test_status_is_its_string():

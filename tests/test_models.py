@@ -31,7 +31,7 @@ X = torch.randn(4, 7, 3, dtype=torch.float64)
 
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("layers", [1, 3])
-@pytest.mark.parametrize("schedule", ["wavefront", "naive"])
+@pytest.mark.parametrize("schedule", ["layerwise", "wavefront", "naive"])
 def test_grid_memory_input_matches_hand_written_equations(tied, layers, schedule):
     m = make(kind="grid", variant="memory_input", hidden=5, layers=layers, tied=tied, schedule=schedule)
     torch.testing.assert_close(m.features(X), ref.grid_memory_input(m, X), rtol=1e-10, atol=1e-12)
@@ -40,7 +40,7 @@ def test_grid_memory_input_matches_hand_written_equations(tied, layers, schedule
 @pytest.mark.parametrize("priority", ["none", "depth"])
 @pytest.mark.parametrize("output", ["standard", "paper"])
 @pytest.mark.parametrize("tied", [False, True])
-@pytest.mark.parametrize("schedule", ["wavefront", "naive"])
+@pytest.mark.parametrize("schedule", ["layerwise", "wavefront", "naive"])
 def test_grid_paper_matches_hand_written_equations(priority, output, tied, schedule):
     m = make(kind="grid", variant="paper", hidden=5, layers=3, tied=tied, priority=priority,
              output=output, schedule=schedule)
@@ -61,7 +61,7 @@ def test_grid_variants_and_options_actually_differ():
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])
-@pytest.mark.parametrize("schedule", ["wavefront", "naive"])
+@pytest.mark.parametrize("schedule", ["layerwise", "wavefront", "naive"])
 def test_stacked_lstm_matches_torch_lstmcell(layers, schedule):
     H = 6
     m = make(kind="lstm", hidden=H, layers=layers, schedule=schedule)
@@ -99,7 +99,7 @@ def test_lstm_update_matches_torch_lstmcell_directly():
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-@pytest.mark.parametrize("schedule", ["wavefront", "naive"])
+@pytest.mark.parametrize("schedule", ["layerwise", "wavefront", "naive"])
 def test_rnn_matches_torch_rnn_and_hand_written(nonlinearity, schedule):
     H, D = 5, 3
     m = make(kind="rnn", hidden=H, layers=D, nonlinearity=nonlinearity, schedule=schedule)

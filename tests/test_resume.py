@@ -340,3 +340,16 @@ def test_a_diverged_run_resumes_from_its_last_good_checkpoint_with_a_forced_smal
     train_rows = [x for x in read_metrics(run_dir / "metrics.csv") if x["split"] == "train"]
     assert [int(x["step"]) for x in train_rows] == list(range(1, 31))  # the diverged rows are gone
     assert all(float(x["lr"]) == 0.001 and math.isfinite(float(x["loss"])) for x in train_rows)
+
+
+def test_layerwise_interrupt_then_resume_equals_uninterrupted_and_meta_records_it(tmp_path):
+    """model.schedule layerwise (auto resolves to it too): fused kernels, still bit-exact on the CPU."""
+    for variant in ("seed", "paper"):
+        cfg = config(model__schedule="layerwise", model__variant=variant)
+        ref = Path(train(cfg, tmp_path / f"ref-{variant}", "cpu", argv=["test"])["run_dir"])
+        run_dir = interrupted_run(cfg, tmp_path / variant, 17)
+        assert resume(run_dir, device="cpu", argv=["test"])["status"] == "completed"
+        assert_same_run(run_dir, ref)
+        for d in (ref, run_dir):
+            meta = json.loads((d / "meta.json").read_text())
+            assert meta["schedule"] == {"train": "layerwise", "probe": "wavefront"}

@@ -1,7 +1,13 @@
-"""Schedules and fused steps: the wavefront and the naive loop are two orders of the same sums.
+"""Schedules and fused steps: the wavefront, the naive loop and the layer-by-layer order are three
+orders of the same sums.
 
 * naive vs wavefront: outputs, ∂L/∂parameters, ∂L/∂x and every probed state gradient agree in
   float64, for every model kind, grid variant and option, tied and untied, D = 1..5, and T < D.
+* layerwise vs wavefront: outputs, every parameter gradient and ∂L/∂x agree in float64 for every
+  kind × variant × tied × priority × output form, D ∈ {1, 2, 3, 5}, and T < D; in float32 (oneDNN's
+  fused LSTM on the CPU) within rtol 1e-4 / atol 1e-5 (outputs) and 1e-3 of the largest gradient.
+* ``auto`` runs layerwise unprobed and the wavefront under a probe, so gradient profiles keep the
+  wavefront's numbers.
 * the wavefront really is T + D - 1 cell calls on contiguous layer runs, the naive loop T·D.
 * the fused steps (``GateTransform.lstm`` / ``.rnn``, one autograd node with a hand-written
   backward) against the unfused ``lstm_update`` / ``rnn_update`` on the same transform, and
@@ -15,8 +21,9 @@ import torch
 from gridlstm.config import ModelConfig, TaskConfig
 from gridlstm.nn import core, registry
 from gridlstm.nn.core import GateTransform, _LSTMStep, _RNNStep, lstm_update, rnn_update
+from gridlstm.nn.layerwise import _LSTMLayer, lstm_sequence, torch_weights
 from gridlstm.nn.model import RecurrentModel
-from gridlstm.nn.schedule import run_naive, run_wavefront
+from gridlstm.nn.schedule import resolve, run_naive, run_wavefront
 from gridlstm.probe.gradients import probe_gradients
 from gridlstm.tasks import make_task
 
@@ -27,17 +34,18 @@ D64 = torch.float64
 KINDS = {**registry.cases(), "rnn nonlinearity=relu": {"kind": "rnn", "nonlinearity": "relu"}}
 
 
-def pair(kind: str, D: int, tied: bool, H: int = 4, inp: int = 3, out: int = 2
+def pair(kind: str, D: int, tied: bool, H: int = 4, inp: int = 3, out: int = 2,
+         schedules: tuple[str, str] = ("naive", "wavefront"), dtype: torch.dtype = D64, perturb: float = 0.3
          ) -> tuple[RecurrentModel, RecurrentModel]:
-    """The same float64 weights under both schedules (biases moved off their init values)."""
+    """The same weights under both schedules (moved by ``perturb``·N(0, 1) off their init values)."""
     models = []
-    for schedule in ("naive", "wavefront"):
+    for schedule in schedules:
         torch.manual_seed(0)
         m = RecurrentModel(ModelConfig(hidden=H, layers=D, tied=tied, schedule=schedule, **KINDS[kind]), inp, out)
-        models.append(m.double())
+        models.append(m.to(dtype))
     with torch.no_grad():
         for p in models[0].parameters():
-            p.add_(0.3 * torch.randn_like(p))
+            p.add_(perturb * torch.randn_like(p))
     models[1].load_state_dict(models[0].state_dict())
     return models[0], models[1]
 
@@ -45,7 +53,7 @@ def pair(kind: str, D: int, tied: bool, H: int = 4, inp: int = 3, out: int = 2
 def loss_and_grads(m: RecurrentModel, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
     x = x.clone().requires_grad_(True)
     out = m(x, "all")  # (B, T, 2): every step scored, so every block reaches the loss
-    loss = (out * torch.linspace(-1, 1, out.numel(), dtype=D64).view_as(out)).sum()
+    loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum()
     grads = torch.autograd.grad(loss, [x, *m.parameters()])
     return out.detach(), list(grads)
 
@@ -64,6 +72,108 @@ def test_naive_and_wavefront_agree(kind, tied, D):
             assert all(g.abs().sum() > 0 for g in g_n)  # every weight and input reaches the loss
         for a, b in zip(g_w, g_n, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("D", [1, 2, 3, 5])
+def test_layerwise_and_wavefront_agree(kind, tied, D):
+    wave, layer = pair(kind, D, tied, schedules=("wavefront", "layerwise"))
+    for T in (7, 2):  # T = 2 < D
+        x = torch.randn(3, T, 3, dtype=D64, generator=torch.Generator().manual_seed(T))
+        out_w, g_w = loss_and_grads(wave, x)
+        out_l, g_l = loss_and_grads(layer, x)
+        assert (wave.last_schedule, layer.last_schedule) == ("wavefront", "layerwise")
+        torch.testing.assert_close(out_l, out_w, rtol=1e-12, atol=1e-13)
+        if "relu" not in kind:
+            assert all(g.abs().sum() > 0 for g in g_l)
+        for a, b in zip(g_l, g_w, strict=True):  # ∂L/∂x, then every parameter
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+        with torch.no_grad():  # evaluation: the kernels' inference mode gives the same outputs
+            torch.testing.assert_close(layer(x, "all"), out_w, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("tied", [False, True])
+def test_layerwise_agrees_in_float32(kind, tied):
+    """Float32 on the CPU runs oneDNN's fused LSTM (``mkldnn_rnn_layer``, checked) for the standard
+    output form; it agrees with the wavefront within the tolerance stated in the module docstring
+    (weights near their init: with large ones a relu RNN amplifies float32 rounding over t)."""
+    wave, layer = pair(kind, 3, tied, H=32, inp=5, schedules=("wavefront", "layerwise"), dtype=torch.float32,
+                       perturb=0.05)
+    x = torch.randn(4, 30, 5, generator=torch.Generator().manual_seed(3))
+    out_w, g_w = loss_and_grads(wave, x)
+    with torch.autograd.profiler.profile() as prof:
+        out_l, g_l = loss_and_grads(layer, x)
+    ops = {e.name for e in prof.function_events}
+    fused = KINDS[kind]["kind"] in ("lstm", "grid") and KINDS[kind].get("output") != "paper"
+    if fused and torch.backends.mkldnn.is_available():
+        assert "aten::mkldnn_rnn_layer" in ops and "aten::mkldnn_rnn_layer_backward" in ops
+    torch.testing.assert_close(out_l, out_w, rtol=1e-4, atol=1e-5)
+    for a, b in zip(g_l, g_w, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
+
+
+def test_auto_resolves_to_layerwise_unprobed_and_wavefront_probed():
+    assert resolve("auto", False) == "layerwise" and resolve("auto", True) == "wavefront"
+    assert resolve("layerwise", True) == "wavefront"  # a fused kernel hides the per-block states
+    assert [resolve(s, p) for s in ("wavefront", "naive") for p in (False, True)] == ["wavefront"] * 2 + ["naive"] * 2
+    assert ModelConfig().schedule == "auto"
+    m = RecurrentModel(ModelConfig(kind="grid", hidden=3, layers=2), 2, 1)
+    assert m.schedules() == {"train": "layerwise", "probe": "wavefront"}
+    m(torch.randn(2, 4, 2))
+    assert m.last_schedule == "layerwise"
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "grid memory_input", "grid paper output=paper priority=depth"])
+def test_probe_under_auto_gives_the_wavefronts_numbers(kind):
+    """Gradient profiles (gradcheck) do not change: auto probes on the wavefront."""
+    task = make_task(TaskConfig(name="adding", length=5))
+    x, y = task.sample(3, torch.Generator().manual_seed(1))
+    wave, auto = pair(kind, 2, False, inp=task.input_size, out=task.output_size, schedules=("wavefront", "auto"))
+    a, b = probe_gradients(wave, task, x.double(), y.double()), probe_gradients(auto, task, x.double(), y.double())
+    assert auto.last_schedule == "wavefront"
+    for name in a.grads:
+        assert torch.equal(a.grads[name], b.grads[name])
+    assert torch.equal(a.x_grad, b.x_grad)
+
+
+def test_torch_weights_are_views_of_one_buffer_in_cudnn_order():
+    """w_ih, w_hh, b_ih, b_hh back to back in one buffer (what cuDNN takes without a copy), each
+    contiguous, with our values; b_hh is zero and gradients reach our (K, O)-oriented weights."""
+    W = torch.randn(7, 12, dtype=D64, requires_grad=True)  # I = 4 input rows, H = 3 recurrent, 4H = 12
+    b = torch.randn(12, dtype=D64, requires_grad=True)
+    w_ih, w_hh, b_ih, b_hh = ws = torch_weights(W[:4], W[4:], b)
+    assert all(w.is_contiguous() for w in ws)
+    base, size = w_ih.data_ptr(), w_ih.element_size()
+    offsets = [(w.data_ptr() - base) // size for w in ws]
+    assert offsets == [0, 48, 48 + 36, 48 + 36 + 12] and w_ih.untyped_storage().nbytes() == (48 + 36 + 24) * size
+    assert torch.equal(w_ih, W[:4].T) and torch.equal(w_hh, W[4:].T) and torch.equal(b_ih, b)
+    assert not b_hh.any()
+    gW, gb = torch.autograd.grad((w_ih.sum() + 2 * w_hh.sum() + 3 * b_ih.sum()), (W, b))
+    assert torch.equal(gW, torch.cat([torch.ones(4, 12), 2 * torch.ones(3, 12)]).double())
+    assert torch.equal(gb, torch.full((12,), 3.0, dtype=D64))
+
+
+def test_paper_output_time_loop_matches_its_equations_and_gradcheck():
+    """``_LSTMLayer`` (output form tanh(o⊙c), hoisted input half, hand-written backward) against
+    ``lstm_update`` stepped over t, and against finite differences."""
+    g = torch.Generator().manual_seed(4)
+    T, B, n_in, H = 5, 2, 3, 4
+    x, h0, c0 = (torch.randn(*s, dtype=D64, generator=g, requires_grad=True) for s in ((T, B, n_in), (B, H), (B, H)))
+    w_x, w_h, b = (torch.randn(*s, dtype=D64, generator=g, requires_grad=True) for s in ((n_in, 4 * H), (H, 4 * H), (4 * H,)))
+    args = (x, h0, c0, w_x, w_h, b)
+    got = lstm_sequence(x, h0, c0, w_x, w_h, b, "paper")
+    h, c, ref = h0, c0, []
+    for t in range(T):
+        h, c = lstm_update(x[t] @ w_x + h @ w_h + b, c, "paper")
+        ref.append(h)
+    ref = torch.stack(ref)
+    torch.testing.assert_close(got, ref, rtol=1e-13, atol=1e-14)
+    w = torch.randn(T, B, H, dtype=D64, generator=g)
+    for a, r in zip(torch.autograd.grad((got * w).sum(), args), torch.autograd.grad((ref * w).sum(), args), strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-13)
+    assert torch.autograd.gradcheck(_LSTMLayer.apply, args)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "grid memory_input", "grid paper priority=depth"])

@@ -34,8 +34,9 @@ collects the classes; nothing outside ``gridlstm/nn`` names one):
     memories                 which states a gate carries, along which direction (the decay theory)
     jacobian_bound           σ_max/γ of a step Jacobian diag(φ')·W_hh (Pascanu et al. 2013), if any
 
-A schedule that finishes a layer before the next may one day ask a cell for a whole-layer fast path;
-such a method would sit beside ``forward`` with ``reference`` as its oracle too.
+    layer                    layer d over all T steps at once, for the layer-by-layer schedule
+                             (layerwise.py): fused whole-sequence kernels where the cell has them, by
+                             default ``forward`` step by step; ``reference`` is its oracle too
 """
 from __future__ import annotations
 
@@ -45,8 +46,10 @@ import torch
 from torch import Tensor, nn
 
 from .core import GateTransform, forget_gate, lstm_update, rnn_update
+from .layerwise import lstm_sequence, rnn_sequence
 
 States = tuple[Tensor, ...]
+LayerParams = dict[str, tuple[Tensor, Tensor]]  # transform name -> (W (I+R, O), b (O,)) of one layer
 
 
 class Memory(NamedTuple):
@@ -120,6 +123,31 @@ class Cell(nn.Module):
     def transforms(self) -> dict[str, GateTransform]:
         return {name: m for name, m in self.named_children() if isinstance(m, GateTransform)}
 
+    def layer_params(self) -> list[LayerParams]:
+        """Per layer d, every transform's (W[d], b[d]): the stacked parameters unbound ONCE (their
+        backward is one stack, where D separate ``W[d]`` views would zero-fill D full gradients)."""
+        per = {}
+        for name, tr in self.transforms().items():
+            if tr.tied:
+                per[name] = [(tr.weight, tr.bias)] * self.layers
+            else:
+                per[name] = list(zip(tr.weight.unbind(0), tr.bias.view(self.layers, -1).unbind(0), strict=True))
+        return [{name: per[name][d] for name in per} for d in range(self.layers)]
+
+    def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
+        """Layer d over every t: below = up(state[·, d-1]) (each (T, B, H)), left0 = right(state[-1, d])
+        (each (B, H)), p = ``layer_params()[d]``  ->  up(state[·, d]) (each (T, B, H)).
+
+        This default runs ``forward`` for t = 0..T-1 (exact, one step at a time); cells with a fused
+        whole-sequence kernel override it."""
+        left = tuple(s.unsqueeze(0) for s in left0)  # (1, B, H)
+        ups = []
+        for t in range(below[0].shape[0]):
+            state = self(tuple(b[t:t + 1] for b in below), left, d, d + 1)
+            left = self.right(state)
+            ups.append(self.up(state))
+        return tuple(torch.cat(u) for u in zip(*ups, strict=True))  # each (T, B, H)
+
 
 def layer_views(tr: GateTransform) -> list[Tensor]:
     return [tr.weight] if tr.tied else list(tr.weight)
@@ -176,6 +204,12 @@ class RNNCell(Cell):
         # fast path of ``reference``: transform and update as one autograd node
         return (self.transform.rnn(below[0], left[0], lo, hi, self.nonlinearity),)
 
+    def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
+        # h[t,d] = φ(h[t,d-1] W[:H] + h[t-1,d] W[H:] + b): torch.rnn_tanh / rnn_relu over t
+        W, b = p["transform"]
+        H = self.hidden
+        return (rnn_sequence(below[0], left0[0], W[:H], W[H:], b, self.nonlinearity),)
+
     def jacobian_bound(self) -> Bound:
         """∂h[t+1]/∂h[t] = diag(φ'(a))·W_hh, γ = sup|φ'| = 1 (tanh and relu); W_hh = rows I: of W."""
         tr = self.transform
@@ -207,3 +241,9 @@ class LSTMCell(Cell):
 
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
         return self.transform.lstm(below[0], left[0], left[1], lo, hi)  # fast path of ``reference``
+
+    def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
+        # input h[·,d-1] (rows W[:H]), recurrent h[t-1,d] (rows W[H:]), memory c: torch.lstm over t
+        W, b = p["transform"]
+        H = self.hidden
+        return (lstm_sequence(below[0], left0[0], left0[1], W[:H], W[H:], b),)

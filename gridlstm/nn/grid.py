@@ -1,10 +1,12 @@
-"""The two 2D Grid LSTM blocks (DESIGN.md §2): the assignment's formulation and the paper's."""
+"""The two 2D Grid LSTM blocks (docs/design.md §2): the assignment's formulation and the paper's."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor, zeros_like
 
-from .cells import FORGET, LSTM_OPTIONS, Block, Cell, Memory, States, _init_lstm_transform
+from .cells import FORGET, LSTM_OPTIONS, Block, Cell, LayerParams, Memory, States, _init_lstm_transform
 from .core import GateTransform, forget_gate, lstm_update
+from .layerwise import lstm_rows, lstm_sequence
 
 DEPTH_FORGET = Memory("depth", "depth forget gate", "f'", "forget_gate_depth", True)
 
@@ -63,6 +65,14 @@ class GridMemoryInputCell(_GridCell):
         h_depth, c_depth = self.depth.lstm(h, h_below, c_below, lo, hi)
         return h, c, h_depth, c_depth
 
+    def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
+        # time LSTM: an ordinary LSTM over t with input C'[·,d-1] (torch.lstm); its H[·,d] then
+        # completes every depth LSTM input (H[t,d], h'[t,d-1], C'[t,d-1]): one update over T·B rows.
+        h_below, c_below = below
+        (W, b), H = p["time"], self.hidden
+        h = lstm_sequence(c_below, left0[0], left0[1], W[:H], W[H:], b)   # H[·,d]
+        return lstm_rows(h, h_below, c_below, *p["depth"])               # H'[·,d], C'[·,d]
+
 
 class GridPaperCell(_GridCell):
     """2D Grid LSTM block of Kalchbrenner, Danihelka & Graves (2015), §3.1–3.5.
@@ -105,3 +115,14 @@ class GridPaperCell(_GridCell):
         h_in = h if self.priority == "depth" else h_left
         h_depth, m_depth = self.depth.lstm(h_in, h_below, m_below, lo, hi, self.output)
         return h, m, h_depth, m_depth
+
+    def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
+        # time LSTM: input h'[·,d-1] (rows W[H:]), recurrent h[t-1,d] (rows W[:H]), memory m; then
+        # the depth LSTM reads [h[t-1,d] (h[t,d] with depth priority); h'[t,d-1]] and m'[t,d-1],
+        # all known by now: one update over T·B rows.  Output "paper": time loop (layerwise.py).
+        h_below, m_below = below
+        h0, m0 = left0
+        (W, b), H = p["time"], self.hidden
+        h = lstm_sequence(h_below, h0, m0, W[H:], W[:H], b, self.output)  # h[·,d]
+        h_in = h if self.priority == "depth" else torch.cat([h0.unsqueeze(0), h[:-1]])  # h[t-1,d]
+        return lstm_rows(h_in, h_below, m_below, *p["depth"], self.output)  # h'[·,d], m'[·,d]

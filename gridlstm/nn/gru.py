@@ -14,15 +14,18 @@ H-column blocks (r, z, n_x, n_h), and n_x reads only the input rows, n_h only th
 The two zero blocks are structural (``BlockTransform``): the product uses W ⊙ M for a fixed 0/1 mask
 M, so they get no gradient and stay zero. Memory: ∂h'/∂h = diag(z) + (the paths through r, z, n),
 so the update gate z carries h along time as the forget gate carries an LSTM's c. No fused step:
-``forward`` is the reference formulation itself.
+``forward`` is the reference formulation itself. A whole layer (the layerwise schedule) runs on
+``torch.gru`` with the same weights regrouped as torch's (r, z, n): w_ih = the input rows of blocks
+r, z, n_x; w_hh = the recurrent rows of r, z, n_h; b_ih = (b_r, b_z, b_in); b_hh = (0, 0, b_hn).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from .cells import Block, Cell, Memory, States, orthogonal_blocks_
+from .cells import Block, Cell, LayerParams, Memory, States, orthogonal_blocks_
 from .core import GateTransform
+from .layerwise import gru_sequence
 
 
 class BlockTransform(GateTransform):
@@ -89,3 +92,12 @@ class GRUCell(Cell):
     def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
         z = self.transform(below[0], left[0], lo, hi)  # (L, B, 4H): r, z, n_x, n_h
         return Block((gru_update(z, left[0]),), {"h": update_gate(z)})
+
+    def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
+        # torch.gru over t; the masked blocks (n_x's recurrent rows, n_h's input rows) are not read
+        W, b = p["transform"]  # (I+H, 4H): r, z, n_x, n_h;  (4H,)
+        H = self.hidden
+        w_x = W[:H, :3 * H]                                     # input rows of r, z, n_x
+        w_h = torch.cat([W[H:, :2 * H], W[H:, 3 * H:]], dim=1)   # recurrent rows of r, z, n_h
+        b_h = torch.cat([b.new_zeros(2 * H), b[3 * H:]])         # b_hn sits inside r ⊙ (...)
+        return (gru_sequence(below[0], left0[0], w_x, w_h, b[:3 * H], b_h),)

@@ -5,6 +5,9 @@
     y        = readout(top[t])             at the positions the task scores
 
 RNN, LSTM, GRU and Grid LSTM differ only in the cell handed to the schedule (registry.py).
+``model.schedule`` picks the order (schedule.py); ``auto`` runs ``layerwise`` unprobed and
+``wavefront`` under a gradient probe, and ``schedules()`` / ``last_schedule`` say which order runs /
+ran (recorded in meta.json).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from torch import Tensor, nn
 from gridlstm.config import ModelConfig
 
 from .registry import build_cell
-from .schedule import Probe, run
+from .schedule import Probe, resolve, run
 
 
 class RecurrentModel(nn.Module):
@@ -25,12 +28,18 @@ class RecurrentModel(nn.Module):
         self.proj = nn.Linear(input_size, cfg.hidden)  # P
         self.cell = build_cell(cfg)
         self.readout = nn.Linear(cfg.hidden, output_size)
+        self.last_schedule: Optional[str] = None  # the order the last forward ran
+
+    def schedules(self) -> dict[str, str]:
+        """The order an unprobed pass (training, evaluation) and a probed pass (gradients) run."""
+        return {"train": resolve(self.cfg.schedule, False), "probe": resolve(self.cfg.schedule, True)}
 
     def features(self, x: Tensor, probe: Optional[Probe] = None) -> Tensor:
         """Top-layer output at every step.  x: (B, T, I) -> (B, T, H)."""
         px = self.proj(x).transpose(0, 1)  # (T, B, H)
         left0 = self.cell.initial_left(x.shape[0], px)
-        top = run(self.cfg.schedule, self.cell, self.cell.bottom(px), left0, probe)  # (T, B, H)
+        self.last_schedule = resolve(self.cfg.schedule, probe is not None)
+        top = run(self.last_schedule, self.cell, self.cell.bottom(px), left0, probe)  # (T, B, H)
         return top.transpose(0, 1)  # (B, T, H)
 
     def forward(self, x: Tensor, scores: str = "last", probe: Optional[Probe] = None) -> Tensor:

@@ -8,6 +8,12 @@ valid and give identical numbers:
   contiguous run of layers ``lo..hi`` active on that diagonal (layer d sits at time t = k - d), so
   an untied transform is one batched product over the stacked per-layer weights (``core.py``).
 
+* ``layerwise``  — all of layer d-1 before layer d (``nn.LSTM``'s order): D layer calls, each on
+  fused whole-sequence kernels (``layerwise.py``). The fastest, but it hands no per-block state to
+  a probe, so it runs only unprobed passes (training, evaluation).
+* ``auto``       — the default: ``layerwise`` for an unprobed pass, ``wavefront`` (the fastest order
+  that probes) when gradients are measured. ``resolve`` says which order a pass runs.
+
 Every block's state passes through ``probe(state, k, lo, hi)`` before anything downstream uses it;
 a gradient probe (``gradients.py``) adds zero tensors there to read ∂L/∂state[t, d] for every t
 and d from one backward pass.
@@ -21,9 +27,21 @@ import torch
 from torch import Tensor
 
 from .cells import Cell, States
+from .layerwise import run_layerwise
 
 Probe = Callable[[States, int, int, int], States]
-SCHEDULES = ("wavefront", "naive")
+SCHEDULES = ("auto", "layerwise", "wavefront", "naive")
+PROBED = ("wavefront", "naive")  # the orders that can hand every block's state to a probe
+
+
+def resolve(schedule: str, probed: bool) -> str:
+    """The order a pass runs: ``auto`` and ``layerwise`` become ``wavefront`` when probed (a fused
+    whole-layer kernel hides the per-block states) and ``auto`` becomes ``layerwise`` otherwise."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
+    if probed:
+        return schedule if schedule in PROBED else "wavefront"
+    return "layerwise" if schedule == "auto" else schedule
 
 
 def run_naive(cell: Cell, bottom: States, left0: States, probe: Optional[Probe] = None) -> Tensor:
@@ -86,6 +104,10 @@ def _rows(s: Tensor, a: int, b: int) -> Tensor:
 
 
 def run(schedule: str, cell: Cell, bottom: States, left0: States, probe: Optional[Probe] = None) -> Tensor:
-    if schedule == "naive":
+    """Run ``cell`` over the (time × depth) grid in the order ``resolve(schedule, probe given)``."""
+    order = resolve(schedule, probe is not None)
+    if order == "layerwise":
+        return run_layerwise(cell, bottom, left0)
+    if order == "naive":
         return run_naive(cell, bottom, left0, probe)
     return run_wavefront(cell, bottom, left0, probe)

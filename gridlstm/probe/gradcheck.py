@@ -19,7 +19,6 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from rich.table import Table
 
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import GridlstmError
@@ -136,6 +135,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         "T": int(x.shape[1]), "scores": task.scores, "seeds": [cfg.seed + i for i in range(seeds)],
         "batch": batch, "step": source.step, "source": source.kind, "source_path": str(source.path),
         "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
+        "schedule": model.last_schedule,  # the order the probed passes ran (auto: wavefront)
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
     }
     lines = decay.theory_lines(summary, per_seed, m.layers, model.cell.memories)
@@ -164,7 +164,7 @@ LEGEND = ("slope and theory in decades per step back from the loss; σmax/f: σ_
           "back until g underflows")
 
 
-def _cell(r: dict[str, Any], key: str) -> str:
+def cell(r: dict[str, Any], key: str) -> str:
     if key == "theory_value":
         v = r.get("sigma_max", r.get("mean_forget"))
         return "—" if v is None else f"{v:.3g}"
@@ -184,15 +184,6 @@ def title(meta: dict[str, Any]) -> str:
             f"(step {meta['step']}, {len(meta['seeds'])} seed(s), batch {meta['batch']})")
 
 
-def decay_table(result: GradcheckResult) -> Table:
-    table = Table(title=title(result.meta), caption=LEGEND, header_style="bold")
-    for h in HEADERS:
-        table.add_column(h, justify="left" if h == "state" else "right")
-    for r in result.summary:
-        table.add_row(*(_cell(r, k) for k in SHOWN))
-    return table
-
-
 def summary_markdown(result: GradcheckResult) -> str:
     lines = [f"# Gradient flow: {title(result.meta)}", "",
              f"Source: {result.meta['source']} `{result.meta['source_path']}`. "
@@ -209,7 +200,7 @@ def summary_markdown(result: GradcheckResult) -> str:
              "summary.csv.", "",
              "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     for r in result.summary:
-        lines.append("| " + " | ".join(_cell(r, k) for k in SHOWN) + " |")
+        lines.append("| " + " | ".join(cell(r, k) for k in SHOWN) + " |")
     lines += ["", "## Theory beside measurement", ""] + [f"- {t}" for t in result.theory]
     return "\n".join(lines) + "\n"
 

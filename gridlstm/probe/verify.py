@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-from rich.table import Table
 from torch import Tensor, nn
 from torch.func import functional_call
 
@@ -194,13 +193,3 @@ def verify_all(source: Optional[Source] = None, seed: int = 0) -> list[Check]:
         checks.append(check_probe(f"{source.cfg.run_name} (measured model, T={task.length})", model, task,
                                   batch=2, entries=3, seed=seed))
     return checks
-
-
-def verify_table(checks: list[Check]) -> Table:
-    table = Table(title="gradient verification (float64)", header_style="bold")
-    for h in ("check", "max rel error", "tolerance", "result"):
-        table.add_column(h, justify="left" if h == "check" else "right")
-    for c in checks:
-        table.add_row(c.name, f"{c.max_rel_error:.2e}", f"{c.tolerance:.0e}",
-                      "[green]pass[/]" if c.passed else "[red]FAIL[/]")
-    return table

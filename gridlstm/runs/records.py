@@ -91,9 +91,12 @@ class Meta:
     diverged_step: Optional[int] = None
     signal: Optional[str] = None         # interrupted: SIGINT / SIGTERM
     checkpoint_step: Optional[int] = None
+    # the loop orders that run (model.schedule auto: layerwise for training steps and evaluation,
+    # wavefront for gradient profiles), e.g. {"train": "layerwise", "probe": "wavefront"}
+    schedule: Optional[dict[str, str]] = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
-    OPTIONAL = ("resumes", "error", "diverged_step", "signal", "checkpoint_step")
+    OPTIONAL = ("resumes", "error", "diverged_step", "signal", "checkpoint_step", "schedule")
 
     @classmethod
     def new(cls, argv: list[str], device: str, seed: int, **extra: Any) -> Meta:

@@ -23,6 +23,7 @@ import math
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -67,7 +68,8 @@ def start_run(cfg: Config, out_root: Path = Path("outputs"), device: str = "auto
         on_stage("built")
         if stop.requested and run_dir is None:
             raise StoppedBeforeStart(stop.name)
-        meta = Meta.new(list(sys.argv if argv is None else argv), str(dev), cfg.seed)
+        meta = replace(Meta.new(list(sys.argv if argv is None else argv), str(dev), cfg.seed),
+                       schedule=trainer.model.schedules())
         folder = RunFolder.claim(run_dir, cfg, meta) if run_dir is not None else RunFolder.create(out_root, cfg, meta)
         on_stage("folder")
         return _live(folder, trainer, stop, hooks, lambda: meta)
@@ -96,6 +98,8 @@ def resume_run(run_dir: Path, config_path: Optional[Path] = None, overrides: tup
                                       "previous_status": plan.meta.status,
                                       "argv": list(sys.argv if argv is None else argv),
                                       "forced_changes": plan.changed})
+            # set again: a forced config change may change the schedule
+            meta = replace(meta, schedule=trainer.model.schedules())
             folder.write_start(plan.cfg, meta)
             return meta
 

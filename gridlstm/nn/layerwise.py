@@ -1,0 +1,243 @@
+"""The layer-by-layer schedule and the whole-sequence kernels it runs on.
+
+Block (t, d) reads only (t-1, d) and (t, d-1), so all of layer d-1 can finish before layer d
+starts (the order ``nn.LSTM`` itself uses). In that order a layer is two passes over all T steps:
+
+* the time direction is an ordinary LSTM/RNN over t, run on PyTorch's fused recurrent kernel
+  (``torch.lstm`` / ``torch.rnn_tanh`` / ``torch.rnn_relu``: oneDNN on the CPU, cuDNN on a GPU, no
+  Python loop over t) with the model's own weights passed as views (``lstm_sequence``);
+* the grid's depth LSTM has no recurrence in t: its inputs at (t, d) are all known once layer d's
+  time pass is done, so it is ONE fused gate transform + update over all T·B rows (``lstm_rows``).
+
+Only the paper's output form h = tanh(o⊙m) has no fused kernel: it runs ``_LSTMLayer``, a time
+loop whose input half is hoisted into one T·B-row product and whose backward is hand-written.
+
+Each cell says what one of its layers computes (``Cell.layer``, with the equations); this module
+owns the loop over d. The readable per-block formulation (``cells.py``: ``lstm_update`` over the
+gate transform) stays the oracle: ``tests/test_schedule.py`` compares this schedule with the
+wavefront in float64 for every model, and the per-block states stay available only to the probed
+schedules (a probe needs every (t, d) in the autograd graph, which a fused kernel hides).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import torch
+from torch import Tensor
+
+from .core import lstm_gate_grads, onednn_available, onednn_linear
+
+if TYPE_CHECKING:
+    from .cells import Cell, States
+
+
+def run_layerwise(cell: Cell, bottom: States, left0: States) -> Tensor:
+    """Layer 0 over every t, then layer 1, ...: D cell-layer calls.  Same contract as
+    ``schedule.run_naive`` without a probe: bottom (T, B, H) tuples, left0 (D, B, H) -> top (T, B, H)."""
+    params = cell.layer_params()  # per layer: the weight views, unbound once (one stack in backward)
+    up = bottom
+    for d in range(cell.layers):
+        up = cell.layer(up, tuple(s[d] for s in left0), params[d], d)
+    return up[0]
+
+
+# ----------------------------------------------------------------------------- whole-sequence kernels
+
+def torch_weights(w_x: Tensor, w_h: Tensor, b: Tensor, b_h: Optional[Tensor] = None) -> list[Tensor]:
+    """Our (K, O)-oriented weights -> torch's [w_ih (O, I), w_hh (O, H), b_ih (O,), b_hh (O,)].
+
+    One buffer, laid out as cuDNN wants one layer's weights (w_ih, w_hh, b_ih, b_hh, each row-major,
+    back to back), and the four tensors are views of it. cuDNN then takes the buffer as it is: without
+    it, ``_cudnn_rnn`` copies non-flat weights itself on every call and warns. The CPU (oneDNN) runs
+    the same code, so the tests exercise it. Cost: one copy of this layer's weights per forward
+    (O(H²), against the layer's O(T·B·H²)), never one per timestep. b_hh is ``b_h``, by default zero:
+    an LSTM's or RNN's one bias is b_ih (a GRU needs the recurrent half of n's bias apart).
+    """
+    n_out = b.shape[-1]
+    flat = torch.cat([w_x.T.reshape(-1), w_h.T.reshape(-1), b, b.new_zeros(n_out) if b_h is None else b_h])
+    n_x, n_h = w_x.numel(), w_h.numel()
+    return [flat[:n_x].view(n_out, -1), flat[n_x:n_x + n_h].view(n_out, -1),
+            flat[n_x + n_h:n_x + n_h + n_out], flat[n_x + n_h + n_out:]]
+
+
+def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_x: Tensor, w_h: Tensor, b: Tensor,
+                  output: str = "standard") -> Tensor:
+    """h[t] for t = 0..T-1 of one LSTM layer:  z[t] = x[t] w_x + h[t-1] w_h + b  (gates i, f, g, o),
+    c[t] = f⊙c[t-1] + i⊙g,  h[t] = o⊙tanh(c[t])  ("standard") or tanh(o⊙c[t])  ("paper").
+
+    x (T, B, I), h0 = h[-1] and c0 = c[-1] (B, H), w_x (I, 4H), w_h (H, 4H), b (4H,)  ->  (T, B, H).
+    "standard" runs ``torch.lstm`` (oneDNN / cuDNN); "paper" runs ``_LSTMLayer``.
+    """
+    if output == "paper":
+        return _LSTMLayer.apply(x, h0, c0, w_x, w_h, b)
+    train = torch.is_grad_enabled()
+    out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), torch_weights(w_x, w_h, b),
+                           True, 1, 0.0, train, False, False)
+    return out
+
+
+def rnn_sequence(x: Tensor, h0: Tensor, w_x: Tensor, w_h: Tensor, b: Tensor, nonlinearity: str) -> Tensor:
+    """h[t] = φ(x[t] w_x + h[t-1] w_h + b), φ = tanh or relu, by ``torch.rnn_tanh`` / ``torch.rnn_relu``.
+
+    x (T, B, I), h0 (B, H), w_x (I, H), w_h (H, H), b (H,)  ->  (T, B, H).
+    """
+    fn = torch.rnn_tanh if nonlinearity == "tanh" else torch.rnn_relu
+    out, _ = fn(x, h0.unsqueeze(0), torch_weights(w_x, w_h, b), True, 1, 0.0, torch.is_grad_enabled(),
+                False, False)
+    return out
+
+
+def gru_sequence(x: Tensor, h0: Tensor, w_x: Tensor, w_h: Tensor, b_x: Tensor, b_h: Tensor) -> Tensor:
+    """h[t] of one GRU layer (gates r, z, n in torch's order) by ``torch.gru`` (oneDNN / cuDNN):
+    r, z = σ(x w_x[r,z] + b_x[r,z] + h w_h[r,z] + b_h[r,z]),  n = tanh(x w_x[n] + b_x[n] + r⊙(h w_h[n] + b_h[n])),
+    h[t] = (1 − z)⊙n + z⊙h[t-1].   x (T, B, I), h0 (B, H), w_x (I, 3H), w_h (H, 3H), b_x, b_h (3H,) -> (T, B, H).
+    """
+    out, _ = torch.gru(x, h0.unsqueeze(0), torch_weights(w_x, w_h, b_x, b_h), True, 1, 0.0,
+                       torch.is_grad_enabled(), False, False)
+    return out
+
+
+def lstm_rows(inp: Tensor, rec: Tensor, c_prev: Tensor, W: Tensor, b: Tensor,
+              output: str = "standard") -> tuple[Tensor, Tensor]:
+    """One LSTM update on every row at once, no recurrence:  z = [inp; rec] W + b,
+    (h, c) = lstm_update(z, c_prev, output).  inp (T, B, I), rec (T, B, R), c_prev (T, B, H),
+    W (I+R, 4H), b (4H,)  ->  h, c (T, B, H).  One product forward, two backward (``_LSTMRows``)."""
+    T, B = inp.shape[:2]
+    h, c = _LSTMRows.apply(inp.reshape(T * B, -1), rec.reshape(T * B, -1), c_prev.reshape(T * B, -1),
+                           W, b, output == "paper")
+    return h.view(T, B, -1), c.view(T, B, -1)
+
+
+# Products over T·B rows. On the CPU in float32 oneDNN's inner product runs AVX-512 and splits its
+# rows over the threads: 2.5-3x torch's MKL (AVX2) ``mm`` for the forward and δX products at
+# (6400 x 256) @ (256 x 512), two threads (benchmarks/notes.md). It needs contiguous (N, K) weights:
+# a strided view is 60-100x slower, so the (K, O) weight is transposed once per call (O(K·O)).
+# The weight gradient Xᵀδz contracts over the rows, which neither operand has contiguous: it stays
+# on ``mm`` (a oneDNN product after two transposed copies was only 1.1-1.4x faster).
+
+def _dnn(x: Tensor) -> bool:
+    return x.device.type == "cpu" and x.dtype == torch.float32 and onednn_available()
+
+
+def rows_product(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """x @ w + b.  x (M, K), w (K, O), b (O,) -> (M, O)."""
+    return onednn_linear(x, w.T.contiguous(), b) if _dnn(x) else torch.addmm(b, x, w)
+
+
+def rows_product_t(dz: Tensor, w: Tensor) -> Tensor:
+    """dz @ wᵀ.  dz (M, O), w (K, O) -> (M, K)."""
+    return onednn_linear(dz, w.contiguous()) if _dnn(dz) else dz @ w.T
+
+
+# In-place unary ops on a strided gate slice (``z[:, a:b].sigmoid_()``) run several times slower on
+# T·B rows than the same op on the whole contiguous tensor (measured at (32 000, 4·64), two threads:
+# ``core.lstm_gates_`` 31 ms against 8.5 ms for the version below, a clone subtracted from both).
+# ``core`` keeps its form for the wavefront's 32-row steps; this one is for the T·B-row pass. (The
+# backward's strided in-place ops rewritten the same way were slower: the extra temporaries cost more.)
+
+def _gates_rows(z: Tensor, H: int) -> Tensor:
+    """``core.lstm_gates_`` (gates (i, f, g, o) = (σ, σ, tanh, σ) of z, in place) with one σ over the
+    whole contiguous z and the g slot's tanh written back.  z (M, 4H) -> z."""
+    g = z.narrow(-1, 2 * H, H)
+    tanh_g = g.tanh()
+    z.sigmoid_()
+    g.copy_(tanh_g)
+    return z
+
+
+class _LSTMRows(torch.autograd.Function):
+    """``core._LSTMStep`` for one layer's weights over M = T·B independent rows (same equations and
+    backward formulas, ``core.lstm_gate_grads``):  X = [inp; rec],  G = gates(X W + b),
+    c = f⊙c_prev + i⊙g,  h = o⊙tanh(c) or tanh(o⊙c);  δX = δz Wᵀ,  δW = Xᵀ δz,  δb = Σ_rows δz."""
+
+    @staticmethod
+    def forward(ctx, inp, rec, c_prev, W, b, paper):
+        X = torch.cat([inp, rec], dim=-1)  # (M, I+R)
+        H = c_prev.shape[-1]
+        G = _gates_rows(rows_product(X, W, b), H)  # (M, 4H): i, f, g, o
+        i, f, g, o = G.unflatten(-1, (4, H)).unbind(-2)
+        c = torch.addcmul(f * c_prev, i, g)
+        tau = torch.tanh(o * c) if paper else torch.tanh(c)
+        h = tau if paper else o * tau
+        ctx.save_for_backward(X, W, G, c_prev, c, tau)
+        ctx.paper, ctx.n_inp = paper, inp.shape[-1]
+        return h, c
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dh, dc):
+        X, W, G, c_prev, c, tau = ctx.saved_tensors
+        H = c.shape[-1]
+        dz, dc = lstm_gate_grads(G, c_prev, c, tau, dh, dc, ctx.paper)
+        d_inp = d_rec = dW = db = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            dX = rows_product_t(dz, W)
+            d_inp, d_rec = dX.narrow(-1, 0, ctx.n_inp), dX.narrow(-1, ctx.n_inp, dX.shape[-1] - ctx.n_inp)
+        if ctx.needs_input_grad[3]:
+            dW = X.T @ dz
+        if ctx.needs_input_grad[4]:
+            db = dz.sum(0)
+        return d_inp, d_rec, dc * G.narrow(-1, H, H), dW, db, None
+
+
+class _LSTMLayer(torch.autograd.Function):
+    """One LSTM layer with output form "paper" over all T steps (``lstm_sequence``'s equations,
+    h = tanh(o⊙c)), as one autograd node.  Forward: Z_x = X w_x + b for all t in ONE product
+    (hoisted), then per t only z[t] = Z_x[t] + h[t-1] w_h and the update (8 small ops).
+
+    Backward: the gate formulas of ``core.lstm_gate_grads`` (paper form), with every factor that does
+    not depend on the incoming gradient formed for all t at once first:
+        A = 1 − h²,   P = [g⊙i(1−i),  c_prev⊙f(1−f),  i⊙(1−g²),  c⊙o(1−o)]        (T, B, 4, H)
+    then per t, in reverse (7 small ops):
+        δh = δH[t] + δh_next,  δu = δh⊙A[t],  δc = δc_next + δu⊙o[t],
+        δz[t] = [δc⊙P_i, δc⊙P_f, δc⊙P_g, δu⊙P_o],  δh_next = δz[t] w_hᵀ,  δc_next = δc⊙f[t]
+    and last δX = δZ w_xᵀ, δw_x = Xᵀ δZ, δw_h = H_prevᵀ δZ, δb = Σ δZ, each ONE product over T·B rows.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_x, w_h, b):
+        T, B, n_in = x.shape
+        H = h0.shape[-1]
+        G = rows_product(x.reshape(T * B, n_in), w_x, b).view(T, B, 4 * H)  # input half, all t at once
+        hs, cs = x.new_empty(T + 1, B, H), x.new_empty(T + 1, B, H)     # h[t-1], c[t-1] at row t
+        hs[0], cs[0] = h0, c0
+        g_tmp = x.new_empty(B, H)
+        Gt, ht, ct = G.unbind(0), hs.unbind(0), cs.unbind(0)
+        i, f, g, o = (s.unbind(0) for s in G.unflatten(-1, (4, H)).unbind(-2))  # per t, (B, H) views
+        for t in range(T):
+            Gt[t].addmm_(ht[t], w_h)                  # z[t]
+            torch.tanh(g[t], out=g_tmp)
+            Gt[t].sigmoid_()
+            g[t].copy_(g_tmp)                         # gates (i, f, g, o) in place of z[t]
+            torch.mul(f[t], ct[t], out=ct[t + 1]).addcmul_(i[t], g[t])
+            torch.tanh(o[t] * ct[t + 1], out=ht[t + 1])
+        ctx.save_for_backward(x, w_x, w_h, G, hs, cs)
+        return hs[1:].clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dH):
+        x, w_x, w_h, G, hs, cs = ctx.saved_tensors
+        T, B, n_in = x.shape
+        H = hs.shape[-1]
+        i, f, g, o = G.unflatten(-1, (4, H)).unbind(-2)   # (T, B, H) each
+        h, c, c_prev = hs[1:], cs[1:], cs[:-1]
+        A = 1 - h * h
+        P = torch.stack([g * (i - i * i), c_prev * (f - f * f), i * (1 - g * g), c * (o - o * o)], dim=2)
+        dZ = torch.empty_like(G)
+        dZ4 = dZ.unflatten(-1, (4, H))                    # (T, B, 4, H)
+        dh_next, dc_next = torch.zeros_like(hs[0]), torch.zeros_like(cs[0])
+        w_hT = w_h.T
+        for t in range(T - 1, -1, -1):
+            du = (dH[t] + dh_next).mul_(A[t])
+            dc = torch.addcmul(dc_next, du, o[t])
+            torch.mul(P[t, :, :3], dc.unsqueeze(1), out=dZ4[t, :, :3])
+            torch.mul(P[t, :, 3], du, out=dZ4[t, :, 3])
+            dh_next = dZ[t] @ w_hT
+            dc_next = dc * f[t]
+        dZ2 = dZ.view(T * B, 4 * H)
+        dx = rows_product_t(dZ2, w_x).view(T, B, n_in) if ctx.needs_input_grad[0] else None
+        dw_x = x.reshape(T * B, n_in).T @ dZ2 if ctx.needs_input_grad[3] else None
+        dw_h = hs[:-1].reshape(T * B, H).T @ dZ2 if ctx.needs_input_grad[4] else None
+        db = dZ2.sum(0) if ctx.needs_input_grad[5] else None
+        return dx, dh_next, dc_next, dw_x, dw_h, db
