@@ -1,7 +1,10 @@
 """Pieces shared by every command: error handling, the config/override arguments, --device."""
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,8 +13,11 @@ from typing import Any, Optional
 import click
 from rich.console import Console
 
-from gridlstm.config import Config, load_config
+from gridlstm.config import Config, load_config, valid_keys
 from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted
+
+TORCH_WRITE_FAILED = re.compile(r"inline_container|PytorchStreamWriter|file write failed")
+LOOKS_LIKE_PATH = re.compile(r"\.ya?ml$|[/\\]")  # a path separator, or a config file's suffix
 
 
 def stderr_console() -> Console:
@@ -25,9 +31,28 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def one_line(text: str, width: int = 1000) -> str:
+    """A message as one line of bounded length (a path or a value may hold newlines or be huge)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def os_error_message(e: OSError) -> str:
+    """``PATH: strerror`` and what to do about it, for an OSError nobody closer handled."""
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    what = e.strerror or type(e).__name__
+    hint = {errno.ENOSPC: "free some space and run again (an interrupted run continues with "
+                          "gridlstm train --resume RUN_DIR; what was written is kept)",
+            errno.EROFS: "the file system is read-only: write elsewhere (--out DIR)",
+            errno.EACCES: "no permission: write elsewhere (--out DIR) or fix the permissions",
+            errno.EDQUOT: "disk quota exceeded: free some space and run again"}.get(e.errno or 0, "")
+    return f"{where + ': ' if where else ''}{what}{'; ' + hint if hint else ''}"
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into 'Error: …' on stderr and exit code 2, never a traceback; a hard
-    Ctrl-C into a short note and exit code 130."""
+    Ctrl-C into a short note and exit code 130. File-system errors and anything unforeseen end as
+    one line with exit code 1 (GRIDLSTM_DEBUG=1 shows the traceback of an unforeseen one)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,22 +61,89 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except ConfigError as e:
             fail(str(e))
         except GridlstmError as e:
-            fail(e.message, e.exit_code)
+            fail(one_line(e.message), 2)
         except RunInterrupted as e:
             fail(f"stopped at once by a second interrupt; the last complete checkpoint (step "
                  f"{e.checkpoint_step}) is kept. Resume with: gridlstm train --resume {e.run_dir}", 130)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except (click.ClickException, click.exceptions.Exit):
+            raise
+        except OSError as e:
+            fail(one_line(os_error_message(e)), 1)
+        except RecursionError:
+            fail("input nested too deeply to process (RecursionError); check the files given", 1)
+        except MemoryError:
+            fail("out of memory; use a smaller model, batch or sequence length "
+                 "(GRIDLSTM_MEMORY_GB sets the budget that configs are checked against)", 1)
+        except Exception as e:
+            if os.environ.get("GRIDLSTM_DEBUG"):
+                raise
+            if isinstance(e, RuntimeError) and TORCH_WRITE_FAILED.search(str(e)):  # torch.save's own error
+                fail(one_line(f"writing a checkpoint failed ({str(e).strip()[:120]}); the disk may be full: "
+                              "free some space, then continue with gridlstm train --resume RUN_DIR"), 1)
+            fail(one_line(f"internal error: {type(e).__name__}: {e} (please report it; "
+                          "GRIDLSTM_DEBUG=1 shows the traceback)"), 1)
 
     return wrapper
 
 
+def is_override(arg: str) -> bool:
+    """``key=value``, unless ``arg`` is an existing path (sweep run folders are named like
+    ``kind=lstm,seed=0``) or, with a key that is no config key, looks like a path."""
+    key, sep, _ = arg.partition("=")
+    if not sep or os.path.exists(arg):
+        return False
+    return key.strip() in valid_keys() or not LOOKS_LIKE_PATH.search(arg)
+
+
 def split_config_args(args: tuple[str, ...]) -> tuple[Optional[Path], list[str]]:
-    """``[CONFIG] [key=value ...]``: the first argument without '=' is the config path; any other
-    argument without '=' is reported with the overrides' problems (load_config), all at once."""
-    if args and "=" not in args[0]:
+    """``[CONFIG] [key=value ...]``: the first argument that is not an override is the config path;
+    any other argument without '=' is reported with the overrides' problems (load_config), all at
+    once."""
+    if args and not is_override(args[0]):
         return Path(args[0]), list(args[1:])
     return None, list(args)
+
+
+def check_out_dir(out: Path, option: str = "--out") -> None:
+    """Refuse an output folder that cannot be made, before anything is created (exit code 2)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise GridlstmError(f"{option} {path}: exists and is not a folder")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise GridlstmError(f"{option} {path}: {probe} is a file, not a folder; choose another {option}")
+    if probe.exists() and (not os.access(probe, os.W_OK | os.X_OK) or _read_only(probe)):
+        why = "read-only file system" if _read_only(probe) else "permission denied"
+        raise GridlstmError(f"{option} {path}: cannot write in {probe} ({why}); choose another {option}")
+
+
+def check_resume_dir(run_dir: Path) -> None:
+    """A run continues in its own folder: refuse one that cannot be written, before anything runs."""
+    path = Path(run_dir)
+    if path.is_dir() and (not os.access(path, os.W_OK | os.X_OK) or _read_only(path)):
+        why = "read-only file system" if _read_only(path) else "permission denied"
+        raise GridlstmError(f"--resume {path}: cannot write in the run folder ({why}); a run continues "
+                            "in its own folder: copy it somewhere writable and resume the copy")
+
+
+def given(param: str) -> bool:
+    """Whether the option ``param`` of the running command was given on the command line."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source(param) if ctx is not None else None
+    return source is not None and source != click.core.ParameterSource.DEFAULT
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def config_from_args(args: tuple[str, ...]) -> Config:

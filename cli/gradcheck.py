@@ -22,7 +22,7 @@ from gridlstm.probe.gradcheck import (
 )
 from gridlstm.probe.verify import Check, verify_all
 
-from .common import device_option, handle_errors, split_config_args, stderr_console
+from .common import check_out_dir, device_option, handle_errors, split_config_args, stderr_console
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -58,6 +58,8 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
     """
+    if out is not None:
+        check_out_dir(out)
     path, overrides = split_config_args(args)
     if length is not None:
         overrides.append(f"task.length={length}")

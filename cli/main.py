@@ -13,7 +13,17 @@ from gridlstm import __version__
 from gridlstm.errors import GridlstmError, StoppedBeforeStart
 from gridlstm.train.signals import StopSignals
 
-from .common import config_from_args, device_option, fail, handle_errors, split_config_args, stderr_console
+from .common import (
+    check_out_dir,
+    check_resume_dir,
+    config_from_args,
+    device_option,
+    fail,
+    given,
+    handle_errors,
+    split_config_args,
+    stderr_console,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Commands that pull in heavy imports (matplotlib, ray, the benchmarks) load only when invoked, so
@@ -80,6 +90,7 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
       gridlstm train --resume outputs/default/20250101-120000-ab12
       gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000
     """
+    check_train_options(out, name, resume_dir)
     with StopSignals() as stop:  # first: a SIGTERM while torch loads or the model builds is handled
         # the training stack loads only now, under the handlers (and only for this command)
         from gridlstm.train.lifecycle import resume_run, start_run
@@ -105,6 +116,21 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
     console.print(message, markup=False, soft_wrap=True)
     click.echo(summary["run_dir"])
     sys.exit(code)
+
+
+def check_train_options(out: Path, name: str | None, resume_dir: Path | None) -> None:
+    """Contradictory or empty options are refused before anything is read or written."""
+    if name is not None and not name.strip():
+        raise GridlstmError("--name is empty: give a folder name (letters, digits, '.', '_', '-') "
+                            "or leave --name out for <task>-<model kind>")
+    if resume_dir is not None:
+        for option in ("out", "name"):
+            if given(option):
+                raise GridlstmError(f"--{option} does not apply with --resume: a run continues in its own "
+                                    f"folder ({resume_dir}); drop --{option}")
+        check_resume_dir(resume_dir)
+    else:
+        check_out_dir(out)
 
 
 def signal_exit_code(name: str) -> int:

@@ -1,6 +1,7 @@
 """``gridlstm sweep``: many runs over axes of a config, locally or on Ray (logic in gridlstm/sweep/)."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -9,12 +10,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from gridlstm.errors import GridlstmError
 from gridlstm.sweep.executors import make_executor
 from gridlstm.sweep.folder import open_target, run_sweep
 from gridlstm.sweep.results import table_rows, write_results
 from gridlstm.sweep.spec import Sweep
 
-from .common import device_option, handle_errors, stderr_console
+from .common import check_out_dir, device_option, given, handle_errors, stderr_console
 from .sweep_display import RichSweepProgress, expansion_table
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -60,11 +62,11 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
       gridlstm sweep configs/sweeps/grid_depth.yaml --dry-run
     """
     console = stderr_console()
+    runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)
     spec, sweep_dir, _ = open_target(target, overrides, out, create=not dry_run)
     if dry_run:
         Console(highlight=False).print(expansion_table(spec))
         return
-    runner = make_executor(executor, jobs, address, num_cpus, num_gpus)
     try:
         board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
                           tuple(sys.argv))
@@ -83,6 +85,21 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     click.echo(sweep_dir)
     if board.failures():
         sys.exit(1)
+
+
+def check_sweep_options(target: Path, out: Path, executor: str, jobs: Optional[int], address: Optional[str],
+                        num_cpus: float, num_gpus: float, dry_run: bool) -> Any:
+    """Every option checked (and the executor made) before a sweep folder exists."""
+    for option, value in (("--num-cpus", num_cpus), ("--num-gpus", num_gpus)):
+        if not math.isfinite(value) or value < 0 or (option == "--num-cpus" and value == 0):
+            raise GridlstmError(f"{option} {value:g}: expected a finite number "
+                                f"{'> 0' if option == '--num-cpus' else '>= 0'} per run")
+    if executor == "local" and given("num_cpus"):
+        raise GridlstmError("--num-cpus applies only to --executor ray (local runs: --jobs)")
+    runner = make_executor(executor, jobs, address, num_cpus, num_gpus)
+    if not dry_run and not Path(target).is_dir():
+        check_out_dir(out)
+    return runner
 
 
 def rich_table(sweep: Sweep, grouped: list[dict[str, Any]]) -> Table:

@@ -8,19 +8,39 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import limits, safe_yaml
 from .errors import ConfigError
 from .nn import registry
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
+INT64 = limits.INT64
+
+
+def _numeric(annotation: Any) -> bool:
+    """int, float, Optional[int], list[int], ...: a field that holds numbers."""
+    return annotation in (int, float) or any(_numeric(a) for a in get_args(annotation))
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and ±inf are refused in every float field: a NaN forget bias or target only shows up later
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, v: Any, info: Any) -> Any:
+        """YAML ``true`` is not the number 1: a boolean is accepted only where one is expected."""
+        if _numeric(cls.model_fields[info.field_name].annotation) and (
+                isinstance(v, bool) or (isinstance(v, list) and any(isinstance(x, bool) for x in v))):
+            raise ValueError(f"expected {'numbers' if isinstance(v, list) else 'a number'}, "
+                             "not true/false")
+        return v
 
     def _non_default(self, key: str) -> bool:
         """True when ``key`` was given explicitly with a value other than its default."""
@@ -34,7 +54,7 @@ class TaskConfig(_Section):
     mode: Literal["sequence", "whole"] = Field("sequence", description="parity only")
     keys: Literal[2, 3] = Field(2, description="temporal_order only")
     vocab: int = Field(64, ge=2, le=4096, description="memorize only: symbols to draw from")
-    eval_seed: int = Field(1234, description="seed of the fixed held-out set (same for every run)")
+    eval_seed: int = Field(1234, ge=-INT64 - 1, le=INT64, description="seed of the fixed held-out set (same for every run)")
 
     @model_validator(mode="after")
     def _applicable(self) -> TaskConfig:
@@ -81,21 +101,21 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    steps: int = Field(1000, ge=1)
-    batch_size: int = Field(32, ge=1)
+    steps: int = Field(1000, ge=1, le=INT64)
+    batch_size: int = Field(32, ge=1, le=INT64)
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0, le=1e3)
     clip_norm: float = Field(1.0, ge=0, description="max global gradient norm; 0 disables clipping")
-    eval_every: int = Field(100, ge=1)
-    eval_batches: int = Field(4, ge=1)
-    log_every: int = Field(10, ge=1)
+    eval_every: int = Field(100, ge=1, le=INT64)
+    eval_batches: int = Field(4, ge=1, le=INT64)
+    log_every: int = Field(10, ge=1, le=INT64)
     target: Optional[float] = Field(None, description="success threshold; null = the task's default")
     early_stop: bool = Field(True, description="stop when the held-out metric reaches the target")
-    checkpoint_every: Optional[int] = Field(None, ge=1, description="steps between checkpoints; "
+    checkpoint_every: Optional[int] = Field(None, ge=1, le=INT64, description="steps between checkpoints; "
                                             "null = at every eval (an interrupt always writes one)")
     on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN/Inf loss or gradient: stop the "
                                             "run as diverged, or skip that batch's update")
-    skip_limit: int = Field(10, ge=1, description="on_nan skip: this many skipped steps in a row "
+    skip_limit: int = Field(10, ge=1, le=INT64, description="on_nan skip: this many skipped steps in a row "
                             "count as diverged (the weights themselves went bad)")
 
 
@@ -105,20 +125,20 @@ class GradientsConfig(_Section):
     at_steps: list[int] = Field([0], description="training steps at which to record a profile "
                                 "(0 = before the first update) into gradients/profiles.csv")
     at_end: bool = Field(True, description="also record at the step training stops")
-    batch_size: Optional[int] = Field(None, ge=1, description="examples per profile; null = train.batch_size")
+    batch_size: Optional[int] = Field(None, ge=1, le=INT64, description="examples per profile; null = train.batch_size")
     seeds: int = Field(1, ge=1, le=100, description="profiles (batches) per recorded step")
 
     @field_validator("at_steps")
     @classmethod
     def _non_negative(cls, v: list[int]) -> list[int]:
         if any(s < 0 for s in v):
-            raise ValueError(f"steps must be >= 0 (got {v})")
+            raise ValueError(f"steps must be >= 0 (got {_short(v)})")
         return sorted(set(v))
 
 
 class Config(_Section):
     name: Optional[str] = Field(None, description="run group folder; null = <task>-<model kind>")
-    seed: int = 0
+    seed: int = Field(0, ge=-INT64 - 1, le=INT64)
     task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -135,8 +155,11 @@ class Config(_Section):
     def _profiles_within_training(self) -> Config:
         late = [s for s in self.gradients.at_steps if s > self.train.steps]
         if late:
-            raise ValueError(f"gradients.at_steps {late} lie after train.steps = {self.train.steps}: "
+            raise ValueError(f"gradients.at_steps {_short(late)} lie after train.steps = {self.train.steps}: "
                              "they would never be recorded")
+        too_big = limits.check(self)  # before anything is allocated (the run folder included)
+        if too_big:
+            raise ValueError(too_big)
         return self
 
     @property
@@ -162,7 +185,7 @@ def valid_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
     return keys
 
 
-def _suggest(key: str) -> str:
+def suggest(key: str) -> str:
     sections = [name for name, f in Config.model_fields.items()
                 if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)]
     close = difflib.get_close_matches(key, valid_keys() + sections, n=1, cutoff=0.6)
@@ -182,7 +205,7 @@ def _format_error(err: dict[str, Any]) -> list[str]:
     """One pydantic error → one line per problem (cross-field rules may report several)."""
     loc = _key(tuple(err["loc"]))
     if err["type"] == "extra_forbidden":
-        return [f"unknown key {loc}{_suggest(loc)}"]
+        return [f"unknown key {loc}{suggest(loc)}"]
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "value_error" and (not loc or isinstance(err.get("input"), dict)):
         # a section's cross-field rules: the message names its keys, "; " between problems
@@ -192,19 +215,28 @@ def _format_error(err: dict[str, Any]) -> list[str]:
     return [f"{loc or 'config'}: {msg}{shown}"]
 
 
-def _short(value: Any, width: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
+_short = safe_yaml._short  # a bounded repr: never the whole of a big value
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, what: str = "config") -> dict[str, Any]:
     """The YAML mapping in ``path``; every way this can fail becomes a one-line ConfigError."""
-    if not path.exists():
-        raise ConfigError([f"config file not found: {path}"])
-    if path.is_dir():
-        raise ConfigError([f"config path is a directory, not a YAML file: {path}"])
     try:
-        data = yaml.safe_load(path.read_text())
+        if not path.exists():
+            raise ConfigError([f"{what} file not found: {path}"])
+        if path.is_dir():
+            raise ConfigError([f"{what} path is a directory, not a YAML file: {path}"])
+        if not path.is_file():  # a FIFO or a device: reading could wait forever
+            raise ConfigError([f"{what} path is not a regular file (a pipe or device): {path}; "
+                               "write the YAML to a file"])
+        with open(path, "rb") as f:
+            raw = f.read(safe_yaml.MAX_BYTES + 1)
+    except OSError as e:
+        raise ConfigError([f"cannot read {what} {path}: {e.strerror or e}"]) from None
+    if len(raw) > safe_yaml.MAX_BYTES:
+        raise ConfigError([f"{what} file {path} is larger than {safe_yaml.MAX_BYTES // 1000} kB; "
+                           "is it the right file?"])
+    try:
+        data = safe_yaml.load(raw.decode())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -212,17 +244,37 @@ def read_yaml(path: Path) -> dict[str, Any]:
         tag = re.search(r"tag '([^']*)'", problem) if isinstance(e, yaml.constructor.ConstructorError) else None
         if tag:  # safe_load refuses !!python/... and other custom tags
             problem = f"tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')} is not allowed (plain YAML only)"
-        raise ConfigError([f"{path}{where}: YAML syntax error: {problem}"]) from None
+        raise ConfigError([f"{path}{where}: YAML syntax error: {problem[:200]}"]) from None
     except UnicodeDecodeError as e:
-        raise ConfigError([f"cannot read config {path}: not UTF-8 text (byte {e.object[e.start]:#04x} "
+        raise ConfigError([f"cannot read {what} {path}: not UTF-8 text (byte {e.object[e.start]:#04x} "
                            f"at offset {e.start})"]) from None
-    except OSError as e:
-        raise ConfigError([f"cannot read config {path}: {e.strerror or e}"]) from None
+    except (ValueError, RecursionError) as e:  # e.g. a number that Python will not convert
+        raise ConfigError([f"{path}: cannot parse: {str(e)[:120] or type(e).__name__}"]) from None
     if data is None:
-        raise ConfigError([f"config file is empty: {path}"])
+        raise ConfigError([f"{what} file is empty: {path}"])
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: top level must be a mapping of keys, got {type(data).__name__}"])
     return data
+
+
+def parse_value(raw: str) -> Any:
+    """An override's value as a YAML scalar (or list); text that is not YAML stays text."""
+    if not raw.strip():
+        return None
+    try:
+        return safe_yaml.load(raw)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return raw
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``key = "a.b"``, creating (and copying) the sections it needs."""
+    *parents, leaf = key.split(".")
+    node = data
+    for p in parents:
+        node[p] = dict(node[p]) if isinstance(node.get(p), dict) else {}
+        node = node[p]
+    node[leaf] = value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -236,20 +288,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> tuple[dict[st
         if not sep or not key:
             problems.append(f"override {_short(item)} is not key=value (e.g. model.hidden=128)")
             continue
-        if key not in keys:
-            problems.append(f"unknown key {_key((key,))} in override {_short(item)}{_suggest(key)}")
+        if key not in keys and any(k.startswith(key + ".") for k in keys):
+            problems.append(f"override {_short(item)} sets the whole section {key}: set one key of it, "
+                            f"e.g. {next(k for k in keys if k.startswith(key + '.'))}=...")
             continue
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        *parents, leaf = key.split(".")
-        node = data
-        for p in parents:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        node[leaf] = value
+        if key not in keys:
+            problems.append(f"unknown key {_key((key,))} in override {_short(item)}{suggest(key)}")
+            continue
+        set_dotted(data, key, parse_value(raw))
     return data, problems
 
 

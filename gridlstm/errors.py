@@ -1,11 +1,9 @@
-"""Errors the CLI turns into a short message and exit code 2 (never a traceback)."""
+"""The errors of the library: what went wrong, in one message (the CLI picks the exit codes)."""
 from __future__ import annotations
 
 
 class GridlstmError(Exception):
     """A problem with the user's input: a missing file, a corrupt checkpoint, a bad argument."""
-
-    exit_code = 2
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -15,9 +13,14 @@ class GridlstmError(Exception):
 class ConfigError(GridlstmError):
     """One or more problems in a config; ``problems`` holds one line each."""
 
+    SHOWN = 20  # problems printed; the rest are counted (a config can have thousands)
+
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
-        super().__init__("\n".join(f"  - {p}" for p in self.problems))
+        shown = [f"  - {' '.join(p.split())[:400]}" for p in self.problems[: self.SHOWN]]
+        if len(self.problems) > self.SHOWN:
+            shown.append(f"  - ... and {len(self.problems) - self.SHOWN} more")
+        super().__init__("\n".join(shown))
 
     def __str__(self) -> str:
         n = len(self.problems)

@@ -20,8 +20,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from gridlstm import limits
 from gridlstm.config import Config, dump_config, load_config
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import csv_text
 from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
@@ -62,7 +63,10 @@ def load_source(path: Optional[Path], overrides: list[str]) -> Source:
         raise GridlstmError(f"{path} is not a run folder: it has no config.yaml")
     cfg = load_config(path / "config.yaml", overrides)
     ckpt = load_checkpoint(path / "checkpoint.pt")
-    saved = registry.upgrade_model(ckpt.get("config", {}).get("model", {}))
+    saved = (ckpt.get("config") or {}).get("model") or {}
+    if not isinstance(saved, dict):
+        raise GridlstmError(f"corrupt checkpoint {path / 'checkpoint.pt'}: its config.model is not a mapping")
+    saved = registry.upgrade_model(saved)
     wanted = cfg.model.model_dump(mode="json")
     differ = [k for k in WEIGHT_FIELDS if k in saved and saved[k] != wanted[k]]
     if differ or not saved:
@@ -112,8 +116,12 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
     """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory."""
     if seeds < 1:
         raise GridlstmError(f"--seeds {seeds}: expected a positive number of measurement seeds")
-    cfg, dev = source.cfg, resolve_device(device)
+    cfg = source.cfg
     batch = batch or cfg.train.batch_size
+    too_big = limits.check(cfg, batch)  # --batch is not part of the config the check already saw
+    if too_big:
+        raise ConfigError([f"--batch {batch}: {too_big}"])
+    dev = resolve_device(device)
     rows, theories = [], []
     task = None
     for i in range(seeds):

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import yaml
+from pydantic import ValidationError
 
-from gridlstm.config import TaskConfig
-from gridlstm.errors import GridlstmError
+from gridlstm.config import TaskConfig, read_yaml
+from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.nn import registry
 from gridlstm.runs.folder import read_json
 from gridlstm.tasks import make_task
@@ -104,19 +104,32 @@ class GradientTable:
 
     @classmethod
     def read(cls, path: Path) -> GradientTable:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in GRADIENT_FIELDS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise GridlstmError(f"{path} lacks the columns {', '.join(missing)} "
-                                    "(rewrite it with: gridlstm gradcheck RUN)")
-            rows = list(reader)
+        fix = "rewrite it with: gridlstm gradcheck RUN" if path.name == "gradients.csv" else \
+            "delete it; training records it again"
+        reader, rows = read_csv(path, fix)
+        missing = [c for c in GRADIENT_FIELDS if c not in reader]
+        if missing:
+            raise GridlstmError(f"{path} lacks the columns {', '.join(missing)} ({fix})")
         if not rows:
-            raise GridlstmError(f"{path} has no rows (rewrite it with: gridlstm gradcheck RUN)")
-        col = {k: [r[k] for r in rows] for k in GRADIENT_FIELDS}
-        return cls(step=np.array(col["step"], dtype=int), seed=np.array(col["seed"], dtype=int),
-                   state=np.array(col["state"], dtype=str), layer=np.array(col["layer"], dtype=int),
-                   t=np.array(col["t"], dtype=int), norm=np.array(col["norm"], dtype=float))
+            raise GridlstmError(f"{path} has no rows ({fix})")
+        col: dict[str, list[Any]] = {k: [] for k in GRADIENT_FIELDS}
+        for i, r in enumerate(rows, start=2):
+            for k in GRADIENT_FIELDS:
+                v = r.get(k)
+                try:
+                    x = v if k == "state" else (float(v) if k == "norm" else int(v))
+                    if k not in ("state", "norm") and not -2**63 <= x < 2**63:
+                        raise ValueError
+                    col[k].append(x)
+                except (TypeError, ValueError):
+                    kind = "a number" if k == "norm" else "an integer"
+                    raise GridlstmError(f"{path}, line {i}: {k} {str(v)[:30]!r} is not {kind}; the file "
+                                        f"is damaged ({fix})") from None
+                if k == "state" and v is None:
+                    raise GridlstmError(f"{path}, line {i}: the row is cut short; the file is damaged ({fix})")
+        return cls(step=np.array(col["step"], dtype=np.int64), seed=np.array(col["seed"], dtype=np.int64),
+                   state=np.array(col["state"], dtype=str), layer=np.array(col["layer"], dtype=np.int64),
+                   t=np.array(col["t"], dtype=np.int64), norm=np.array(col["norm"], dtype=float))
 
     @property
     def states(self) -> list[str]:
@@ -169,13 +182,22 @@ class Run:
 
     @cached_property
     def config(self) -> dict[str, Any]:
+        """config.yaml, with the keys that plot and report read checked (not the whole schema: a
+        run of an older gridlstm still reads)."""
         if self.gradient_only:  # what gradcheck's meta.json says about the model and the task
             g = self.gradient_meta
-            model = {"kind": g["model"], "variant": g.get("variant") or "memory_input", "tied": bool(g.get("tied")),
-                     "hidden": g.get("hidden"), "layers": g.get("D")}
+            model = {"kind": g["model"], "variant": g.get("variant") or "memory_input",
+                     "tied": bool(g.get("tied")), "hidden": g.get("hidden"), "layers": g.get("D")}
             return {"task": {"name": g["task"], "length": g["length"]}, "model": model, "train": {}}
-        with open(self.path / "config.yaml") as f:
-            return yaml.safe_load(f) or {}
+        path = self.path / "config.yaml"
+        try:
+            data = read_yaml(path)
+        except ConfigError as e:
+            raise GridlstmError(f"{e.problems[0]} (the run's config.yaml is damaged)") from None
+        problem = config_problem(data)
+        if problem:
+            raise GridlstmError(f"{path}: {problem} (the run's config.yaml is damaged)")
+        return data
 
     @cached_property
     def meta(self) -> dict[str, Any]:
@@ -198,6 +220,9 @@ class Run:
         """Chance loss, metric name and success threshold of the run's task (from its config)."""
         task = make_task(TaskConfig(**self.config["task"]))
         target = self.config.get("train", {}).get("target")
+        if target is not None and not finite(target):
+            raise GridlstmError(f"{self.path / 'config.yaml'}: train.target {str(target)[:20]} is not a "
+                                "finite number (the run's config.yaml is damaged)")
         # a gradient-only folder records the task's name and length only: a task with more settings
         # (temporal_order's keys, memorize's vocabulary) has a chance level it cannot know
         unknown = self.gradient_only and self.task in ("temporal_order", "memorize")
@@ -233,17 +258,17 @@ class Run:
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
         path = self.path / "metrics.csv"
-        if not path.is_file():
+        if not path.exists():
             raise GridlstmError(f"{self.path} has no metrics.csv (train it with: gridlstm train CONFIG)")
-        with open(path, newline="") as f:
-            return [{k: (v if k == "split" else _num(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+        _, rows = read_csv(path, "the run's metrics.csv is damaged")
+        return [{k: (v if k == "split" else _num(v)) for k, v in r.items() if isinstance(k, str)} for r in rows]
 
     def gradient_file(self, name: str) -> Path:
         return self.path / name if self.gradient_only else self.path / "gradients" / name
 
     def gradients(self, name: str = "gradients.csv") -> GradientTable:
         path = self.gradient_file(name)
-        if not path.is_file():
+        if not path.exists():
             producer = (f"gridlstm gradcheck {self.path}" if name == "gradients.csv" else
                         "gridlstm train CONFIG gradients.at_steps=[0,100], which records them")
             raise GridlstmError(f"{self.path} has no gradients/{name} (make it with: {producer})")
@@ -263,13 +288,55 @@ class Run:
         path = self.gradient_file("summary.csv")
         if not path.is_file():
             return None
-        with open(path, newline="") as f:
-            return [{k: (v if k in ("state", "theory_kind") else _num(v)) for k, v in r.items()}
-                    for r in csv.DictReader(f)]
+        _, rows = read_csv(path, "rewrite it with: gridlstm gradcheck RUN")
+        return [{k: (v if k in ("state", "theory_kind") else _num(v)) for k, v in r.items() if isinstance(k, str)}
+                for r in rows]
+
+
+def read_csv(path: Path, fix: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """(header, rows) of a CSV file; a file that is not readable text or not CSV is a one-line error."""
+    if path.is_dir():
+        raise GridlstmError(f"{path} is a folder, not a CSV file ({fix})")
+    if not path.is_file():  # a FIFO would block
+        raise GridlstmError(f"{path} is not a regular file ({fix})")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except UnicodeDecodeError as e:
+        raise GridlstmError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                            f"the file is damaged ({fix})") from None
+    except csv.Error as e:
+        raise GridlstmError(f"{path}: not a valid CSV file ({str(e)[:80]}); the file is damaged ({fix})") from None
+    except OSError as e:
+        raise GridlstmError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+CONFIG_FIELDS = {("task", "name"): str, ("task", "length"): int, ("model", "kind"): str,
+                 ("model", "layers"): int, ("model", "hidden"): int}
+
+
+def config_problem(data: dict[str, Any]) -> Optional[str]:
+    """What is wrong with the keys of a run's config that plot and report rely on, if anything."""
+    for (section, key), kind in CONFIG_FIELDS.items():
+        node = data.get(section)
+        value = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{section}.{key} is missing or not {'an integer' if kind is int else 'text'}"
+    for section in ("model", "train"):
+        if section in data and not isinstance(data[section], dict):
+            return f"{section} is not a mapping"
+    try:
+        TaskConfig.model_validate(data["task"])
+    except ValidationError as e:
+        err = e.errors()[0]
+        return f"task.{'.'.join(map(str, err['loc']))}: {err['msg']}".replace("task.: ", "task: ")
+    return None
 
 
 def _num(v: Optional[str]) -> Optional[float]:
-    if v is None or v.strip() == "":
+    if not isinstance(v, str) or v.strip() == "":
         return None
     try:
         x = float(v)

@@ -90,12 +90,21 @@ def write_json(path: Path, obj: dict[str, Any]) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; a missing, unreadable, non-JSON or non-object file is a one-line error."""
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block
+        raise GridlstmError(f"{path} is not a regular file; the run folder is damaged")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         raise GridlstmError(f"{path.name} not found in {path.parent}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise GridlstmError(f"{path} is not valid JSON: {e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise GridlstmError(f"{path} is not valid JSON ({str(e)[:100] or type(e).__name__}); "
+                            "the file is damaged") from None
+    except OSError as e:
+        raise GridlstmError(f"cannot read {path}: {e.strerror or e}") from None
+    if not isinstance(data, dict):
+        raise GridlstmError(f"{path} holds a JSON {type(data).__name__}, not an object; the file is damaged")
+    return data
 
 
 def make_run_dir(out_root: Path, name: str, fill: Optional[Callable[[Path], None]] = None) -> Path:
@@ -169,7 +178,12 @@ def truncate_rows(path: Path, last_step: int, header: Optional[str] = None) -> i
     """
     if not path.exists():
         return 0
-    lines = path.read_text().splitlines(keepends=True)
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except (UnicodeDecodeError, IsADirectoryError) as e:
+        why = "a folder" if isinstance(e, IsADirectoryError) else "not UTF-8 text"
+        raise GridlstmError(f"{path} is {why}: the file is damaged (move it aside to continue without "
+                            "its rows)") from None
     header = header or (lines[0] if lines and lines[0].endswith("\n") else "")
     if not header:
         return 0
@@ -239,6 +253,11 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
         raise GridlstmError(f"corrupt or foreign checkpoint {path}: {_load_error(e)}") from None
     if not isinstance(payload, dict) or "model" not in payload or "format" not in payload:
         raise GridlstmError(f"{path} is not a gridlstm checkpoint (no 'model'/'format' entries)")
+    from .checks import checkpoint_problem  # field types: a damaged file is named, not a traceback
+
+    problem = checkpoint_problem(payload)
+    if problem:
+        raise GridlstmError(f"corrupt checkpoint {path}: {problem}")
     return payload
 
 

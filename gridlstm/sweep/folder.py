@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-import yaml
-
+from gridlstm.config import read_yaml
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
 from gridlstm.runs.records import FINISHED, Status
@@ -66,12 +64,15 @@ def open_sweep_dir(path: Path) -> Sweep:
     if not is_sweep_dir(path):
         raise GridlstmError(f"{path} is not a sweep folder (no {SPEC} and {EXPANSION}); give a sweep "
                             "file such as configs/sweeps/adding_length.yaml or a folder under outputs/sweeps/")
-    data = yaml.safe_load((path / SPEC).read_text())
     try:
-        sweep = parse_sweep(data)
+        sweep = parse_sweep(read_yaml(path / SPEC, "sweep"))
     except ConfigError as e:
-        raise ConfigError([f"{path / SPEC}: {p}" for p in e.problems]) from None
-    stored = [r["id"] for r in read_json(path / EXPANSION)["runs"]]
+        raise ConfigError([p if str(path / SPEC) in p else f"{path / SPEC}: {p}" for p in e.problems]) from None
+    runs = read_json(path / EXPANSION).get("runs")
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in runs):
+        raise GridlstmError(f"{path / EXPANSION} is damaged (no list of runs with ids); start a new sweep "
+                            "from the sweep file")
+    stored = [r["id"] for r in runs]
     if stored != [r.id for r in sweep.runs]:
         raise GridlstmError(f"{path / SPEC} no longer expands to the runs in {path / EXPANSION}; "
                             "was the folder edited? Start a new sweep from the sweep file")
@@ -88,8 +89,8 @@ def run_state(path: Path) -> str:
     status = None
     if (path / "meta.json").is_file():
         try:
-            status = json.loads((path / "meta.json").read_text()).get("status", Status.RUNNING)
-        except (json.JSONDecodeError, OSError):
+            status = read_json(path / "meta.json").get("status", Status.RUNNING)
+        except GridlstmError:
             status = Status.RUNNING
     if status in DONE:
         return status
@@ -112,8 +113,8 @@ def error_line(path: Path) -> str:
     meta = path / "meta.json"
     if meta.is_file():
         try:
-            return str(json.loads(meta.read_text()).get("error") or "")
-        except (json.JSONDecodeError, OSError):
+            return str(read_json(meta).get("error") or "")
+        except GridlstmError:
             return ""
     return ""
 
@@ -195,8 +196,8 @@ class StatusBoard:
             summary: dict[str, Any] = {}
             if (path / "summary.json").is_file():
                 try:
-                    summary = json.loads((path / "summary.json").read_text())
-                except (json.JSONDecodeError, OSError):
+                    summary = read_json(path / "summary.json")
+                except GridlstmError:
                     summary = {}
             cells = {k: summary.get(k, "") for k in STATUS_FIELDS}
             cells["error"] = error_line(path) if self.states[run_id] in (Status.FAILED, Status.DIVERGED) else ""

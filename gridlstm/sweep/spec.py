@@ -21,7 +21,6 @@ axis values (``kind=rnn,length=50,seed=0``), so a resumed sweep finds its own ru
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -32,8 +31,20 @@ from typing import Any, Optional
 
 import yaml
 
-from gridlstm.config import DEFAULT_CONFIG, Config, apply_overrides, build_config, read_yaml, valid_keys
+from gridlstm.config import (
+    DEFAULT_CONFIG,
+    Config,
+    apply_overrides,
+    build_config,
+    flatten,
+    read_yaml,
+    set_dotted,
+    suggest,
+    valid_keys,
+)
 from gridlstm.errors import ConfigError
+from gridlstm.limits import MAX_SWEEP_RUNS
+from gridlstm.safe_yaml import NoAliasDumper, _short
 
 SEED_KEY = "seed"
 TOP_KEYS = ("name", "base", "config", "axes", "zip", "exclude", "plot")
@@ -71,37 +82,6 @@ class Sweep:
 # ----------------------------------------------------------------------------- small helpers
 
 
-def _suggest(key: str) -> str:
-    close = difflib.get_close_matches(key, valid_keys(), n=1, cutoff=0.6)
-    if not close:
-        close = [k for k in valid_keys() if k.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]][:1]
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"steps": 3}, "model.kind": "rnn"}`` → ``{"train.steps": 3, "model.kind": "rnn"}``."""
-    flat: dict[str, Any] = {}
-    for k, v in data.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            flat.update(flatten(v, key + "."))
-        else:
-            flat[key] = v
-    return flat
-
-
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``data["a"]["b"] = value`` for ``key = "a.b"``, creating the sections it needs."""
-    *parents, leaf = key.split(".")
-    node = data
-    for p in parents:
-        if not isinstance(node.get(p), dict):
-            node[p] = {}
-        node[p] = dict(node[p])
-        node = node[p]
-    node[leaf] = value
-
-
 def _is_scalar(v: Any) -> bool:
     return v is None or isinstance(v, (bool, int, float, str))
 
@@ -125,7 +105,7 @@ def show(v: Any) -> str:
 
 def _check_key(key: Any, where: str, problems: list[str]) -> bool:
     if not isinstance(key, str) or key not in valid_keys():
-        problems.append(f"{where}: unknown config key {key!r}{_suggest(str(key))}")
+        problems.append(f"{where}: unknown config key {_short(key)}{suggest(str(key))}")
         return False
     return True
 
@@ -133,14 +113,25 @@ def _check_key(key: Any, where: str, problems: list[str]) -> bool:
 def _check_values(key: str, values: Any, where: str, problems: list[str]) -> bool:
     if not isinstance(values, list) or not values:
         problems.append(f"{where}.{key}: expected a non-empty list of values, e.g. {key}: [a, b] "
-                        f"(got {values!r})")
+                        f"(got {_short(values)})")
+        return False
+    if len(values) > MAX_SWEEP_RUNS:
+        problems.append(f"{where}.{key}: {len(values):,} values, more than a sweep may hold "
+                        f"({MAX_SWEEP_RUNS:,} runs)")
         return False
     bad = [v for v in values if not _is_scalar(v)]
     if bad:
         problems.append(f"{where}.{key}: values must be scalars (number, string, true/false, null), "
-                        f"got {bad[0]!r}")
+                        f"got {_short(bad[0])}")
         return False
-    dupes = sorted({show(v) for i, v in enumerate(values) if any(same_value(v, w) for w in values[:i])})
+    seen: set[tuple[bool, Any]] = set()
+    dupes: set[str] = set()
+    for v in values:  # same_value, in one pass: true is not 1
+        k = (isinstance(v, bool), v)
+        if k in seen:
+            dupes.add(show(v))
+        seen.add(k)
+    dupes = sorted(dupes)
     if dupes:
         problems.append(f"{where}.{key}: repeated value(s) {', '.join(dupes)}")
         return False
@@ -152,21 +143,14 @@ def _axis_groups(data: dict[str, Any], problems: list[str]) -> list[dict[str, li
     groups: list[dict[str, list[Any]]] = []
     axes = data.get("axes") or {}
     if not isinstance(axes, dict):
-        problems.append(f"axes: expected a mapping of dotted key → list of values (got {axes!r})")
+        problems.append(f"axes: expected a mapping of dotted key → list of values (got {_short(axes)})")
         axes = {}
     for key, values in axes.items():
         if _check_key(key, "axes", problems) and _check_values(key, values, "axes", problems):
             groups.append({key: values})
-    zips = data.get("zip") or []
-    if not isinstance(zips, list):
-        problems.append("zip: expected a list of groups, e.g. zip: [{model.hidden: [16, 32], "
-                        "train.lr: [0.01, 0.003]}]")
-        zips = []
-    for i, group in enumerate(zips):
-        where = f"zip[{i}]"
-        if not isinstance(group, dict) or not group:
-            problems.append(f"{where}: expected a mapping of dotted key → list of values (got {group!r})")
-            continue
+    zips = _listed_mappings(data, "zip", "groups, e.g. zip: [{model.hidden: [16, 32], train.lr: [0.01, 0.003]}]",
+                            lambda g: f"expected a mapping of dotted key → list of values (got {_short(g)})", problems)
+    for where, group in zips:
         ok = {k: v for k, v in group.items()
               if _check_key(k, where, problems) and _check_values(k, v, where, problems)}
         lengths = {k: len(v) for k, v in ok.items()}
@@ -186,21 +170,31 @@ def _axis_groups(data: dict[str, Any], problems: list[str]) -> list[dict[str, li
     return groups
 
 
-def _exclude_rules(data: dict[str, Any], keys: list[str], problems: list[str]) -> list[dict[str, list]]:
-    rules = data.get("exclude") or []
-    if not isinstance(rules, list):
-        problems.append("exclude: expected a list of rules, e.g. exclude: [{model.kind: rnn, "
-                        "task.length: 400}]")
+def _listed_mappings(data: dict[str, Any], name: str, expected: str, bad_entry: Any,
+                     problems: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The non-empty mappings listed under ``data[name]``, each with its place (``zip[0]``); a
+    problem line for a value that is no list, and for each entry that is no such mapping."""
+    entries = data.get(name) or []
+    if not isinstance(entries, list):
+        problems.append(f"{name}: expected a list of {expected}")
         return []
     out = []
-    for i, rule in enumerate(rules):
-        where = f"exclude[{i}]"
-        if not isinstance(rule, dict) or not rule:
-            problems.append(f"{where}: expected a mapping of swept key → value or list of values")
-            continue
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and entry:
+            out.append((f"{name}[{i}]", entry))
+        else:
+            problems.append(f"{name}[{i}]: {bad_entry(entry)}")
+    return out
+
+
+def _exclude_rules(data: dict[str, Any], keys: list[str], problems: list[str]) -> list[dict[str, list]]:
+    rules = _listed_mappings(data, "exclude", "rules, e.g. exclude: [{model.kind: rnn, task.length: 400}]",
+                             lambda r: "expected a mapping of swept key → value or list of values", problems)
+    out = []
+    for where, rule in rules:
         unswept = [k for k in rule if k not in keys]
         if unswept:
-            problems.append(f"{where}: {', '.join(map(str, unswept))} is not swept (swept keys: "
+            problems.append(f"{where}: {', '.join(map(str, unswept))[:80]} is not swept (swept keys: "
                             f"{', '.join(keys)})")
             continue
         out.append({k: (v if isinstance(v, list) else [v]) for k, v in rule.items()})
@@ -243,7 +237,7 @@ def _base_data(data: dict[str, Any], sweep_file: Optional[Path], problems: list[
     """The base config as raw (unvalidated) nested data: base file, then the ``config`` section."""
     base = data.get("base")
     if base is not None and not isinstance(base, str):
-        problems.append(f"base: expected a path to a run config (got {base!r})")
+        problems.append(f"base: expected a path to a run config (got {_short(base)})")
         base = None
     if base is None:
         path = DEFAULT_CONFIG
@@ -258,7 +252,7 @@ def _base_data(data: dict[str, Any], sweep_file: Optional[Path], problems: list[
         out = {}
     section = data.get("config") or {}
     if not isinstance(section, dict):
-        problems.append(f"config: expected a mapping of config keys (got {section!r})")
+        problems.append(f"config: expected a mapping of config keys (got {_short(section)})")
         section = {}
     for key, value in flatten(section).items():
         if _check_key(key, "config", problems):
@@ -275,10 +269,12 @@ def parse_sweep(data: dict[str, Any], sweep_file: Optional[Path] = None,
     """
     problems: list[str] = []
     unknown = [k for k in data if k not in TOP_KEYS]
-    problems += [f"unknown sweep key {k!r} (valid: {', '.join(TOP_KEYS)})" for k in unknown]
-    name = data.get("name") or (sweep_file.stem if sweep_file else None)
+    problems += [f"unknown sweep key {_short(k)} (valid: {', '.join(TOP_KEYS)})" for k in unknown]
+    name = data.get("name")
+    if name is None:
+        name = sweep_file.stem if sweep_file else None
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        problems.append(f"name: must be letters, digits, '.', '_' or '-' (a folder name), got {name!r}")
+        problems.append(f"name: must be letters, digits, '.', '_' or '-' (a folder name), got {_short(name)}")
     base = _base_data(data, sweep_file, problems)
     base, bad = apply_overrides(base, list(overrides))
     problems += bad
@@ -295,7 +291,13 @@ def parse_sweep(data: dict[str, Any], sweep_file: Optional[Path] = None,
     if not isinstance(plot, dict) or set(plot) - {"x"}:
         problems.append("plot: expected a mapping with the key x (e.g. plot: {x: task.length})")
     elif plot_x is not None and plot_x not in keys:
-        problems.append(f"plot.x: {plot_x!r} is not swept (swept keys: {', '.join(keys)})")
+        problems.append(f"plot.x: {_short(plot_x)} is not swept (swept keys: {', '.join(keys)})")
+    total = 1
+    for g in groups:
+        total *= len(next(iter(g.values())))
+    if total > MAX_SWEEP_RUNS:  # refused before one point is built
+        problems.append(f"the axes expand to {total:,} runs, more than the {MAX_SWEEP_RUNS:,} a sweep may "
+                        "hold: split it into several sweeps or sweep fewer values")
     if problems:
         raise ConfigError(problems)
 
@@ -353,8 +355,8 @@ def default_x(keys: list[str], groups: list[dict[str, list[Any]]]) -> Optional[s
 
 def load_sweep(path: Path, overrides: tuple[str, ...] | list[str] = ()) -> Sweep:
     """Read and expand a sweep file; ConfigError lists every problem."""
-    return parse_sweep(read_yaml(Path(path)), Path(path), overrides)
+    return parse_sweep(read_yaml(Path(path), "sweep"), Path(path), overrides)
 
 
 def dump_spec(sweep: Sweep) -> str:
-    return yaml.safe_dump(sweep.spec, sort_keys=False)
+    return yaml.dump(sweep.spec, Dumper=NoAliasDumper, sort_keys=False)

@@ -1,0 +1,105 @@
+"""Resource limits, checked from the config before anything is allocated.
+
+The memory a run needs is estimated from its config alone (no torch): the weights with their
+gradients and optimizer state, the activations one backward pass through time keeps, and the
+held-out set. A config whose estimate exceeds the budget is refused as a config problem; the
+budget is ``GRIDLSTM_MEMORY_GB`` (environment, default 16 GB), so a user with a big machine raises
+it: ``GRIDLSTM_MEMORY_GB=200 gridlstm train ...``.
+
+The estimate errs on the high side (within about 2x of what autograd keeps, measured with
+``torch.autograd.graph.saved_tensors_hooks``). ``tests/test_reliability.py`` checks the shapes below
+against tasks.py.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+ENV = "GRIDLSTM_MEMORY_GB"
+DEFAULT_GB = 16.0
+MAX_SWEEP_RUNS = 10_000          # a sweep that expands to more runs is refused before it is expanded
+INT64 = 2**63 - 1                # every integer of a config fits torch's int64 (seeds: its range)
+BYTES = 4                        # float32
+
+# weights per layer in units of H², activations kept per example, step and layer in units of H
+KINDS = {"rnn": (2, 4), "lstm": (8, 10), "grid": (16, 21)}
+WORST = (16, 21)                 # a kind not listed (e.g. from a registry): assume the largest
+# weights + gradient + up to two optimizer moments (Adam), and autograd's working memory
+WEIGHT_COPIES, ACTIVATION_SLACK = 4, 1.3
+
+
+def task_shape(task: Any) -> tuple[int, int, int]:
+    """(steps per sequence, input size, output size) of a TaskConfig, as tasks.py builds them."""
+    L = task.length
+    if task.name == "copy":
+        return L + 20, 10, 9
+    if task.name == "parity":
+        return (1, L, 2) if task.mode == "whole" else (L, 1, 2)
+    if task.name == "temporal_order":
+        return L, 6, 4 if task.keys == 2 else 8
+    return L, 2, 1  # adding
+
+
+@dataclass(frozen=True)
+class Estimate:
+    params: int
+    weights: float       # bytes: weights, gradients, optimizer state
+    activations: float   # bytes: what one backward pass keeps (training or a gradient profile)
+    data: float          # bytes: the held-out set
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.activations + self.data
+
+
+def estimate(cfg: Any, batch: Optional[int] = None) -> Estimate:
+    """Memory of training ``cfg`` (a Config), or of a gradient profile of ``batch`` examples."""
+    m, t = cfg.model, cfg.train
+    steps, n_in, n_out = task_shape(cfg.task)
+    per_weight, per_act = KINDS.get(m.kind, WORST)
+    H, D = m.hidden, m.layers
+    # per layer a·H² weights and a/2·H biases (a set shared by all layers when tied), input
+    # projection and readout: exact for the kinds above (tests/test_reliability.py)
+    params = (1 if m.tied else D) * per_weight * H * (H + 0.5) + (n_in + 1) * H + (H + 1) * n_out
+    params = int(params)
+    profile = cfg.gradients.batch_size or t.batch_size
+    B = max(t.batch_size, profile, batch or 0)
+    per_example = steps * (per_act * (D + 1) * H + 2 * (n_in + n_out))
+    data = t.eval_batches * t.batch_size * steps * (n_in + 2) * BYTES
+    return Estimate(params, float(WEIGHT_COPIES * BYTES * params),
+                    ACTIVATION_SLACK * BYTES * B * per_example, float(data))
+
+
+def budget_gb() -> float:
+    """The memory budget in GB: ``GRIDLSTM_MEMORY_GB`` or 16; ValueError for a bad value."""
+    raw = os.environ.get(ENV, "").strip()
+    if not raw:
+        return DEFAULT_GB
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise ValueError(f"{ENV}={raw[:20]!r}: expected a number of gigabytes > 0 (default {DEFAULT_GB:g})")
+    return value
+
+
+def _gb(n: float) -> str:
+    gb = n / 1e9
+    return f"{gb:.3g} GB" if gb < 1000 else f"{gb:,.0f} GB" if gb < 1e7 else f"{gb:.2e} GB"
+
+
+def check(cfg: Any, batch: Optional[int] = None) -> Optional[str]:
+    """None when ``cfg`` fits the budget, else one line: the estimate, its parts and the fix."""
+    budget = budget_gb()
+    est = estimate(cfg, batch)
+    if est.total <= budget * 1e9:
+        return None
+    parts = [f"{est.params:.3g} parameters with their gradients and optimizer state: {_gb(est.weights)}",
+             f"activations: {_gb(est.activations)}"]
+    if est.data > 1e8:
+        parts.append(f"held-out set: {_gb(est.data)}")
+    return (f"needs about {_gb(est.total)} of memory ({', '.join(parts)}), over the {budget:g} GB budget: "
+            "lower model.hidden, model.layers, task.length or the batch sizes, or raise the budget "
+            f"with {ENV}=<GB>")
