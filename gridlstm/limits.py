@@ -40,6 +40,10 @@ def task_shape(task: Any) -> tuple[int, int, int]:
         return (1, L, 2) if task.mode == "whole" else (L, 1, 2)
     if task.name == "temporal_order":
         return L, 6, 4 if task.keys == 2 else 8
+    if task.name == "addition":
+        return 3 * L + 3, 13, 10
+    if task.name == "memorize":
+        return 2 * L + 1, task.vocab + 2, task.vocab
     return L, 2, 1  # adding
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import typing
 from pathlib import Path
 
 import pytest
@@ -140,8 +141,11 @@ def test_task_shapes_match_tasks_py():
     from gridlstm import limits
     from gridlstm.config import TaskConfig
     from gridlstm.tasks import make_task
-    for kw in [{"name": "adding"}, {"name": "copy"}, {"name": "parity"}, {"name": "parity", "mode": "whole"},
-               {"name": "temporal_order"}, {"name": "temporal_order", "keys": 3}]:
+    cases = [{"name": "adding"}, {"name": "copy"}, {"name": "parity"}, {"name": "parity", "mode": "whole"},
+             {"name": "temporal_order"}, {"name": "temporal_order", "keys": 3}, {"name": "addition"},
+             {"name": "memorize"}, {"name": "memorize", "vocab": 10}]
+    assert {kw["name"] for kw in cases} == set(typing.get_args(TaskConfig.model_fields["name"].annotation))
+    for kw in cases:
         cfg = TaskConfig(length=12, **kw)
         task = make_task(cfg)
         x, _ = task.sample(2, torch.Generator().manual_seed(0))
