@@ -50,7 +50,7 @@ def report(runs: tuple[str, ...], fmt: str, sort: Optional[str], columns: Option
         return
     console = Console(highlight=False)
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(highlight=False, width=240)
+        console = Console(highlight=False, width=260)
     console.print(rich_report(table, chosen))
 
 

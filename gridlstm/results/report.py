@@ -6,6 +6,10 @@
                             of a config: config.yaml, status "untrained")
     gradients/summary.csv   decay slope (decades per step back) and first/last ratio of the
                             top layer's time hidden state h; blank when the run has no gradients
+    gradients/gradients.csv depth: decades lost per layer from the top layer to layer 1 at the
+                            scored step, of h (rnn, lstm) or the grid's depth hidden state h′,
+                            mean over measurement seeds (results/depth.py); a lower bound when
+                            the gradient underflows (g < FLT_MIN) before layer 1
 
     config.yaml             every config key whose value differs between the selected runs
                             (differ.py), as a column named by the dotted key (``train.lr``)
@@ -29,6 +33,7 @@ from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
 
 from .collect import Run, finite
+from .depth import run_depth_decay
 from .differ import configs, differing_keys, shared_items, short_names, value_text
 
 FORMATS = ("rich", "md", "csv", "latex")
@@ -71,6 +76,7 @@ COLUMNS = (
     Column("solved", "solved", _yes, right=False),
     Column("grad_slope", "h slope (dec/step, top layer)", _g(3)),
     Column("grad_ratio", "h first/last", _g(3)),
+    Column("depth_decades_per_layer", "depth", _g(3)),  # decades lost per layer
 )
 KEYS = tuple(c.key for c in COLUMNS)
 # The rich view's results, after the run and its differing config keys (status only where it differs).
@@ -108,6 +114,8 @@ class Table:
         keys = ["run", *self.config_keys, *VIEW]
         if len({r["status"] for r in self.rows}) <= 1:
             keys.remove("status")
+        if any(r["depth_decades_per_layer"] is not None for r in self.rows):
+            keys.append("depth_decades_per_layer")
         return [by_key[k] for k in keys]
 
 
@@ -145,6 +153,7 @@ def report_row(run: Run) -> dict[str, Any]:
     s = run_summary(run)
     loss, chance = s.get("eval_loss"), s.get("chance")
     grad = top_h_row(run)
+    depth = run_depth_decay(run)
     return {
         "run": run.id,
         "status": s.get("status"),
@@ -166,6 +175,7 @@ def report_row(run: Run) -> dict[str, Any]:
         "solved": s.get("solved"),
         "grad_slope": grad.get("slope_decades_per_step") if grad else None,
         "grad_ratio": grad.get("first_last_ratio") if grad else None,
+        "depth_decades_per_layer": depth.per_layer if depth else None,
     }
 
 
