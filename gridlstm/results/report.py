@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from gridlstm.errors import GridlstmError
@@ -116,6 +116,9 @@ class Table:
             keys.remove("status")
         if any(r["depth_decades_per_layer"] is not None for r in self.rows):
             keys.append("depth_decades_per_layer")
+        metrics = {r["metric_name"] for r in self.rows}
+        if len(metrics) == 1 and None not in metrics:  # one metric: its name heads the value column
+            by_key["eval_metric"] = replace(by_key["eval_metric"], header=f"eval {metrics.pop()}")
         return [by_key[k] for k in keys]
 
 
