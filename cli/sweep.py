@@ -65,12 +65,13 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     """
     console = stderr_console()
     runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)
+    tracker = sweep_tracker(tracking_uri)  # a missing extra is refused before any folder exists
     spec, sweep_dir, _ = open_target(target, overrides, out, create=not dry_run)
     if dry_run:
         Console(highlight=False).print(expansion_table(spec))
         return
     base = spec.runs[0].config.tracking if spec.runs else None
-    tracker = sweep_tracker(tracking_uri or (base.uri if base else None))  # the extra checked first
+    tracker = tracker or sweep_tracker(base.uri if base else None)
     try:
         board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
                           tuple(sys.argv))

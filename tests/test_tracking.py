@@ -157,7 +157,8 @@ def test_missing_extra_is_one_line_and_exit_2(tmp_path):
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('no mlflow here')\n")
     for args in (["train", *TRAIN_ARGS, "--tracking-uri", "sqlite:///x.db"],
-                 ["export", str(tmp_path), "--to", "sqlite:///x.db"]):
+                 ["export", str(tmp_path), "--to", "sqlite:///x.db"],
+                 ["sweep", str(ROOT / "configs" / "sweeps" / "seed_variance.yaml"), "--tracking-uri", "sqlite:///x.db"]):
         r = cli(*args, cwd=tmp_path, first=str(fake.parent))
         assert r.returncode == 2, r.stderr
         assert r.stderr.strip().splitlines() == [
