@@ -60,3 +60,25 @@ def test_memory_theory_tracks_the_measured_slope(forget_bias, old_off):
     assert measured < 0 and 1.0 <= new / measured <= 1.5
     assert old / measured >= old_off
     assert math.isclose(old, math.log10(c["mean_forget"]))
+
+
+def test_figure_marks_underflow_as_the_table_counts_it():
+    """One meaning of underflow: g ≤ FLT_MIN (a subnormal too, not only an exact 0), and no marker
+    for a structural zero (the table's 'structurally 0')."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from gridlstm.plots.gradients import draw_curve
+    from gridlstm.plots.style import new_figure
+    from gridlstm.results.collect import Curve
+
+    ax = new_figure(6, 4).add_subplot()
+    ax.set_yscale("log")
+    subnormal = np.array([1.0, 1e-10, 1e-30, 1e-39, 1e-41])  # by steps back; never exactly 0
+    assert decay.decay_stats(subnormal, TINY)["underflow_step"] == 3
+    _, _, marked = draw_curve(ax, np.arange(5), Curve(np.arange(5, 0, -1), subnormal, subnormal, subnormal, 1, 0),
+                              "red", "rnn")
+    assert marked and [list(m.get_xdata()) for m in ax.lines if m.get_gid() == "underflow"] == [[3]]
+    no_path = np.array([0.5, 0.0, 0.0, 0.0, 0.0])  # the top layer's h′: reaches the loss at s = 0 only
+    _, _, marked = draw_curve(ax, np.arange(5), Curve(np.arange(5, 0, -1), no_path, no_path, no_path, 1, 0),
+                              "blue", "grid")
+    assert not marked

@@ -40,10 +40,11 @@ from torch import Tensor, nn
 from gridlstm.nn.cells import Cell, Memory
 
 from .gradients import memory_gates
+from .zeros import UNDERFLOW, structural_zero_step, underflow_step
+
+__all__ = ["UNDERFLOW", "structural_zero_step"]
 
 THRESHOLDS = (3, 6, 12)  # steps until g < 10^-k · g[0]
-UNDERFLOW = float(np.finfo(np.float32).tiny)  # FLT_MIN: g below it is "underflow" in tables and figures
-STRUCTURAL_JUMP = 1e-20  # g falling from above this straight to exactly 0 is no path, not underflow
 BOUND_RTOL = 1e-4        # float32 rounding allowance for the per-step bound check
 BOUND_FLOOR = 1e-30      # the bound is checked only where g[t+1] is well above float32 underflow
 
@@ -67,14 +68,10 @@ def decay_stats(g: np.ndarray, tiny: float) -> dict[str, Any]:
                              "structural_zero": zero_from is not None, "structural_zero_step": zero_from}
     stats.update({f"steps_to_1e-{k}": None for k in THRESHOLDS})
     if not alive.size:
-        if zero_from is not None:
-            stats["underflow_step"] = None
+        stats["underflow_step"] = underflow_step(g, tiny)
         return stats
     ref = int(alive[0])
-    low = np.nonzero(g[ref:] <= tiny)[0]
-    underflow = ref + int(low[0]) if low.size else None
-    if zero_from is not None and underflow == zero_from:
-        underflow = None  # the state has no path to the loss from here on: nothing underflowed
+    underflow = underflow_step(g, tiny)  # zeros.py: a structural zero is not underflow
     end = underflow if underflow is not None else (zero_from if zero_from is not None else n)
     if end - ref >= 2:
         s = np.arange(ref, end, dtype=np.float64)
@@ -87,20 +84,6 @@ def decay_stats(g: np.ndarray, tiny: float) -> dict[str, Any]:
         below = np.nonzero(live < 10.0 ** (-k) * g0)[0]
         stats[f"steps_to_1e-{k}"] = ref + int(below[0]) if below.size else None
     return stats
-
-
-def structural_zero_step(g: np.ndarray) -> Optional[int]:
-    """The first steps back s from which g is exactly 0 to the end, when it got there in one jump from
-    a value above STRUCTURAL_JUMP (or was 0 throughout): the state has no path to the loss there (the
-    top layer's c_depth; h_depth before the last step), which is not underflow.  None otherwise."""
-    g = np.asarray(g, dtype=np.float64)
-    nonzero = np.nonzero(g != 0)[0]
-    if not nonzero.size:
-        return 0
-    last = int(nonzero[-1])
-    if last == len(g) - 1 or g[last] <= STRUCTURAL_JUMP:
-        return None
-    return last + 1
 
 
 def geometric_mean(per_seed: list[np.ndarray]) -> np.ndarray:
