@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 CONFIG ?= configs/default.yaml
 
-.PHONY: install run test test-fast smoke lint bench clean
+.PHONY: install run test test-fast smoke lint bench depth-study clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,10 @@ smoke: install
 
 lint: install
 	$(BIN)/ruff check gridlstm cli tests benchmarks
+
+# Gradient along depth at init, every model, D in {4, 16, 64}: depth.png + depth.md (README).
+depth-study: install
+	$(BIN)/gridlstm study depth
 
 bench: install
 	$(BIN)/python benchmarks/bench.py

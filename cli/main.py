@@ -33,6 +33,7 @@ LAZY_COMMANDS = {
     "plot": "cli.plot:plot",
     "report": "cli.report:report",
     "sweep": "cli.sweep:sweep",
+    "study": "cli.study:study",
 }
 
 

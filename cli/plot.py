@@ -22,22 +22,27 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--what", type=click.Choice(WHAT), default="gradients", show_default=True,
               help="gradients: norm against steps back, one line per run; heatmap: time × depth map "
                    "per state kind; loss: learning curves with the chance baseline; profiles: the "
-                   "gradient profiles recorded during training.")
+                   "gradient profiles recorded during training; depth: norm against layer d at the "
+                   "scored step, one line per run and state kind.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file; its suffix picks the format (.png, .svg, .pdf). "
                    "Default: RUN/plots/WHAT.png (several runs: the first run's plots/WHAT-Nruns.png).")
-@click.option("--state", default="h", show_default=True,
-              help="State kind for gradients/profiles: h, c (lstm), c/h_depth/c_depth (grid memory_input), "
-                   "m/h_depth/m_depth (grid paper), x (the input).")
+@click.option("--state", default=None,
+              help="State kind: h, c (lstm), c/h_depth/c_depth (grid memory_input), m/h_depth/m_depth "
+                   "(grid paper), x (the input) [default: h; depth: the depth-carrying states, h and c "
+                   "(rnn, lstm) or h_depth and c_depth/m_depth (grid)].")
 @click.option("--layer", type=int, default=None, help="Layer 1..D for gradients/profiles [default: top].")
 @click.option("--x", "x_axis", type=click.Choice(X_AXES), default="auto", show_default=True,
               help="x axis: steps back from the loss, or timestep; auto picks steps-back when the "
                    "task scores only the last step.")
+@click.option("--mean-t", is_flag=True,
+              help="depth: add a panel with the profile averaged over t (the steps with a path to the "
+                   "loss) beside the one at the scored step.")
 @click.option("--dpi", type=int, default=DPI, show_default=True,
               help="Pixels per inch of PNG output (figures are 11 inches wide or so).")
 @handle_errors
-def plot(runs: tuple[str, ...], what: str, out: Optional[Path], state: str, layer: Optional[int],
-         x_axis: str, dpi: int) -> None:
+def plot(runs: tuple[str, ...], what: str, out: Optional[Path], state: Optional[str],
+         layer: Optional[int], x_axis: str, mean_t: bool, dpi: int) -> None:
     """Draw figures of one or more RUN folders (folders holding runs and globs work too).
 
     Prints the path of every file written.
@@ -48,6 +53,7 @@ def plot(runs: tuple[str, ...], what: str, out: Optional[Path], state: str, laye
       gridlstm plot outputs/adding-grid/20261128-101500-ab12 --what heatmap
       gridlstm plot 'outputs/adding-*/*' --what loss
       gridlstm plot outputs/adding-rnn/20261128-101500-ab12 --what profiles --state h
+      gridlstm plot outputs/gradcheck/adding-lstm/* /tmp/gc-grid --what depth --mean-t
     """
-    for path in make_plots(load_runs(runs), what, out, state, layer, x_axis, dpi):
+    for path in make_plots(load_runs(runs), what, out, state, layer, x_axis, dpi, mean_t):
         click.echo(str(path))

@@ -24,8 +24,10 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @handle_errors
 def report(runs: tuple[str, ...], fmt: str, sort: Optional[str]) -> None:
     """One row per RUN: task, T, model, size, steps, wall time, final eval loss against chance,
-    metric, solved, and the gradient decay slope and first/last ratio of the top layer's h
-    (from gradients/summary.csv; blank without gradcheck). Folders holding runs and globs work too.
+    metric, solved, the gradient decay slope and first/last ratio of the top layer's h (from
+    gradients/summary.csv) and the depth decay: decades lost per layer from the top layer to layer
+    1 at the scored step, of h (grid: the depth state h′), from gradients/gradients.csv; blank
+    without gradcheck. Folders holding runs, globs and gradcheck --out folders work too.
 
     \b
     Example:
@@ -39,7 +41,7 @@ def report(runs: tuple[str, ...], fmt: str, sort: Optional[str]) -> None:
         return
     console = Console(highlight=False)
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(highlight=False, width=240)
+        console = Console(highlight=False, width=260)
     console.print(rich_table(rows))
 
 

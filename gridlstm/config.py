@@ -48,10 +48,12 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    name: Literal["adding", "copy", "parity", "temporal_order"] = "adding"
-    length: int = Field(50, ge=2, le=100_000, description="T: sequence length / copy delay / parity bits")
+    name: Literal["adding", "copy", "parity", "temporal_order", "addition", "memorize"] = "adding"
+    length: int = Field(50, ge=2, le=100_000, description="T: sequence length / copy delay / parity bits"
+                        " / addition digits k / memorize symbols n")
     mode: Literal["sequence", "whole"] = Field("sequence", description="parity only")
     keys: Literal[2, 3] = Field(2, description="temporal_order only")
+    vocab: int = Field(64, ge=2, le=4096, description="memorize only: symbols to draw from")
     eval_seed: int = Field(1234, ge=-INT64 - 1, le=INT64, description="seed of the fixed held-out set (same for every run)")
 
     @model_validator(mode="after")
@@ -61,6 +63,8 @@ class TaskConfig(_Section):
             problems.append("task.mode applies only to task.name parity")
         if self._non_default("keys") and self.name != "temporal_order":
             problems.append("task.keys applies only to task.name temporal_order")
+        if self._non_default("vocab") and self.name != "memorize":
+            problems.append("task.vocab applies only to task.name memorize")
         if self.name == "temporal_order" and self.length < 10:
             problems.append(f"task.length must be >= 10 for temporal_order (got {self.length})")
         if problems:

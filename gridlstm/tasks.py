@@ -10,6 +10,11 @@ its position can be checkpointed (``Generator.get_state()``).
 | copy            | (B, T+20, 10) one-hot   | blanks then 10 symbols, CE/step  | 10·ln 8 / (T+20)  | recall ≥ 0.99 |
 | parity          | (B, k, 1) or (B, 1, k)  | XOR of the k bits, CE            | ln 2              | acc ≥ 0.99    |
 | temporal_order  | (B, T, 6) one-hot       | order of 2 (3) keys, CE          | ln 4 (ln 8)       | acc ≥ 0.99    |
+| addition        | (B, 3k+3, 13) one-hot   | the k+1 sum digits, CE per digit | see Addition      | seq acc ≥ 0.99|
+| memorize        | (B, 2n+1, V+2) one-hot  | the n symbols again, CE/symbol   | ln V (V = 64)     | recall ≥ 0.99 |
+
+addition and memorize are the Grid LSTM paper's own tasks (Kalchbrenner, Danihelka & Graves 2015,
+§4: 15-digit addition, 20 symbols from 64); the encodings below are this project's, stated exactly.
 """
 from __future__ import annotations
 
@@ -201,6 +206,118 @@ class TemporalOrder(Task):
         return F.one_hot(seq, 6).float(), y                                            # (B, T, 6)
 
 
+class _Reply(Task):
+    """A sequence read, then answered: the last ``answer`` steps are scored, one class per step.
+
+    ``y`` holds only the scored targets, (B, answer); the loss is the cross-entropy averaged over
+    them (the earlier outputs get no loss), and ``seq_acc`` says whether the metric is the share of
+    whole answers right (True) or of answer symbols right (False).
+    """
+
+    scores = "all"
+    seq_acc = True
+
+    @property
+    def answer(self) -> int:
+        raise NotImplementedError
+
+    def loss(self, out, y):  # out: (B, L, C); the last `answer` steps are scored
+        return F.cross_entropy(out[:, -self.answer:].reshape(-1, self.output_size), y.reshape(-1))
+
+    def metric(self, out, y):
+        right = out[:, -self.answer:].argmax(-1) == y                                  # (B, answer)
+        return (right.all(1) if self.seq_acc else right).float().mean().item()
+
+
+@dataclass(frozen=True)
+class Addition(_Reply):
+    """Add two k-digit numbers (k = length), read digit by digit; emit the k+1 sum digits.
+
+    a, b uniform in [0, 10^k) (leading zeros allowed: every digit uniform and independent).
+    input symbols: 0..9 digits, 10 "+", 11 "=", 12 blank (one-hot, 13 wide). Every number is
+    written least significant digit first (our choice: the carry then flows forward in time):
+        x: a_1..a_k  +  b_1..b_k  =  blank × (k+1)                      (L = 3k+3 steps)
+        y: s_1..s_{k+1}, the digits of a+b, least significant first, at the k+1 blank steps
+    output classes: the 10 digits. loss: cross-entropy averaged over the k+1 scored steps.
+    metric: sequence accuracy, all k+1 digits right (the paper's). chance: the best constant
+    prediction per scored step: digits 1..k are uniform (ln 10 each); digit k+1 is the carry out,
+    1 with p = (10^k − 1)/(2·10^k) (the share of pairs with a + b ≥ 10^k), costing H(p) ≈ ln 2; so
+    chance = (k·ln 10 + H(p)) / (k+1). success: sequence accuracy ≥ 0.99.
+    """
+
+    name = "addition"
+    input_size = 13
+    output_size = 10
+    PLUS, EQUALS, BLANK = 10, 11, 12
+
+    @property
+    def answer(self) -> int:
+        return self.length + 1
+
+    @property
+    def chance(self) -> float:
+        k = self.length
+        p = 0.5 - 0.5 * 10.0 ** -k                      # P(carry out), (10^k − 1) / (2·10^k)
+        bern = -(p * math.log(p) + (1 - p) * math.log1p(-p))
+        return (k * math.log(10) + bern) / (k + 1)
+
+    def sample(self, batch, gen):
+        k = self.length
+        a = torch.randint(0, 10, (batch, k), generator=gen)                   # (B, k) LSB first
+        b = torch.randint(0, 10, (batch, k), generator=gen)
+        y = torch.zeros(batch, k + 1, dtype=torch.long)                       # (B, k+1)
+        carry = torch.zeros(batch, dtype=torch.long)
+        for j in range(k):
+            s = a[:, j] + b[:, j] + carry
+            y[:, j], carry = s % 10, s // 10
+        y[:, k] = carry
+        col = lambda v: torch.full((batch, 1), v, dtype=torch.long)  # noqa: E731
+        seq = torch.cat([a, col(self.PLUS), b, col(self.EQUALS),
+                         torch.full((batch, k + 1), self.BLANK, dtype=torch.long)], 1)   # (B, 3k+3)
+        return F.one_hot(seq, self.input_size).float(), y
+
+
+@dataclass(frozen=True)
+class Memorize(_Reply):
+    """Reproduce n = length symbols from a vocabulary of V (``vocab``) after a delimiter.
+
+    input symbols: 0..V−1, V delimiter, V+1 blank (one-hot, V+2 wide).
+        x: s_1..s_n  delimiter  blank × n                            (L = 2n+1 steps)
+        y: s_1..s_n at the n blank steps
+    output classes: the V symbols. loss: cross-entropy averaged over the n scored steps. metric:
+    recall accuracy, the share of the n symbols reproduced (per symbol, like copy's; a whole
+    sequence right is rarer by far while learning). chance: ln V per scored symbol (uniform
+    symbols). success: recall accuracy ≥ 0.99.
+    """
+
+    vocab: int = 64
+    name = "memorize"
+    seq_acc = False
+
+    @property
+    def input_size(self) -> int:
+        return self.vocab + 2
+
+    @property
+    def output_size(self) -> int:
+        return self.vocab
+
+    @property
+    def answer(self) -> int:
+        return self.length
+
+    @property
+    def chance(self) -> float:
+        return math.log(self.vocab)
+
+    def sample(self, batch, gen):
+        n, V = self.length, self.vocab
+        symbols = torch.randint(0, V, (batch, n), generator=gen)                  # (B, n)
+        seq = torch.cat([symbols, torch.full((batch, 1), V, dtype=torch.long),
+                         torch.full((batch, n), V + 1, dtype=torch.long)], 1)        # (B, 2n+1)
+        return F.one_hot(seq, V + 2).float(), symbols
+
+
 def make_task(cfg: TaskConfig) -> Task:
     if cfg.name == "adding":
         return Adding(cfg.length)
@@ -208,6 +325,10 @@ def make_task(cfg: TaskConfig) -> Task:
         return Copy(cfg.length)
     if cfg.name == "parity":
         return Parity(cfg.length, cfg.mode)
+    if cfg.name == "addition":
+        return Addition(cfg.length)
+    if cfg.name == "memorize":
+        return Memorize(cfg.length, cfg.vocab)
     return TemporalOrder(cfg.length, cfg.keys)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import typing
 from pathlib import Path
 
 import pytest
@@ -140,22 +141,26 @@ def test_task_shapes_match_tasks_py():
     from gridlstm import limits
     from gridlstm.config import TaskConfig
     from gridlstm.tasks import make_task
-    for kw in [{"name": "adding"}, {"name": "copy"}, {"name": "parity"}, {"name": "parity", "mode": "whole"},
-               {"name": "temporal_order"}, {"name": "temporal_order", "keys": 3}]:
+    cases = [{"name": "adding"}, {"name": "copy"}, {"name": "parity"}, {"name": "parity", "mode": "whole"},
+             {"name": "temporal_order"}, {"name": "temporal_order", "keys": 3}, {"name": "addition"},
+             {"name": "memorize"}, {"name": "memorize", "vocab": 10}]
+    assert {kw["name"] for kw in cases} == set(typing.get_args(TaskConfig.model_fields["name"].annotation))
+    for kw in cases:
         cfg = TaskConfig(length=12, **kw)
         task = make_task(cfg)
         x, _ = task.sample(2, torch.Generator().manual_seed(0))
         assert limits.task_shape(cfg) == (x.shape[1], task.input_size, task.output_size), kw
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "grid"])
+@pytest.mark.parametrize("schedule", ["auto", "wavefront"])  # training steps, gradient profiles
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "grid"])
 @pytest.mark.parametrize("task", ["adding", "copy"])
-def test_the_estimate_is_an_upper_bound_of_what_autograd_keeps(kind, task):
+def test_the_estimate_is_an_upper_bound_of_what_autograd_keeps(kind, task, schedule):
     from gridlstm import limits
     from gridlstm.nn.model import count_parameters
     from gridlstm.train.trainer import build
     cfg = load_config(None, [f"model.kind={kind}", "model.hidden=24", "model.layers=2", f"task.name={task}",
-                             "task.length=30", "train.batch_size=8"])
+                             "task.length=30", "train.batch_size=8", f"model.schedule={schedule}"])
     t, model = build(cfg, torch.device("cpu"))
     x, y = t.sample(8, torch.Generator().manual_seed(0))
     saved: dict[int, int] = {}
@@ -169,7 +174,7 @@ def test_the_estimate_is_an_upper_bound_of_what_autograd_keeps(kind, task):
     assert est.params == count_parameters(model)
     assert limits.estimate(cfg.model_copy(update={"model": cfg.model.model_copy(update={"tied": True})})).params \
         < est.params
-    assert sum(saved.values()) <= est.activations <= 4 * sum(saved.values())
+    assert sum(saved.values()) <= est.activations <= 5 * sum(saved.values())
 
 
 # ----------------------------------------------------------------------------- 3: paths

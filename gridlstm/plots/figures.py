@@ -7,6 +7,7 @@ one run goes to ``RUN/plots/<what>.png``; a figure comparing several runs goes t
 
     gradients  log-y ‖∂ℓ/∂state‖ against steps back from the loss, one line per run  (gradients.py)
     heatmap    time × depth map of the norms, one panel per state kind, one figure per run
+    depth      log-y ‖∂ℓ/∂state[T, d]‖ against layer d, one line per run and state kind  (depth.py)
     profiles   the profiles recorded at several training steps, one figure per run
     loss       train/eval loss and metric against step, chance baseline, success threshold (training.py)
 """
@@ -20,11 +21,12 @@ from matplotlib.figure import Figure
 from gridlstm.errors import GridlstmError
 from gridlstm.results.collect import Run
 
+from .depth import depth_figure
 from .gradients import gradients_figure, heatmap_figure, profiles_figure
 from .style import DPI, save, style
 from .training import loss_figure
 
-WHAT = ("gradients", "heatmap", "loss", "profiles")
+WHAT = ("gradients", "heatmap", "loss", "profiles", "depth")
 FORMATS = (".png", ".svg", ".pdf")
 
 
@@ -44,12 +46,16 @@ def output_paths(runs: list[Run], what: str, out: Optional[Path], per_run: bool)
     return [runs[0].path / "plots" / name]
 
 
-def make_figures(runs: list[Run], what: str, state: str = "h", layer: Optional[int] = None,
-                 x_axis: str = "auto") -> list[Figure]:
-    """Build the figures of kind ``what`` for ``runs`` (one, or one per run for heatmap/profiles)."""
+def make_figures(runs: list[Run], what: str, state: Optional[str] = None, layer: Optional[int] = None,
+                 x_axis: str = "auto", mean_t: bool = False) -> list[Figure]:
+    """Build the figures of kind ``what`` for ``runs`` (one, or one per run for heatmap/profiles).
+    ``state`` None: h for gradients/profiles, every depth-carrying state for depth."""
     if what not in WHAT:
         raise GridlstmError(f"--what {what}: expected one of {', '.join(WHAT)}")
     with style():
+        if what == "depth":
+            return [depth_figure(runs, state, mean_t)]
+        state = state or "h"
         if what == "gradients":
             return [gradients_figure(runs, state, layer, x_axis)]
         if what == "loss":
@@ -59,13 +65,14 @@ def make_figures(runs: list[Run], what: str, state: str = "h", layer: Optional[i
         return [profiles_figure(r, state, layer, x_axis) for r in runs]
 
 
-def plot(runs: list[Run], what: str, out: Optional[Path] = None, state: str = "h",
-         layer: Optional[int] = None, x_axis: str = "auto", dpi: int = DPI) -> list[Path]:
+def plot(runs: list[Run], what: str, out: Optional[Path] = None, state: Optional[str] = None,
+         layer: Optional[int] = None, x_axis: str = "auto", dpi: int = DPI,
+         mean_t: bool = False) -> list[Path]:
     """Draw and write the figures; returns their paths (checked before anything is drawn)."""
     if not runs:
         raise GridlstmError("no runs to plot")
     if not 30 <= dpi <= 600:
         raise GridlstmError(f"--dpi {dpi}: expected 30..600 (pixels per inch; {DPI} by default)")
     paths = output_paths(runs, what, out, per_run=what in ("heatmap", "profiles"))
-    figures = make_figures(runs, what, state, layer, x_axis)
+    figures = make_figures(runs, what, state, layer, x_axis, mean_t)
     return [save(fig, path, dpi) for fig, path in zip(figures, paths, strict=True)]

@@ -2,8 +2,11 @@
 
 A *run* is a folder with ``config.yaml`` and ``meta.json`` (runs.py writes both before the first
 step); a finished run also has ``summary.json``.  A folder that ``gridlstm gradcheck CONFIG`` made
-(``config.yaml`` and ``gradients/``, no training) counts too, for the gradient figures.  Arguments may be run folders, folders that contain
-runs at any depth (``outputs/``), or glob patterns the shell did not expand (``'outputs/adding-*/*'``).
+(``config.yaml`` and ``gradients/``, no training) counts too, for the gradient figures, and so does a
+*gradient-only* folder, the one ``gridlstm gradcheck --out DIR`` writes (``gradients.csv`` and the
+gradcheck ``meta.json`` directly inside, no ``config.yaml``): its model and task are read from that
+``meta.json``.  Arguments may be run folders, folders that contain runs at any depth (``outputs/``),
+or glob patterns the shell did not expand (``'outputs/adding-*/*'``).
 
 Gradient tables (written by ``gridlstm gradcheck``, gradients.py) have the columns
 ``step,seed,state,layer,t,norm``: the mean over the batch of per-example ‖∂ℓ/∂state[t, layer]‖₂
@@ -33,9 +36,22 @@ GRADIENT_FIELDS = ("step", "seed", "state", "layer", "t", "norm")
 
 
 def is_run(path: Path) -> bool:
-    """A training run (config.yaml + meta.json) or a gradcheck of a config (config.yaml + gradients/)."""
+    """A training run (config.yaml + meta.json), a gradcheck of a config (config.yaml + gradients/),
+    or a gradient-only folder (gradcheck --out DIR)."""
     return path.is_dir() and (path / "config.yaml").is_file() and (
-        (path / "meta.json").is_file() or (path / "gradients" / "gradients.csv").is_file())
+        (path / "meta.json").is_file() or (path / "gradients" / "gradients.csv").is_file()
+    ) or is_gradient_folder(path)
+
+
+def is_gradient_folder(path: Path) -> bool:
+    """What ``gridlstm gradcheck --out DIR`` writes: gradients.csv and its meta.json, no config.yaml."""
+    return (path.is_dir() and not (path / "config.yaml").is_file()
+            and (path / "gradients.csv").is_file() and (path / "meta.json").is_file())
+
+
+def _inside_a_run(path: Path) -> bool:
+    """RUN/gradients/ of a run folder: reached through the run itself, not listed twice."""
+    return path.name == "gradients" and (path.parent / "config.yaml").is_file()
 
 
 def find_run_dirs(args: list[str] | tuple[str, ...]) -> list[Path]:
@@ -65,10 +81,13 @@ def _runs_in(path: Path) -> list[Path]:
     if is_run(path):
         return [path]
     if path.is_dir():
-        inside = sorted({p.parent for p in path.rglob("config.yaml") if is_run(p.parent)})
+        inside = sorted({p.parent for p in path.rglob("config.yaml") if is_run(p.parent)}
+                        | {p.parent for p in path.rglob("gradients.csv")
+                           if is_gradient_folder(p.parent) and not _inside_a_run(p.parent)})
         if inside:
             return inside
-    raise GridlstmError(f"{path} is not a run folder (no config.yaml and meta.json) and holds none "
+    raise GridlstmError(f"{path} is not a run folder (no config.yaml and meta.json, nor the "
+                        "gradients.csv and meta.json of gradcheck --out) and holds none "
                         "(make one with: gridlstm train CONFIG)")
 
 
@@ -156,10 +175,20 @@ class Run:
 
     path: Path
 
+    @property
+    def gradient_only(self) -> bool:
+        """A folder of gradcheck --out DIR: gradients.csv etc. directly inside, no config.yaml."""
+        return not (self.path / "config.yaml").is_file()
+
     @cached_property
     def config(self) -> dict[str, Any]:
         """config.yaml, with the keys that plot and report read checked (not the whole schema: a
         run of an older gridlstm still reads)."""
+        if self.gradient_only:  # what gradcheck's meta.json says about the model and the task
+            g = self.gradient_meta
+            model = {"kind": g["model"], "variant": g.get("variant") or "memory_input",
+                     "tied": bool(g.get("tied")), "hidden": g.get("hidden"), "layers": g.get("D")}
+            return {"task": {"name": g["task"], "length": g["length"]}, "model": model, "train": {}}
         path = self.path / "config.yaml"
         try:
             data = read_yaml(path)
@@ -173,7 +202,9 @@ class Run:
     @cached_property
     def meta(self) -> dict[str, Any]:
         path = self.path / "meta.json"
-        return read_json(path) if path.is_file() else {"status": "not trained (gradcheck of a config)"}
+        if self.gradient_only or not path.is_file():
+            return {"status": "not trained (gradcheck of a config)"}
+        return read_json(path)
 
     @cached_property
     def summary(self) -> dict[str, Any]:
@@ -192,12 +223,15 @@ class Run:
         if target is not None and not finite(target):
             raise GridlstmError(f"{self.path / 'config.yaml'}: train.target {str(target)[:20]} is not a "
                                 "finite number (the run's config.yaml is damaged)")
-        return {"chance": task.chance, "metric": task.metric_name, "higher": task.higher_is_better,
+        # a gradient-only folder records the task's name and length only: a task with more settings
+        # (temporal_order's keys, memorize's vocabulary) has a chance level it cannot know
+        unknown = self.gradient_only and self.task in ("temporal_order", "memorize")
+        return {"chance": None if unknown else task.chance, "metric": task.metric_name, "higher": task.higher_is_better,
                 "target": task.default_target if target is None else target}
 
     @property
     def trained(self) -> bool:
-        return (self.path / "meta.json").is_file()
+        return not self.gradient_only and (self.path / "meta.json").is_file()
 
     @property
     def id(self) -> str:
@@ -230,7 +264,7 @@ class Run:
         return [{k: (v if k == "split" else _num(v)) for k, v in r.items() if isinstance(k, str)} for r in rows]
 
     def gradient_file(self, name: str) -> Path:
-        return self.path / "gradients" / name
+        return self.path / name if self.gradient_only else self.path / "gradients" / name
 
     def gradients(self, name: str = "gradients.csv") -> GradientTable:
         path = self.gradient_file(name)

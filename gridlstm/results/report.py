@@ -8,6 +8,10 @@
                             of a config: config.yaml, status "untrained")
     gradients/summary.csv   decay slope (decades per step back) and first/last ratio of the
                             top layer's time hidden state h; blank when the run has no gradients
+    gradients/gradients.csv depth: decades lost per layer from the top layer to layer 1 at the
+                            scored step, of h (rnn, lstm) or the grid's depth hidden state h′,
+                            mean over measurement seeds (results/depth.py); a lower bound when
+                            the gradient underflows (g < FLT_MIN) before layer 1
 
 Formats: rich (terminal), md (GitHub pipe table), csv (raw numbers, machine-readable) and latex
 (booktabs tabular).  ``--sort KEY`` orders by a column, ``--sort -KEY`` descending; blanks last.
@@ -25,6 +29,7 @@ from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
 
 from .collect import Run, finite
+from .depth import run_depth_decay
 
 FORMATS = ("rich", "md", "csv", "latex")
 
@@ -66,6 +71,7 @@ COLUMNS = (
     Column("solved", "solved", _yes, right=False),
     Column("grad_slope", "h slope (dec/step, top layer)", _g(3)),
     Column("grad_ratio", "h first/last", _g(3)),
+    Column("depth_decades_per_layer", "depth", _g(3)),  # decades lost per layer
 )
 KEYS = tuple(c.key for c in COLUMNS)
 
@@ -106,6 +112,7 @@ def report_row(run: Run) -> dict[str, Any]:
     # measured on (summary.json chance_heldout); the population's chance for older or running runs
     loss, chance = s.get("eval_loss"), s.get("chance_heldout") or s.get("chance")
     grad = top_h_row(run)
+    depth = run_depth_decay(run)
     return {
         "run": run.id,
         "status": s.get("status"),
@@ -127,6 +134,7 @@ def report_row(run: Run) -> dict[str, Any]:
         "solved": s.get("solved"),
         "grad_slope": grad.get("slope_decades_per_step") if grad else None,
         "grad_ratio": grad.get("first_last_ratio") if grad else None,
+        "depth_decades_per_layer": depth.per_layer if depth else None,
     }
 
 
