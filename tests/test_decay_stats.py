@@ -63,7 +63,7 @@ def test_memory_theory_tracks_the_measured_slope(forget_bias, old_off):
 
 
 def test_figure_marks_underflow_as_the_table_counts_it():
-    """One meaning of underflow: g ≤ FLT_MIN (a subnormal too, not only an exact 0), and no marker
+    """One meaning of underflow: g < FLT_MIN (a subnormal too, not only an exact 0), and no marker
     for a structural zero (the table's 'structurally 0')."""
     import matplotlib
     matplotlib.use("Agg")

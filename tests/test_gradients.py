@@ -272,7 +272,7 @@ def test_summary_recomputed_from_gradients_csv(tmp_path, kind):
                 prof.setdefault(int(row["t"]), []).append(float(row["norm"]))
         g = seed_geometric_mean(prof)
         tiny = 1.1754943508222875e-38
-        ref = next((s for s in range(len(g)) if g[s] > tiny), None)
+        ref = next((s for s in range(len(g)) if g[s] >= tiny), None)
         # structurally zero: exactly 0 from some s on, straight from a normal value (no path to the loss)
         nz = [s for s in range(len(g)) if g[s] != 0]
         zero = 0 if not nz else (nz[-1] + 1 if nz[-1] < len(g) - 1 and g[nz[-1]] > 1e-20 else None)
@@ -283,7 +283,7 @@ def test_summary_recomputed_from_gradients_csv(tmp_path, kind):
             continue
         assert r["ref_step"] == str(ref)
         live = zero if zero is not None else len(g)
-        end = next((s for s in range(ref, live) if g[s] <= tiny), live)
+        end = next((s for s in range(ref, live) if g[s] < tiny), live)
         assert r["underflow_step"] == ("" if end == live else str(end))
         if end - ref >= 2:
             slope = np.polyfit(np.arange(ref, end), np.log10(g[ref:end]), 1)[0]

@@ -3,7 +3,7 @@
 The quantity drawn is g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ from the run's gradients/ tables
 (docs/design.md §4).  A tanh RNN's g falls by a constant factor per step back from the loss (a straight
 line on the log-y axis); a memory path with forget gates near 1 keeps it flat.  Log axes cannot show
-an exact zero, so where a curve underflows (g ≤ FLT_MIN, as the tables count it: probe/zeros.py) a ▼
+an exact zero, so where a curve underflows (g < FLT_MIN, as the tables count it: probe/zeros.py) a ▼
 marks the first such step on the bottom edge; a state with no path to the loss gets none.
 """
 from __future__ import annotations
@@ -80,10 +80,10 @@ def draw_curve(ax: Axes, x: np.ndarray, curve: Curve, color, label: str) -> tupl
     if band:
         ax.fill_between(x, np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan),
                         color=color, alpha=0.2, lw=0)
-    # Underflow as the tables count it (probe/zeros.py): g ≤ FLT_MIN further back than a normal g;
+    # Underflow as the tables count it (probe/zeros.py): g < FLT_MIN further back than a normal g;
     # a structural zero (no path to the loss, e.g. the top layer's c′) gets no marker.
     back = np.argsort(-curve.t[order])  # steps back from the loss
-    s = underflow_step(mid[back]) if (mid > UNDERFLOW).any() else None
+    s = underflow_step(mid[back]) if (mid >= UNDERFLOW).any() else None
     if s is not None:
         trans = mpl.transforms.blended_transform_factory(ax.transData, ax.transAxes)
         ax.plot([x[back[s]]], [0.0], transform=trans, marker="v", ms=11, color=color,
@@ -99,7 +99,7 @@ def legend_outside(fig: Figure, ax: Axes, band: bool, underflow: bool, title: Op
         labels.append(f"line: median, band: min–max over {seeds or 'the'} seeds")
     if underflow:
         handles.append(Line2D([], [], marker="v", ms=10, color="0.3", ls="none"))
-        labels.append("underflows (g ≤ FLT_MIN) here")
+        labels.append("underflows (g < FLT_MIN) here")
     legend_below(fig, handles, labels, ncols=3, title=title)
 
 

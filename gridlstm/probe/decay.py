@@ -9,7 +9,7 @@ Decay summary of one profile g[s] (s = 0 at the loss):
                      (decades per step; negative = vanishing)
     first/last       g at the first timestep / g at the loss step  (g[T−1] / g[0])
     steps to 1e-k    the first s with g[s] < 10^-k · g[0]
-    underflow        the first s with g[s] ≤ the smallest normal float of the gradients' dtype
+    underflow        the first s with g[s] < the smallest normal float of the gradients' dtype (zeros.py)
     structural zero  g exactly 0 from some s on, reached in one jump from above 1e-20: no path to
                      the loss (not underflow; underflow_step is then empty, structural_zero_step set)
 Seeds: every number is that of the geometric-mean profile exp(mean_seeds log g[s]) (its slope is
@@ -61,7 +61,7 @@ def decay_stats(g: np.ndarray, tiny: float) -> dict[str, Any]:
     """
     g = np.asarray(g, dtype=np.float64)
     n = len(g)
-    alive = np.nonzero(g > tiny)[0]
+    alive = np.nonzero(g >= tiny)[0]
     zero_from = structural_zero_step(g)
     stats: dict[str, Any] = {"slope_decades_per_step": math.nan, "first_last_ratio": math.nan,
                              "underflow_step": 0, "fit_points": 0, "ref_step": None,

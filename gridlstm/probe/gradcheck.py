@@ -169,7 +169,7 @@ SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_val
 HEADERS = ("state", "layer", "slope", "theory", "σmax/f", "first/last", "1e-3", "1e-6", "1e-12", "uflow")
 LEGEND = ("slope and theory in decades per step back from the loss; σmax/f: σ_max(W_hh) (rnn) or the "
           "mean gate of a memory (forget gate f; a gru's update gate z); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
-          "back until g underflows (g ≤ FLT_MIN), or where g is structurally 0 (no path to the loss)")
+          "back until g underflows (g < FLT_MIN), or where g is structurally 0 (no path to the loss)")
 
 
 def cell(r: dict[str, Any], key: str) -> str:
@@ -203,7 +203,7 @@ def summary_markdown(result: GradcheckResult) -> str:
              "log10 g against s before underflow (decades per step, negative = vanishing); theory: "
              "log10(γσ_max) for the rnn (the slowest decay the bound allows), for a time memory the "
              "max over units of mean log10 f (the slowest unit, which the norm follows); σmax/f: σ_max(W_hh) or the mean forget gate; first/last: g at t = 1 over g at "
-             "t = T; 1e-k: first s with g < 1e-k·g at the loss; uflow: first s with g ≤ "
+             "t = T; 1e-k: first s with g < 1e-k·g at the loss; uflow: first s with g < "
              f"{result.meta['underflow_threshold']:.3g} (underflow); structurally 0: exactly 0 from that s "
              "on, with no path to the loss (not underflow). Over seeds every number is that of the "
              "geometric-mean profile (slope = mean of the per-seed slopes; ± their spread). A state with no path to the loss at "
