@@ -33,7 +33,12 @@ $(VENV)/.installed-ray: $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[ray]"
 	touch $@
 
-test: install $(VENV)/.installed-ray
+# ... and logs runs to MLflow (a SQLite store under tmp): the optional mlflow extra.
+$(VENV)/.installed-mlflow: $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[mlflow]"
+	touch $@
+
+test: install $(VENV)/.installed-ray $(VENV)/.installed-mlflow
 	$(BIN)/python -m pytest -q
 
 # The inner loop: everything but the tests marked slow (subprocesses, signals, sweeps, Ray).

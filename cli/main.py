@@ -24,11 +24,13 @@ from .common import (
     split_config_args,
     stderr_console,
 )
+from .tracking import live_tracking, saved_uri, tracking_option
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Commands that pull in heavy imports (matplotlib, ray, the benchmarks) load only when invoked, so
 # `gridlstm train` starts faster and writes nothing outside its run folder (no matplotlib cache).
 LAZY_COMMANDS = {
+    "export": "cli.tracking:export",
     "gradcheck": "cli.gradcheck:gradcheck",
     "plot": "cli.plot:plot",
     "report": "cli.report:report",
@@ -71,9 +73,10 @@ def cli() -> None:
               help="Continue RUN_DIR from its last checkpoint, in the same folder, exactly.")
 @click.option("--force", is_flag=True, help="With --resume: accept a config that differs from the run's.")
 @device_option
+@tracking_option
 @handle_errors
 def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path | None, force: bool,
-          device: str) -> None:
+          device: str, tracking_uri: str | None) -> None:
     """Train CONFIG (default configs/default.yaml) with dotted KEY=VALUE overrides.
 
     Writes OUT/NAME/<UTC time>-<id>/ with config.yaml, meta.json, metrics.csv, checkpoint.pt and
@@ -103,15 +106,20 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
         try:
             if resume_dir is not None:
                 path, overrides = split_config_args(args)
+                tracking = live_tracking(tracking_uri or saved_uri(resume_dir))
                 summary = resume_run(resume_dir, path, overrides, force, device, RichReporter(console),
-                                     sys.argv, stop=stop)
+                                     sys.argv, stop=stop, hooks=(tracking,) if tracking else ())
             else:
                 if force:
                     raise GridlstmError("--force only applies together with --resume RUN_DIR")
-                summary = start_run(config_from_args(args), out, device=device, reporter=RichReporter(console),
-                                    argv=sys.argv, stop=stop)
+                cfg = config_from_args(args)
+                tracking = live_tracking(tracking_uri or cfg.tracking.uri)
+                summary = start_run(cfg, out, device=device, reporter=RichReporter(console), argv=sys.argv,
+                                    stop=stop, hooks=(tracking,) if tracking else ())
         except StoppedBeforeStart as e:
             fail(f"{e}; start it again", signal_exit_code(e.signal))
+        if tracking is not None:
+            tracking.finish(Path(summary["run_dir"]))
     message, code = outcome(summary)
     console.print(message, markup=False, soft_wrap=True)
     click.echo(summary["run_dir"])

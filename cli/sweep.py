@@ -18,6 +18,7 @@ from gridlstm.sweep.spec import Sweep
 
 from .common import check_out_dir, device_option, given, handle_errors, stderr_console
 from .sweep_display import RichSweepProgress, expansion_table
+from .tracking import log_sweep, sweep_tracker, tracking_option
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -41,10 +42,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Measure each finished run's gradient profile (gradcheck) for the slope figure.")
 @click.option("--dry-run", is_flag=True, help="Validate and list the runs; run nothing, write nothing.")
 @device_option
+@tracking_option
 @handle_errors
 def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jobs: Optional[int],
           address: Optional[str], num_cpus: float, num_gpus: float, gradients: bool, dry_run: bool,
-          device: str) -> None:
+          device: str, tracking_uri: Optional[str]) -> None:
     """Run every point of a sweep (a base config × axes over dotted keys), or resume a sweep
     folder: only its unfinished runs run. KEY=VALUE overrides change the base of a new sweep.
 
@@ -63,10 +65,13 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     """
     console = stderr_console()
     runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)
+    tracker = sweep_tracker(tracking_uri)  # a missing extra is refused before any folder exists
     spec, sweep_dir, _ = open_target(target, overrides, out, create=not dry_run)
     if dry_run:
         Console(highlight=False).print(expansion_table(spec))
         return
+    base = spec.runs[0].config.tracking if spec.runs else None
+    tracker = tracker or sweep_tracker(base.uri if base else None)
     try:
         board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
                           tuple(sys.argv))
@@ -82,6 +87,7 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     for run_id, error, path in board.failures():
         console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
     console.print("wrote " + ", ".join(str(p.relative_to(sweep_dir)) for p in paths))
+    log_sweep(tracker, sweep_dir, base.experiment if base else None)
     click.echo(sweep_dir)
     if board.failures():
         sys.exit(1)

@@ -136,6 +136,14 @@ class GradientsConfig(_Section):
         return sorted(set(v))
 
 
+class TrackingConfig(_Section):
+    """Where runs are also logged (gridlstm/tracking.py); changes nothing that is computed."""
+
+    uri: Optional[str] = Field(None, description="MLflow tracking URI (http://..., sqlite:///...); "
+                               "null = no tracking; needs pip install 'gridlstm[mlflow]'")
+    experiment: Optional[str] = Field(None, description="MLflow experiment; null = the run name")
+
+
 class Config(_Section):
     name: Optional[str] = Field(None, description="run group folder; null = <task>-<model kind>")
     seed: int = Field(0, ge=-INT64 - 1, le=INT64)
@@ -143,6 +151,7 @@ class Config(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     gradients: GradientsConfig = GradientsConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("name")
     @classmethod
@@ -334,10 +343,19 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``key: old -> new`` for every dotted key whose value differs (missing keys show as absent)."""
+    """``key: old -> new`` for every dotted key whose value differs (missing keys show as absent).
+    A whole section missing on one side (a config saved before the section existed) reads as its
+    defaults, so a run saved without ``tracking`` resumes as it is."""
     a, b = (flatten({**d, "model": registry.upgrade_model(d.get("model") or {})}) for d in (old, new))
+    for x, d in ((a, old), (b, new)):
+        for section in NEW_SECTIONS.keys() - d.keys():
+            x.update(flatten(NEW_SECTIONS[section], f"{section}."))
     return [f"{k}: {a.get(k, 'absent')} -> {b.get(k, 'absent')}"
             for k in sorted(set(a) | set(b)) if a.get(k, "absent") != b.get(k, "absent")]
+
+
+# sections added after configs were first saved: their defaults stand in for a missing section
+NEW_SECTIONS = {"tracking": TrackingConfig().model_dump(mode="json")}
 
 
 def dump_config(cfg: Config) -> str:

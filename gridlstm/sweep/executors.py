@@ -34,6 +34,7 @@ from typing import Any, Optional, Protocol
 from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
 from gridlstm.runs.records import Status
+from gridlstm.sweep.ray_env import note_origin, runtime_env
 
 TRACEBACK = "traceback.txt"
 OUTPUT_LOG = "output.log"
@@ -270,8 +271,7 @@ def _ray_task(job: RunJob, files: dict[str, bytes]) -> tuple[str, dict[str, byte
         for rel, data in files.items():
             (work / rel).parent.mkdir(parents=True, exist_ok=True)
             (work / rel).write_bytes(data)
-        status = execute(RunJob(**{**job.__dict__, "run_dir": str(work)}))
-        return status, folder_files(work)
+        return execute(RunJob(**{**job.__dict__, "run_dir": str(work)})), folder_files(note_origin(work))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -301,7 +301,7 @@ class RayExecutor:
         if self.address is None:
             return start_local_ray(self.local_cpus), True
         try:
-            ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            ray.init(address=self.address, runtime_env=runtime_env(), log_to_driver=False, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise GridlstmError(f"--address {self.address}: cannot connect to a Ray cluster ({first}); "
