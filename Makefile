@@ -17,10 +17,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml Makefile
 	touch $@
 
 run: install
-	@# train prints the run folder on its last stdout line; then measure and draw that run
+	@# train prints the run folder on its last stdout line; then measure and draw that run: the top
+	@# layer's h, every state of every layer (heatmap), and layer 1's memory c, whose flat profile in
+	@# the trained grid is why it solves the task
 	RUN=$$($(BIN)/gridlstm train $(CONFIG)) && RUN=$$(printf '%s\n' "$$RUN" | tail -n 1) && \
 	$(BIN)/gridlstm gradcheck $$RUN --seeds 3 && \
 	$(BIN)/gridlstm plot $$RUN --what gradients && \
+	$(BIN)/gridlstm plot $$RUN --what heatmap && \
+	if grep -q '^[0-9]*,[0-9]*,c,1,' $$RUN/gradients/gradients.csv; then \
+	  $(BIN)/gridlstm plot $$RUN --what gradients --state c --layer 1 --out $$RUN/plots/gradients-c-layer1.png; fi && \
 	$(BIN)/gridlstm plot $$RUN --what loss
 
 # The test suite also runs the sweep on a local Ray instance: the optional ray extra.

@@ -107,7 +107,7 @@ class TrainConfig(_Section):
     lr: float = Field(1e-3, gt=0, le=1e3)
     clip_norm: float = Field(1.0, ge=0, description="max global gradient norm; 0 disables clipping")
     eval_every: int = Field(100, ge=1, le=INT64)
-    eval_batches: int = Field(4, ge=1, le=INT64)
+    eval_batches: int = Field(32, ge=1, le=INT64, description="held-out set size in batches of batch_size")
     log_every: int = Field(10, ge=1, le=INT64)
     target: Optional[float] = Field(None, description="success threshold; null = the task's default")
     early_stop: bool = Field(True, description="stop when the held-out metric reaches the target")

@@ -54,6 +54,18 @@ class Task(ABC):
     def loss(self, out: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(out, y)
 
+    def constant_loss(self, y: Tensor) -> float:
+        """The loss of the best constant predictor on these targets (a held-out set's own chance):
+        for cross-entropy the entropy of the label frequencies at each scored position, averaged
+        over positions.  y: (N,) or (N, L) class indices."""
+        y = y.reshape(len(y), -1)
+        total = 0.0
+        for pos in y.T:
+            p = torch.bincount(pos).double() / len(pos)
+            p = p[p > 0]
+            total -= float((p * p.log()).sum())
+        return total / y.shape[1]
+
     def metric(self, out: Tensor, y: Tensor) -> float:
         return (out.argmax(-1) == y).float().mean().item()
 
@@ -90,6 +102,9 @@ class Adding(Task):
 
     def loss(self, out, y):
         return F.mse_loss(out, y)
+
+    def constant_loss(self, y):  # the MSE of predicting the set's own mean: its variance
+        return float(y.double().var(unbiased=False))
 
     def metric(self, out, y):
         return F.mse_loss(out, y).item()
@@ -315,6 +330,12 @@ def make_task(cfg: TaskConfig) -> Task:
     if cfg.name == "memorize":
         return Memorize(cfg.length, cfg.vocab)
     return TemporalOrder(cfg.length, cfg.keys)
+
+
+def heldout_chance(task: Task, batches: list[tuple[Tensor, Tensor]]) -> float:
+    """The held-out set's own chance: the loss of the best constant prediction for exactly these
+    examples (the population's ``task.chance`` differs from it by sampling noise)."""
+    return task.constant_loss(torch.cat([y for _, y in batches]))
 
 
 def eval_set(task: Task, batches: int, batch_size: int, seed: int) -> list[tuple[Tensor, Tensor]]:

@@ -230,10 +230,17 @@ def test_decay_stats_on_a_known_profile():
     late = decay.decay_stats(np.concatenate([[0.0, 0.0], 10.0 ** (-0.5 * np.arange(10))]), tiny=1e-38)
     assert late["ref_step"] == 2 and late["steps_to_1e-3"] == 9  # counted as steps back from the loss
     assert late["slope_decades_per_step"] == pytest.approx(-0.5) and late["underflow_step"] is None
-    assert decay.decay_stats(np.zeros(5), tiny=1e-38)["underflow_step"] == 0
+    zeros = decay.decay_stats(np.zeros(5), tiny=1e-38)  # no path to the loss at all: not underflow
+    assert zeros["underflow_step"] is None and zeros["structural_zero_step"] == 0
 
 
 # ----------------------------------------------------------------------------- files and CLI
+
+
+def seed_geometric_mean(prof: dict[int, list[float]]) -> np.ndarray:
+    """{t: [norm of each seed]} → exp(mean_seeds log g) by steps back (0 where any seed is 0)."""
+    return np.array([0.0 if min(prof[t]) == 0 else math.exp(np.mean(np.log(prof[t])))
+                     for t in sorted(prof, reverse=True)])
 
 
 def tiny_config(tmp_path: Path, kind: str = "grid", extra: tuple[str, ...] = ()) -> Path:
@@ -263,20 +270,26 @@ def test_summary_recomputed_from_gradients_csv(tmp_path, kind):
         for row in rows:
             if row["state"] == r["state"] and row["layer"] == r["layer"]:
                 prof.setdefault(int(row["t"]), []).append(float(row["norm"]))
-        g = np.array([np.mean(prof[t]) for t in sorted(prof, reverse=True)])  # by steps back
+        g = seed_geometric_mean(prof)
         tiny = 1.1754943508222875e-38
-        ref = next((s for s in range(len(g)) if g[s] > tiny), None)
+        ref = next((s for s in range(len(g)) if g[s] >= tiny), None)
+        # structurally zero: exactly 0 from some s on, straight from a normal value (no path to the loss)
+        nz = [s for s in range(len(g)) if g[s] != 0]
+        zero = 0 if not nz else (nz[-1] + 1 if nz[-1] < len(g) - 1 and g[nz[-1]] > 1e-20 else None)
+        assert r["structural_zero"] == ("yes" if zero is not None else "no")
+        assert r["structural_zero_step"] == ("" if zero is None else str(zero))
         if ref is None:
-            assert r["underflow_step"] == "0" and r["slope_decades_per_step"] == ""
+            assert r["underflow_step"] == ("" if zero == 0 else "0") and r["slope_decades_per_step"] == ""
             continue
         assert r["ref_step"] == str(ref)
-        end = next((s for s in range(ref, len(g)) if g[s] <= tiny), len(g))
-        assert r["underflow_step"] == ("" if end == len(g) else str(end))
+        live = zero if zero is not None else len(g)
+        end = next((s for s in range(ref, live) if g[s] < tiny), live)
+        assert r["underflow_step"] == ("" if end == live else str(end))
         if end - ref >= 2:
             slope = np.polyfit(np.arange(ref, end), np.log10(g[ref:end]), 1)[0]
             assert float(r["slope_decades_per_step"]) == pytest.approx(slope, rel=1e-9)
         for k in (3, 6, 12):
-            hit = next((s for s in range(ref, len(g)) if g[s] < 10.0 ** -k * g[ref]), None)
+            hit = next((s for s in range(ref, live) if g[s] < 10.0 ** -k * g[ref]), None)
             assert r[f"steps_to_1e-{k}"] == ("" if hit is None else str(hit))
         assert float(r["first_last_ratio"]) == pytest.approx(g[-1] / g[ref], rel=1e-12)
     if kind == "rnn":
@@ -357,7 +370,7 @@ def assert_summaries_agree(out: Path, states: set[str], layers: int) -> None:
         slope = float(r["slope_decades_per_step"])
         assert (r["state"], r["layer"], f"{slope:+.3g}") in {(a, b, c.split("±")[0]) for a, b, c in md_rows}
         prof = profiles[(r["state"], r["layer"])]
-        g = np.array([np.mean(prof[t]) for t in sorted(prof, reverse=True)])  # by steps back
+        g = seed_geometric_mean(prof)
         assert math.isfinite(slope) and slope == pytest.approx(
             np.polyfit(np.arange(len(g)), np.log10(g), 1)[0], rel=1e-6)
 

@@ -28,8 +28,8 @@ COMPARED = [f for f in METRIC_FIELDS if f != "seconds"]
 META_KEYS = ["argv", "status", "started", "ended", "git", "python", "torch", "numpy", "host", "platform",
              "device", "torch_threads", "seed", "pid", "executable", "checkpoint_step", "schedule"]
 SUMMARY_KEYS = ["name", "run_dir", "status", "task", "length", "model", "variant", "tied", "layers", "hidden",
-                "params", "steps", "eval_loss", "chance", "metric_name", "eval_metric", "target", "solved",
-                "wall_seconds", "device", "skipped_steps", "checkpoint_step", "signal", "error"]
+                "params", "steps", "eval_loss", "chance", "chance_heldout", "metric_name", "eval_metric", "target",
+                "solved", "wall_seconds", "device", "skipped_steps", "checkpoint_step", "signal", "error"]
 
 
 def config(**train):

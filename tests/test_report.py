@@ -36,7 +36,8 @@ def expected_row(run: Path) -> dict[str, object]:
     evals = [r for r in read_csv(run / "metrics.csv") if r["split"] == "eval"]
     last = evals[-1]
     task = cfg["task"]["name"]
-    chance = {"adding": 1 / 6, "parity": math.log(2)}[task]
+    chance = json.loads((run / "summary.json").read_text())["chance_heldout"]  # the held-out set's own
+    assert chance != {"adding": 1 / 6, "parity": math.log(2)}[task]  # not the population's
     target = {"adding": 0.01, "parity": 0.99}[task]
     metric = float(last["metric"])
     _, model = build(load_config(run / "config.yaml"), torch.device("cpu"))

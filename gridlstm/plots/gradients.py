@@ -3,7 +3,8 @@
 The quantity drawn is g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ from the run's gradients/ tables
 (docs/design.md §4).  A tanh RNN's g falls by a constant factor per step back from the loss (a straight
 line on the log-y axis); a memory path with forget gates near 1 keeps it flat.  Log axes cannot show
-an exact zero, so where a curve underflows to 0 a ▼ marks the first such step on the bottom edge.
+an exact zero, so where a curve underflows (g < FLT_MIN, as the tables count it: probe/zeros.py) a ▼
+marks the first such step on the bottom edge; a state with no path to the loss gets none.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
 from gridlstm.errors import GridlstmError
+from gridlstm.probe.zeros import UNDERFLOW, underflow_step
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
 
 from .style import legend_below, new_figure, run_colors, run_labels
@@ -68,7 +70,7 @@ def x_label(x_axis: str) -> str:
 
 
 def draw_curve(ax: Axes, x: np.ndarray, curve: Curve, color, label: str) -> tuple[Line2D, bool, bool]:
-    """Median over seeds as a line, min–max band over seeds, ▼ at the first underflow to 0.
+    """Median over seeds as a line, min–max band over seeds, ▼ at the first underflow.
     Returns (line, band drawn, underflow marked)."""
     order = np.argsort(x)
     x, mid, lo, hi = x[order], curve.mid[order], curve.lo[order], curve.hi[order]
@@ -78,16 +80,15 @@ def draw_curve(ax: Axes, x: np.ndarray, curve: Curve, color, label: str) -> tupl
     if band:
         ax.fill_between(x, np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan),
                         color=color, alpha=0.2, lw=0)
-    # Underflow: an exact 0 further back than the first nonzero value.  Zeros nearer the loss than
-    # any nonzero value are structural (a state no path to the loss uses, e.g. the grid's h[T]).
-    nonzero = np.flatnonzero(mid > 0)
-    zeros = np.flatnonzero(mid == 0)
-    zeros = zeros[zeros > nonzero[0]] if nonzero.size else zeros[:0]
-    if zeros.size:
+    # Underflow as the tables count it (probe/zeros.py): g < FLT_MIN further back than a normal g;
+    # a structural zero (no path to the loss, e.g. the top layer's c′) gets no marker.
+    back = np.argsort(-curve.t[order])  # steps back from the loss
+    s = underflow_step(mid[back]) if (mid >= UNDERFLOW).any() else None
+    if s is not None:
         trans = mpl.transforms.blended_transform_factory(ax.transData, ax.transAxes)
-        ax.plot([x[zeros[0]]], [0.0], transform=trans, marker="v", ms=11, color=color,
+        ax.plot([x[back[s]]], [0.0], transform=trans, marker="v", ms=11, color=color,
                 ls="none", clip_on=False, gid="underflow", label="_underflow")
-    return line, band, bool(zeros.size)
+    return line, band, s is not None
 
 
 def legend_outside(fig: Figure, ax: Axes, band: bool, underflow: bool, title: Optional[str] = None,
@@ -98,7 +99,7 @@ def legend_outside(fig: Figure, ax: Axes, band: bool, underflow: bool, title: Op
         labels.append(f"line: median, band: min–max over {seeds or 'the'} seeds")
     if underflow:
         handles.append(Line2D([], [], marker="v", ms=10, color="0.3", ls="none"))
-        labels.append("underflows to exactly 0 here")
+        labels.append("underflows (g < FLT_MIN) here")
     legend_below(fig, handles, labels, ncols=3, title=title)
 
 

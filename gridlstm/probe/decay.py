@@ -9,7 +9,11 @@ Decay summary of one profile g[s] (s = 0 at the loss):
                      (decades per step; negative = vanishing)
     first/last       g at the first timestep / g at the loss step  (g[T−1] / g[0])
     steps to 1e-k    the first s with g[s] < 10^-k · g[0]
-    underflow        the first s with g[s] ≤ the smallest normal float of the gradients' dtype
+    underflow        the first s with g[s] < the smallest normal float of the gradients' dtype (zeros.py)
+    structural zero  g exactly 0 from some s on, reached in one jump from above 1e-20: no path to
+                     the loss (not underflow; underflow_step is then empty, structural_zero_step set)
+Seeds: every number is that of the geometric-mean profile exp(mean_seeds log g[s]) (its slope is
+the mean of the per-seed slopes), never of the arithmetic mean, which the slowest seed dominates.
 (g[0] is replaced by g at the first s where g > 0 for a state with no path to the loss at s = 0.)
 
 Theory (seed Q1; Pascanu, Mikolov & Bengio 2013).  For h[t+1] = φ(W_ih·x + W_hh·h[t] + b),
@@ -17,7 +21,8 @@ Theory (seed Q1; Pascanu, Mikolov & Bengio 2013).  For h[t+1] = φ(W_ih·x + W_h
 so g[t] ≤ γσ_max·g[t+1] for a layer whose state reaches the loss only through its own recurrence
 (the top layer, last-step loss): σ_max < 1/γ suffices for vanishing, and log g can fall no slower
 than log10(γσ_max) decades per step.  LSTM/grid memory: ∂c[t]/∂c[t−1] = diag(f[t]) plus paths
-through h, so the memory path predicts log10(mean f) decades per step; the depth memory of the grid
+through h; the norm follows the most persistent units, so the memory path predicts
+max over units of mean_{t,b} log10 f decades per step (log10(mean f) is 2–3× too steep); the depth memory of the grid
 is gated by the depth forget gate f' along depth (per layer), not along time.  GRU: ∂h[t]/∂h[t−1] =
 diag(z[t]) plus the paths through r, z and n: the update gate z plays f's part.  Which cell has
 which bound and which gated memories, it declares itself (cells.py: ``jacobian_bound``, ``memories``).
@@ -35,6 +40,9 @@ from torch import Tensor, nn
 from gridlstm.nn.cells import Cell, Memory
 
 from .gradients import memory_gates
+from .zeros import UNDERFLOW, structural_zero_step, underflow_step
+
+__all__ = ["UNDERFLOW", "structural_zero_step"]
 
 THRESHOLDS = (3, 6, 12)  # steps until g < 10^-k · g[0]
 BOUND_RTOL = 1e-4        # float32 rounding allowance for the per-step bound check
@@ -53,26 +61,37 @@ def decay_stats(g: np.ndarray, tiny: float) -> dict[str, Any]:
     """
     g = np.asarray(g, dtype=np.float64)
     n = len(g)
-    alive = np.nonzero(g > tiny)[0]
+    alive = np.nonzero(g >= tiny)[0]
+    zero_from = structural_zero_step(g)
     stats: dict[str, Any] = {"slope_decades_per_step": math.nan, "first_last_ratio": math.nan,
-                             "underflow_step": 0, "fit_points": 0, "ref_step": None}
+                             "underflow_step": 0, "fit_points": 0, "ref_step": None,
+                             "structural_zero": zero_from is not None, "structural_zero_step": zero_from}
     stats.update({f"steps_to_1e-{k}": None for k in THRESHOLDS})
     if not alive.size:
+        stats["underflow_step"] = underflow_step(g, tiny)
         return stats
     ref = int(alive[0])
-    low = np.nonzero(g[ref:] <= tiny)[0]
-    underflow = ref + int(low[0]) if low.size else None
-    end = underflow if underflow is not None else n
+    underflow = underflow_step(g, tiny)  # zeros.py: a structural zero is not underflow
+    end = underflow if underflow is not None else (zero_from if zero_from is not None else n)
     if end - ref >= 2:
         s = np.arange(ref, end, dtype=np.float64)
         stats["slope_decades_per_step"] = float(np.polyfit(s, np.log10(g[ref:end]), 1)[0])
     g0 = g[ref]
     stats.update(first_last_ratio=float(g[-1] / g0), underflow_step=underflow, fit_points=end - ref,
                  ref_step=ref)
+    live = g[ref:zero_from] if zero_from is not None else g[ref:]
     for k in THRESHOLDS:
-        below = np.nonzero(g[ref:] < 10.0 ** (-k) * g0)[0]
+        below = np.nonzero(live < 10.0 ** (-k) * g0)[0]
         stats[f"steps_to_1e-{k}"] = ref + int(below[0]) if below.size else None
     return stats
+
+
+def geometric_mean(per_seed: list[np.ndarray]) -> np.ndarray:
+    """exp(mean_seeds log g[s]): the profile whose log-slope is the mean of the per-seed log-slopes
+    (over the steps where every seed is above underflow); 0 where any seed is 0."""
+    stacked = np.asarray(per_seed, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.exp(np.mean(np.log(stacked), axis=0))
 
 
 def rnn_bound_holds(g: np.ndarray, gamma_sigma: float) -> bool:
@@ -98,6 +117,8 @@ class Theory:
     memories: dict[str, Memory] = field(default_factory=dict)        # the cell's gated memories
     forget: dict[str, np.ndarray] = field(default_factory=dict)      # memory → mean gate
     log10_forget: dict[str, np.ndarray] = field(default_factory=dict)  # memory → mean log10 gate
+    # memory → max over units of mean_{t,b} log10 gate: the slowest unit, which the norm follows
+    slowest_log10_forget: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def sigma_max(cell: Cell) -> np.ndarray:
@@ -125,6 +146,8 @@ def theory(model: nn.Module, x: Tensor, states: Optional[dict[str, Tensor]]) -> 
         g = gate.double()
         th.forget[name] = np.array([g[:, d].mean().item() for d in range(g.shape[1])])
         th.log10_forget[name] = np.array([torch.log10(g[:, d]).mean().item() for d in range(g.shape[1])])
+        th.slowest_log10_forget[name] = np.array([torch.log10(g[:, d]).mean(dim=(0, 1)).max().item()
+                                                  for d in range(g.shape[1])])
     return th
 
 
@@ -133,7 +156,8 @@ def theory(model: nn.Module, x: Tensor, states: Optional[dict[str, Tensor]]) -> 
 SUMMARY_FIELDS = ("state", "layer", "slope_decades_per_step", "slope_std", "first_last_ratio",
                   "steps_to_1e-3", "steps_to_1e-6", "steps_to_1e-12", "underflow_step", "ref_step", "fit_points",
                   "theory_kind", "theory_slope", "sigma_max", "gamma", "vanishing_sufficient", "spectral_radius",
-                  "bound_holds", "mean_forget", "mean_log10_forget")
+                  "bound_holds", "mean_forget", "mean_log10_forget", "log10_mean_forget", "structural_zero",
+                  "structural_zero_step")
 
 
 def _mean(values: list[float]) -> float:
@@ -144,11 +168,13 @@ def summary_row(state: str, layer: int, per_seed: list[np.ndarray], tiny: float,
                 theories: list[Theory], top: bool, last_step: bool) -> dict[str, Any]:
     """One row of summary.csv.  per_seed: the profile of each seed by steps back, each (n,).
 
-    Every decay number is computed from the seed-mean profile mean_seeds g[s]; slope_std is the
-    standard deviation of the per-seed slopes (empty for one seed); theory values are seed means.
+    Every decay number is computed from the seeds' geometric-mean profile exp(mean_seeds log g[s]),
+    so the slope is the mean of the per-seed slopes (fitted over the steps where every seed is above
+    underflow), not the slope of the arithmetic mean, which the slowest seed dominates; slope_std is
+    the standard deviation of the per-seed slopes (empty for one seed); theory values are seed means.
     """
     row: dict[str, Any] = {"state": state, "layer": layer}
-    row.update(decay_stats(np.mean(per_seed, axis=0), tiny))
+    row.update(decay_stats(geometric_mean(per_seed), tiny))
     slopes = [decay_stats(g, tiny)["slope_decades_per_step"] for g in per_seed]
     row["slope_std"] = float(np.std(slopes, ddof=1)) if len(slopes) > 1 else math.nan
     row["theory_kind"] = ""
@@ -166,9 +192,9 @@ def summary_row(state: str, layer: int, per_seed: list[np.ndarray], tiny: float,
     elif memory is not None and state in theories[0].forget:
         f = _mean([th.forget[state][d] for th in theories])
         row.update(mean_forget=f, mean_log10_forget=_mean([th.log10_forget[state][d] for th in theories]),
-                   theory_kind=memory.theory_kind)
-        if memory.along == "time":
-            row["theory_slope"] = math.log10(f)
+                   log10_mean_forget=math.log10(f), theory_kind=memory.theory_kind)
+        if memory.along == "time":  # the slowest unit bounds the norm's decay (docs/design.md §4)
+            row["theory_slope"] = _mean([th.slowest_log10_forget[state][d] for th in theories])
         # a depth gate carries the state along depth: a per-layer prediction, reported in summary.md
     return row
 
@@ -200,9 +226,11 @@ def theory_lines(rows: list[dict[str, Any]], per_seed: dict[tuple[str, int], lis
                 "the long-run rate of W_hh alone)")
         elif memory is not None and memory.along == "time":
             a = memory.symbol
-            lines.append(f"{where}: mean {memory.gate} {r['mean_forget']:.4g} → predicted "
-                         f"log10(mean {a}) = {r['theory_slope']:+.4g} decades/step (mean log10 {a} = "
-                         f"{r['mean_log10_forget']:+.4g}), measured {r['slope_decades_per_step']:+.4g}")
+            lines.append(f"{where}: predicted max over units of mean log10 {a} = {r['theory_slope']:+.4g} "
+                         f"decades/step (the slowest unit), measured {r['slope_decades_per_step']:+.4g}; "
+                         f"mean {memory.gate} {r['mean_forget']:.4g} (log10(mean {a}) = "
+                         f"{r['log10_mean_forget']:+.4g}, mean log10 {a} = {r['mean_log10_forget']:+.4g}: "
+                         "all units, steeper than the norm)")
         elif memory is not None:
             lines.append(f"{where}: mean {memory.gate} {memory.symbol} {r['mean_forget']:.4g} → predicted "
                          f"{math.log10(r['mean_forget']):+.4g} decades per layer along depth "
@@ -210,7 +238,7 @@ def theory_lines(rows: list[dict[str, Any]], per_seed: dict[tuple[str, int], lis
     depth_names = sorted({s for s, _ in per_seed if s in memories and memories[s].along == "depth"})
     for name in depth_names:
         if layers >= 2:
-            g0 = [np.mean(per_seed[(name, d)], axis=0)[0] for d in range(1, layers + 1)]
+            g0 = [geometric_mean(per_seed[(name, d)])[0] for d in range(1, layers + 1)]
             if g0[0] > 0 and g0[-1] > 0:
                 slope = math.log10(g0[0] / g0[-1]) / (layers - 1)
                 lines.append(f"{name} at the loss step: measured {slope:+.4g} decades per layer "

@@ -179,7 +179,7 @@ SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_val
 HEADERS = ("state", "layer", "slope", "theory", "σmax/f", "first/last", "1e-3", "1e-6", "1e-12", "uflow")
 LEGEND = ("slope and theory in decades per step back from the loss; σmax/f: σ_max(W_hh) (rnn) or the "
           "mean gate of a memory (forget gate f; a gru's update gate z); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
-          "back until g underflows")
+          "back until g underflows (g < FLT_MIN), or where g is structurally 0 (no path to the loss)")
 
 
 def cell(r: dict[str, Any], key: str) -> str:
@@ -187,6 +187,8 @@ def cell(r: dict[str, Any], key: str) -> str:
         v = r.get("sigma_max", r.get("mean_forget"))
         return "—" if v is None else f"{v:.3g}"
     v = r.get(key)
+    if key == "underflow_step" and r.get("structural_zero"):
+        return f"structurally 0 from s={r['structural_zero_step']}"
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "—"
     if key == "slope_decades_per_step" and not np.isnan(r.get("slope_std", np.nan)):
@@ -209,10 +211,12 @@ def summary_markdown(result: GradcheckResult) -> str:
              "Steps back s = T − t from the last scored position (the final step; for copy every "
              "position is scored and s counts back from the last one). slope: least-squares slope of "
              "log10 g against s before underflow (decades per step, negative = vanishing); theory: "
-             "log10(γσ_max) for the rnn (the slowest decay the bound allows), log10(mean f) for a time "
-             "memory; σmax/f: σ_max(W_hh) or the mean forget gate; first/last: g at t = 1 over g at "
-             "t = T; 1e-k: first s with g < 1e-k·g at the loss; uflow: first s with g ≤ "
-             f"{result.meta['underflow_threshold']:.3g} (underflow). A state with no path to the loss at "
+             "log10(γσ_max) for the rnn (the slowest decay the bound allows), for a time memory the "
+             "max over units of mean log10 f (the slowest unit, which the norm follows); σmax/f: σ_max(W_hh) or the mean forget gate; first/last: g at t = 1 over g at "
+             "t = T; 1e-k: first s with g < 1e-k·g at the loss; uflow: first s with g < "
+             f"{result.meta['underflow_threshold']:.3g} (underflow); structurally 0: exactly 0 from that s "
+             "on, with no path to the loss (not underflow). Over seeds every number is that of the "
+             "geometric-mean profile (slope = mean of the per-seed slopes; ± their spread). A state with no path to the loss at "
              "s = 0 (the paper grid's time h and m feed only the next step) is measured from the first s "
              "where g > 0 instead (ref_step in summary.csv). Full data: gradients.csv; every column: "
              "summary.csv.", "",

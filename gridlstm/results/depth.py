@@ -27,9 +27,11 @@ from typing import Optional
 
 import numpy as np
 
+from gridlstm.probe.zeros import UNDERFLOW
+
 from .collect import GradientTable, Run
 
-FLT_MIN = float(np.finfo(np.float32).tiny)  # 1.1754944e-38: the one meaning of underflow
+FLT_MIN = UNDERFLOW  # 1.1754944e-38: the one meaning of underflow (probe/zeros.py, numpy only)
 OVER = ("scored", "mean")
 
 

@@ -34,7 +34,7 @@ from gridlstm.errors import GridlstmError
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.runs.folder import MetricsLog, rng_state, save_checkpoint, set_rng_state
 from gridlstm.runs.records import Status
-from gridlstm.tasks import Task, eval_set, make_task
+from gridlstm.tasks import Task, eval_set, heldout_chance, make_task
 
 from .signals import StopSignals
 
@@ -122,6 +122,7 @@ class Trainer:
         self.data_gen = torch.Generator().manual_seed(self.cfg.seed)
         self.eval_batches = eval_set(self.task, self.cfg.train.eval_batches, self.cfg.train.batch_size,
                                      self.cfg.task.eval_seed)
+        self.chance_heldout = heldout_chance(self.task, self.eval_batches)
         self.target = self.cfg.train.target if self.cfg.train.target is not None else self.task.default_target
         self.run_dir: Optional[Path] = None  # set by run()
         self.step = 0
