@@ -1,12 +1,15 @@
 """Pieces shared by every command: error handling, the config/override arguments, --device."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -49,6 +52,20 @@ def os_error_message(e: OSError) -> str:
     return f"{where + ': ' if where else ''}{what}{'; ' + hint if hint else ''}"
 
 
+@contextlib.contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    """Stopping already: a Ctrl-C pressed again must not cut the message short (click would turn
+    its KeyboardInterrupt into 'Aborted!' and exit 1). The handler comes back on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into 'Error: …' on stderr and exit code 2, never a traceback; a hard
     Ctrl-C into a short note and exit code 130. File-system errors and anything unforeseen end as
@@ -63,10 +80,12 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except GridlstmError as e:
             fail(one_line(e.message), 2)
         except RunInterrupted as e:
-            fail(f"stopped at once by a second interrupt; the last complete checkpoint (step "
-                 f"{e.checkpoint_step}) is kept. Resume with: gridlstm train --resume {e.run_dir}", 130)
+            with ctrl_c_ignored():
+                fail(f"stopped at once by a second interrupt; the last complete checkpoint (step "
+                     f"{e.checkpoint_step}) is kept. Resume with: gridlstm train --resume {e.run_dir}", 130)
         except KeyboardInterrupt:
-            fail("interrupted", 130)
+            with ctrl_c_ignored():
+                fail("interrupted", 130)
         except (click.ClickException, click.exceptions.Exit):
             raise
         except OSError as e:

@@ -1,9 +1,10 @@
 """Graceful SIGINT / SIGTERM for a training run.
 
 The first signal only raises a flag: the trainer finishes the step it is in, writes a checkpoint,
-marks the run ``interrupted`` and returns. The handlers are then reset to the defaults, so a second
-Ctrl-C raises ``KeyboardInterrupt`` at once (and a second SIGTERM ends the process at once); the
-last complete checkpoint on disk is never touched by that, because every write is rename-atomic.
+marks the run ``interrupted`` and returns. A second Ctrl-C raises ``KeyboardInterrupt`` at once, and
+any Ctrl-C after it is ignored, so that the closing writes (meta.json, summary.json) are not torn by
+a user who keeps pressing it; a second SIGTERM ends the process at once (the OS default). The last
+complete checkpoint on disk is never touched by either, because every write is rename-atomic.
 
     with StopSignals() as stop:
         while training and not stop.requested: step()
@@ -19,9 +20,15 @@ from types import FrameType
 from typing import Any, Optional
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
-# What each signal goes back to after the first one: Python's Ctrl-C → KeyboardInterrupt, and the
-# OS default for SIGTERM (terminate now).
+# What each signal goes back to when the handlers are removed: Python's Ctrl-C → KeyboardInterrupt,
+# and the OS default for SIGTERM (terminate now).
 DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
+def _hard_stop(signum: int, frame: Optional[FrameType]) -> None:
+    """A second Ctrl-C: stop now (KeyboardInterrupt), and ignore any further one."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 class StopSignals:
@@ -46,8 +53,9 @@ class StopSignals:
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         if self.signum is None:
             self.signum = signum
-        for s in HANDLED:  # a second signal of either kind stops at once
-            signal.signal(s, DEFAULTS[s])
+        # a second signal of either kind stops at once
+        signal.signal(signal.SIGINT, _hard_stop)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
