@@ -173,3 +173,13 @@ def config_from_args(args: tuple[str, ...]) -> Config:
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
     help="Where to run: auto picks cuda when available.")
+
+
+def measurement_options(most_seeds: int, seeds: int, seeds_help: str, batch_default: str) -> Callable:
+    """--seeds and --batch of the commands that measure gradients (gradcheck, study)."""
+    def decorate(fn: Callable) -> Callable:
+        fn = click.option("--batch", type=click.IntRange(1), default=None,
+                          help=f"Examples per measurement [default: {batch_default}].")(fn)
+        return click.option("--seeds", type=click.IntRange(1, most_seeds), default=seeds, show_default=True,
+                            help=seeds_help)(fn)
+    return decorate

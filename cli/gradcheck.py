@@ -22,17 +22,22 @@ from gridlstm.probe.gradcheck import (
 )
 from gridlstm.probe.verify import Check, verify_all
 
-from .common import check_out_dir, device_option, handle_errors, split_config_args, stderr_console
+from .common import (
+    check_out_dir,
+    device_option,
+    handle_errors,
+    measurement_options,
+    split_config_args,
+    stderr_console,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("args", nargs=-1, metavar="[CONFIG|RUN_DIR] [KEY=VALUE]...")
-@click.option("--seeds", type=click.IntRange(1, 1000), default=1, show_default=True,
-              help="Measurement seeds (batches; from a config also fresh initial weights): mean and spread.")
-@click.option("--batch", type=click.IntRange(1), default=None,
-              help="Examples per measurement [default: train.batch_size].")
+@measurement_options(1000, 1, "Measurement seeds (batches; from a config also fresh initial weights): mean "
+                     "and spread.", "train.batch_size")
 @click.option("--length", type=click.IntRange(2), default=None, help="Sequence length T (task.length).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the files [default: RUN_DIR/gradients, or a fresh "

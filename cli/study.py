@@ -9,7 +9,7 @@ import click
 from gridlstm.studies.depth import DEFAULT_STUDY, run_depth_study
 from gridlstm.sweep.spec import load_sweep
 
-from .common import device_option, handle_errors, split_config_args, stderr_console
+from .common import device_option, handle_errors, measurement_options, split_config_args, stderr_console
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -26,10 +26,8 @@ def study() -> None:
 
 @study.command(context_settings=CONTEXT)
 @click.argument("args", nargs=-1, metavar="[STUDY_FILE] [KEY=VALUE]...")
-@click.option("--seeds", type=click.IntRange(1, 100), default=3, show_default=True,
-              help="Measurement seeds per model (fresh initial weights and batch each).")
-@click.option("--batch", type=click.IntRange(1), default=None,
-              help="Examples per measurement [default: train.batch_size of each config].")
+@measurement_options(100, 3, "Measurement seeds per model (fresh initial weights and batch each).",
+                     "train.batch_size of each config")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
               show_default=True, help="Root folder; the study goes to OUT/studies/NAME/<UTC time>-<id>/.")
 @device_option

@@ -1,4 +1,4 @@
-"""The layer-by-layer schedule and the whole-sequence kernels it runs on.
+"""The whole-sequence kernels the layer-by-layer schedule runs on (the loop is schedule.py's).
 
 Block (t, d) reads only (t-1, d) and (t, d-1), so all of layer d-1 can finish before layer d
 starts (the order ``nn.LSTM`` itself uses). In that order a layer is two passes over all T steps:
@@ -12,34 +12,20 @@ starts (the order ``nn.LSTM`` itself uses). In that order a layer is two passes 
 Only the paper's output form h = tanh(o⊙m) has no fused kernel: it runs ``_LSTMLayer``, a time
 loop whose input half is hoisted into one T·B-row product and whose backward is hand-written.
 
-Each cell says what one of its layers computes (``Cell.layer``, with the equations); this module
-owns the loop over d. The readable per-block formulation (``cells.py``: ``lstm_update`` over the
-gate transform) stays the oracle: ``tests/test_schedule.py`` compares this schedule with the
+Each cell says what one of its layers computes (``Cell.layer``, with the equations); the schedule
+(``schedule.run_layerwise``) owns the loop over d. The readable per-block formulation (``cells.py``:
+``lstm_update`` over the gate transform) stays the oracle: ``tests/test_schedule.py`` compares this schedule with the
 wavefront in float64 for every model, and the per-block states stay available only to the probed
 schedules (a probe needs every (t, d) in the autograd graph, which a fused kernel hides).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor
 
 from .core import lstm_gate_grads, onednn_available, onednn_linear
-
-if TYPE_CHECKING:
-    from .cells import Cell, States
-
-
-def run_layerwise(cell: Cell, bottom: States, left0: States) -> Tensor:
-    """Layer 0 over every t, then layer 1, ...: D cell-layer calls.  Same contract as
-    ``schedule.run_naive`` without a probe: bottom (T, B, H) tuples, left0 (D, B, H) -> top (T, B, H)."""
-    params = cell.layer_params()  # per layer: the weight views, unbound once (one stack in backward)
-    up = bottom
-    for d in range(cell.layers):
-        up = cell.layer(up, tuple(s[d] for s in left0), params[d], d)
-    return up[0]
-
 
 # ----------------------------------------------------------------------------- whole-sequence kernels
 

@@ -27,7 +27,6 @@ import torch
 from torch import Tensor
 
 from .cells import Cell, States
-from .layerwise import run_layerwise
 
 Probe = Callable[[States, int, int, int], States]
 SCHEDULES = ("auto", "layerwise", "wavefront", "naive")
@@ -96,6 +95,16 @@ def run_wavefront(cell: Cell, bottom: States, left0: States, probe: Optional[Pro
         if hi == D:
             tops.append(up[0][-1])  # top layer, t = k - (D - 1): (B, H)
     return torch.stack(tops)  # (T, B, H)
+
+
+def run_layerwise(cell: Cell, bottom: States, left0: States) -> Tensor:
+    """Layer 0 over every t, then layer 1, ...: D cell-layer calls (``Cell.layer``, on the kernels of
+    layerwise.py).  Same contract as ``run_naive`` without a probe: bottom (T, B, H) tuples, left0 (D, B, H) -> top (T, B, H)."""
+    params = cell.layer_params()  # per layer: the weight views, unbound once (one stack in backward)
+    up = bottom
+    for d in range(cell.layers):
+        up = cell.layer(up, tuple(s[d] for s in left0), params[d], d)
+    return up[0]
 
 
 def _rows(s: Tensor, a: int, b: int) -> Tensor:
