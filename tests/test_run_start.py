@@ -41,9 +41,10 @@ def hit():
     os.kill(os.getpid(), sig)
 
 if stage == "checkpoint0":
-    save = trainer.save_checkpoint
-    def first(path, payload):
-        if payload["step"] == 0:
+    save, fired = trainer.save_checkpoint, []
+    def first(path, payload):  # once: best.pt is written at step 0 too
+        if payload["step"] == 0 and not fired:
+            fired.append(path)
             hit()
         save(path, payload)
     trainer.save_checkpoint = first
