@@ -1,15 +1,13 @@
 """Where a sweep's runs execute: a local process pool, or a Ray cluster.
 
-Both run the same function, ``execute(job)``: train one config into one ordinary run folder, then
-(optionally) measure its gradient profile into ``RUN/gradients/`` (gradcheck.py). An exception
-lands in ``RUN/traceback.txt`` and never stops the sweep.
+Both run ``execute(job)``: train one config into an ordinary run folder, then (optionally) measure
+its gradient profile into ``RUN/gradients/``; an exception lands in ``RUN/traceback.txt``.
 
-local   one process per run (forkserver: torch is imported once, every run starts from a clean
-        fork), at most ``jobs`` at a time, each with ``threads`` torch threads so that
-        jobs × threads ≤ cores. Runs live in their own process group: Ctrl-C reaches only the
-        sweep, which stops every running run with one SIGTERM (the trainer finishes its step,
-        checkpoints and marks the run ``interrupted``). A run whose sweep died (kill -9) sees the
-        sweep's end of a pipe close at its next step and stops the same way.
+local   one process per run (forkserver: torch imported once, each run a clean fork), at most
+        ``jobs`` at a time with ``threads`` torch threads each (jobs × threads ≤ cores). Runs live
+        in their own process group: Ctrl-C reaches only the sweep, which SIGTERMs every running
+        run (it finishes its step, checkpoints, is marked ``interrupted``). A run whose sweep died
+        (kill -9) sees the sweep's end of a pipe close at its next step and stops the same way.
 ray     one Ray task per run (``num_cpus``/``num_gpus`` each). The task trains in a temporary
         folder on whichever node it lands and returns the folder's files, which the driver
         writes under the sweep folder: no shared filesystem is needed. Without ``address`` a
@@ -133,10 +131,8 @@ def exit_reason(code: Optional[int]) -> Optional[str]:
     """Why a worker process ended, when it did not end on its own (a signal, a crash)."""
     if code is None or code in WORKER_EXIT.values():
         return None
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        return f"worker process killed by {name}"
-    return f"worker process exited with code {code}"
+    name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+    return f"worker process killed by {name}" if code < 0 else f"worker process exited with code {code}"
 
 
 # ----------------------------------------------------------------------------- local
@@ -183,8 +179,13 @@ class LocalExecutor:
                     job = RunJob(**{**job.__dict__, "threads": self.threads})
                     Path(job.run_dir).mkdir(parents=True, exist_ok=True)
                     proc = ctx.Process(target=_child, args=(job, alive), name=f"gridlstm-run {job.id}")
-                    proc.start()
-                    live[job.id] = proc
+                    # a Ctrl-C between start and registration would leave a run no one stops: hold it
+                    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                    try:
+                        proc.start()
+                        live[job.id] = proc
+                    finally:  # a Ctrl-C held meanwhile is raised here, with the run in `live`
+                        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
                     events.started(job.id)
                 multiprocessing.connection.wait([p.sentinel for p in live.values()], timeout=self.poll_s)
                 for run_id, proc in list(live.items()):
@@ -241,13 +242,14 @@ def is_loopback(address: str) -> bool:
 def start_local_ray(num_cpus: int, num_gpus: Optional[int] = None) -> Any:
     """Start a private Ray instance on loopback (no dashboard); returns the ``ray`` module.
 
+    Always a new instance (``address="local"``), never a cluster another process left running here.
     Refuses (before anything listens) when ``ray`` was imported without the loopback setting, and
     checks afterwards that the instance took 127.0.0.1."""
     if "ray" in sys.modules and os.environ.get(LOOPBACK_ENV) != "0":
         raise GridlstmError(f"ray was imported before its private instance could be kept on loopback; "
                             f"set {LOOPBACK_ENV}=0 before importing ray, or pass --address")
     ray = import_ray(local=True)
-    ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+    ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
              _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)
     host = ray.get_runtime_context().gcs_address.rsplit(":", 1)[0]
     if host != "127.0.0.1":
