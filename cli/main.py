@@ -67,7 +67,13 @@ def cli() -> None:
 
 @cli.command(context_settings=CONTEXT)
 def configs() -> None:
-    """List the config groups and their options: pick one with GROUP=NAME (e.g. model=lstm)."""
+    """List the config groups and their options: pick one with GROUP=NAME (e.g. model=lstm).
+
+    \b
+    Example:
+      gridlstm configs
+      gridlstm train task=copy model=lstm
+    """
     from gridlstm import compose
 
     click.echo(compose.describe())
