@@ -61,11 +61,26 @@ def cli() -> None:
     Example:
       gridlstm train                                   # configs/default.yaml
       gridlstm train configs/adding_rnn.yaml task.length=200
+      gridlstm train task=copy model=grid model.hidden=32   # config groups (gridlstm configs)
     """
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("args", nargs=-1, metavar="[CONFIG] [KEY=VALUE]...")
+def configs() -> None:
+    """List the config groups and their options: pick one with GROUP=NAME (e.g. model=lstm).
+
+    \b
+    Example:
+      gridlstm configs
+      gridlstm train task=copy model=lstm
+    """
+    from gridlstm import compose
+
+    click.echo(compose.describe())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("args", nargs=-1, metavar="[CONFIG] [GROUP=NAME]... [KEY=VALUE]...")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
               show_default=True, help="Root folder for run folders.")
 @click.option("--name", default=None, help="Run group name (folder under --out); overrides `name`.")
@@ -77,7 +92,10 @@ def cli() -> None:
 @handle_errors
 def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path | None, force: bool,
           device: str, tracking_uri: str | None) -> None:
-    """Train CONFIG (default configs/default.yaml) with dotted KEY=VALUE overrides.
+    """Train CONFIG (default configs/default.yaml) with groups GROUP=NAME and dotted KEY=VALUE overrides.
+
+    GROUP=NAME (task, model, train; `gridlstm configs` lists them) replaces that section of CONFIG
+    with configs/GROUP/NAME.yaml; dotted overrides apply after.
 
     Writes OUT/NAME/<UTC time>-<id>/ with config.yaml, meta.json, metrics.csv, checkpoint.pt and
     summary.json, and prints its path on the last line of stdout. Ctrl-C (or SIGTERM) finishes the
@@ -89,6 +107,7 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
     Examples:
       gridlstm train
       gridlstm train configs/adding_grid.yaml model.hidden=128 task.length=200
+      gridlstm train task=copy model=grid model.hidden=32
       gridlstm train configs/copy_lstm.yaml train.steps=500 --out /tmp/runs --name trial
       gridlstm train --resume outputs/default/20250101-120000-ab12
       gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000

@@ -24,8 +24,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("target", type=click.Path(path_type=Path), metavar="SWEEP_FILE|SWEEP_FOLDER")
-@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.argument("target", type=click.Path(path_type=Path), metavar="CONFIG|SWEEP_FILE|SWEEP_FOLDER")
+@click.argument("overrides", nargs=-1, metavar="[KEY=A,B,...] [GROUP=NAME] [KEY=VALUE]...")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
               show_default=True, help="Root folder; a new sweep goes to OUT/sweeps/NAME/<UTC time>-<id>/.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -50,6 +50,10 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     """Run every point of a sweep (a base config × axes over dotted keys), or resume a sweep
     folder: only its unfinished runs run. KEY=VALUE overrides change the base of a new sweep.
 
+    KEY=A,B,C (an unquoted comma) makes an axis: over a run CONFIG it builds the sweep on the
+    command line, over a SWEEP_FILE it adds or replaces that axis; KEY='A,B' is one literal value.
+    The sweep folder's sweep.yaml records the expansion; a sweep file is the way to keep a sweep.
+
     Every run is validated before any starts; each writes an ordinary run folder under
     SWEEP/runs/; a failed run does not stop the others (its traceback is in its folder). Ctrl-C
     checkpoints the running runs and leaves a resumable sweep. At the end: the grouped table
@@ -62,6 +66,7 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
       gridlstm sweep configs/sweeps/adding_length.yaml --executor ray --address auto
       gridlstm sweep outputs/sweeps/adding_length/20260101-120000-ab12     # resume
       gridlstm sweep configs/sweeps/grid_depth.yaml --dry-run
+      gridlstm sweep configs/default.yaml model.kind=rnn,lstm,grid seed=0,1,2 --dry-run
     """
     console = stderr_console()
     runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import limits, safe_yaml
+from . import compose, limits, safe_yaml
 from .errors import ConfigError
 from .nn import registry
 
@@ -321,9 +321,10 @@ def build_config(data: dict[str, Any], problems: Optional[list[str]] = None) -> 
 
 
 def load_config(path: Optional[Path] = None, overrides: tuple[str, ...] | list[str] = ()) -> Config:
-    """Read ``path`` (default: configs/default.yaml), apply overrides, validate; ConfigError on failure."""
+    """Read ``path`` (default: configs/default.yaml), apply groups (``model=grid``) then overrides, validate; ConfigError on failure."""
+    picks, overrides = compose.split_selections(list(overrides))
     try:
-        data = read_yaml(Path(path) if path is not None else DEFAULT_CONFIG)
+        data = compose.apply_groups(read_yaml(Path(path) if path is not None else DEFAULT_CONFIG), picks)
     except ConfigError as e:  # still report the overrides' own problems in the same block
         _, override_problems = apply_overrides({}, list(overrides))
         raise ConfigError(e.problems + override_problems) from None

@@ -30,8 +30,9 @@ from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
 from gridlstm.runs.records import FINISHED, Status
 
+from . import cmdline
 from .executors import TRACEBACK, RunJob
-from .spec import Sweep, dump_spec, load_sweep, parse_sweep, show
+from .spec import Sweep, dump_spec, parse_sweep, show
 
 SPEC, EXPANSION, META, STATUS = "sweep.yaml", "expansion.json", "meta.json", "status.csv"
 DONE = FINISHED
@@ -293,5 +294,6 @@ def open_target(target: Path, overrides: tuple[str, ...] | list[str], out_root: 
             raise GridlstmError("KEY=VALUE overrides apply to a new sweep (a sweep file); a sweep folder "
                                 f"resumes exactly as it was created: gridlstm sweep {target}")
         return open_sweep_dir(target), target, True
-    sweep = load_sweep(target, overrides)
+    data, overrides = cmdline.sweep_mapping(target, overrides)
+    sweep = parse_sweep(data, target, overrides)
     return sweep, (create_sweep_dir(sweep, out_root) if create else None), False

@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 import yaml
 
+from gridlstm import compose
 from gridlstm.config import (
     DEFAULT_CONFIG,
     Config,
@@ -276,12 +277,18 @@ def parse_sweep(data: dict[str, Any], sweep_file: Optional[Path] = None,
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         problems.append(f"name: must be letters, digits, '.', '_' or '-' (a folder name), got {_short(name)}")
     base = _base_data(data, sweep_file, problems)
+    picks, overrides = compose.split_selections(list(overrides))
+    try:
+        base = compose.apply_groups(base, picks)
+    except ConfigError as e:
+        problems += e.problems
     base, bad = apply_overrides(base, list(overrides))
     problems += bad
     groups = _axis_groups(data, problems)
     keys = [k for g in groups for k in g]
     swept_overrides = [o.partition("=")[0].strip() for o in overrides if o.partition("=")[0].strip() in keys]
-    problems += [f"override {k}=… sets a swept key; change its values in the sweep file instead"
+    problems += [f"override {k}=… sets a swept key; give the axis new values as a comma list ({k}=a,b) "
+                 "or change them in the sweep file"
                  for k in swept_overrides]
     if "name" in keys:
         problems.append("name cannot be swept: every run of a sweep is named after the sweep")

@@ -1,0 +1,62 @@
+"""Config groups: GROUP=NAME picks configs/GROUP/NAME.yaml, between the base config and overrides."""
+from __future__ import annotations
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cli.main import cli
+from gridlstm import compose
+from gridlstm.config import load_config
+from gridlstm.errors import ConfigError
+
+
+def test_groups_then_overrides():
+    cfg = load_config(None, ["task=copy", "model=grid", "model.hidden=8"])
+    assert (cfg.task.name, cfg.model.kind, cfg.model.hidden) == ("copy", "grid", 8)
+    assert cfg.name == "default" and cfg.train == load_config(None).train  # no train= : the base's
+    assert load_config(None, ["train=long"]).train.steps == 10000
+
+
+def test_a_group_replaces_the_whole_section():
+    # the default base is a grid; model=rnn must not keep the grid's variant
+    cfg = load_config(None, ["model=rnn"])
+    assert cfg.model.kind == "rnn" and cfg.model.layers == 1
+
+
+def test_every_task_model_pair_is_valid():
+    for task in compose.options("task"):
+        for model in compose.options("model"):
+            cfg = load_config(None, [f"task={task}", f"model={model}"])
+            assert (cfg.task.name, cfg.model.kind) == (task, model)
+
+
+def test_full_config_files_still_work_and_take_groups():
+    cfg = load_config("configs/copy_lstm.yaml", ["model=gru"])
+    assert cfg.name == "copy-lstm" and cfg.model.kind == "gru"
+
+
+def test_unknown_option_lists_the_available_ones():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["model=foo"])
+    assert str(e.value).splitlines()[-1].strip() == (
+        f"- unknown model 'foo': choose one of grid, gru, lstm, rnn (files in {compose.CONFIG_DIR / 'model'})")
+
+
+def test_cli_unknown_option_exits_2_and_configs_lists_groups():
+    result = CliRunner().invoke(cli, ["train", "task=nope"])
+    assert result.exit_code == 2 and "choose one of adding, copy, parity, temporal_order" in result.output
+    listing = CliRunner().invoke(cli, ["configs"]).output
+    assert "model: grid, gru, lstm, rnn" in listing and "train: default, long" in listing
+
+
+def test_cli_train_composes_and_saves_the_resolved_config(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "task=copy", "model=lstm", "task.length=5", "model.hidden=4",
+                                      "train.steps=2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    run = next(tmp_path.glob("*/*"))
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["task"]["name"] == "copy" and saved["model"]["kind"] == "lstm"
+    assert saved["model"]["hidden"] == 4
+    assert load_config(run / "config.yaml") == load_config(None, ["task=copy", "model=lstm", "task.length=5",
+                                                                   "model.hidden=4", "train.steps=2"])
