@@ -219,7 +219,8 @@ class _Reply(Task):
 
     @property
     def answer(self) -> int:
-        raise NotImplementedError
+        """How many final steps are scored; each task that replies declares it."""
+        raise TypeError(f"{type(self).__name__} does not say how many steps it scores")
 
     def loss(self, out, y):  # out: (B, L, C); the last `answer` steps are scored
         return F.cross_entropy(out[:, -self.answer:].reshape(-1, self.output_size), y.reshape(-1))

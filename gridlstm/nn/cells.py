@@ -97,7 +97,8 @@ class Cell(nn.Module):
         self.hidden, self.layers = hidden, layers
 
     def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
-        raise NotImplementedError
+        """The block's equations; every cell kind declares its own (registry.py lists them)."""
+        raise TypeError(f"{type(self).__name__} declares no reference equations: a Cell subclass must")
 
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
         return self.reference(below, left, lo, hi).states
