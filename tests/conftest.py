@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from .plot_runs import make_runs
 
@@ -61,3 +62,12 @@ def copy_run(toy_run: Path, where: Path, name: str = "run") -> Path:
     dst = where / name
     shutil.copytree(toy_run, dst)
     return dst
+
+
+@pytest.fixture
+def one_thread():
+    """In-process runs with the subprocesses' thread count (OMP_NUM_THREADS=1): the same floats."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import gridlstm
 
@@ -15,14 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 SECTION = README.split("## Python API", 1)[1].split("\n## ", 1)[0]
 EXAMPLE = SECTION.split("```python\n", 1)[1].split("```", 1)[0]
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_the_readme_example_runs_as_written_in_an_empty_folder(tmp_path, monkeypatch, capsys, one_thread):

@@ -81,15 +81,6 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
 
 
-@pytest.fixture
-def one_thread():
-    """In-process runs with the subprocesses' thread count (OMP_NUM_THREADS=1): the same floats."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory) -> dict:
     """Two uninterrupted runs of the same config started at the same moment, in real processes,

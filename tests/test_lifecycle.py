@@ -41,11 +41,8 @@ def config(**train):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread_everywhere(one_thread):
+    """Every test here runs with one torch thread (the conftest fixture)."""
 
 
 @pytest.fixture(scope="module")
