@@ -30,12 +30,12 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Commands that pull in heavy imports (matplotlib, ray, the benchmarks) load only when invoked, so
 # `gridlstm train` starts faster and writes nothing outside its run folder (no matplotlib cache).
 LAZY_COMMANDS = {
-    "export": "cli.tracking:export",
-    "gradcheck": "cli.gradcheck:gradcheck",
-    "plot": "cli.plot:plot",
-    "report": "cli.report:report",
-    "sweep": "cli.sweep:sweep",
-    "study": "cli.study:study",
+    "export": ".tracking:export",
+    "gradcheck": ".gradcheck:gradcheck",
+    "plot": ".plot:plot",
+    "report": ".report:report",
+    "sweep": ".sweep:sweep",
+    "study": ".study:study",
 }
 
 
@@ -48,7 +48,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS and name not in self.commands:
             module, attr = LAZY_COMMANDS[name].split(":")
-            self.add_command(getattr(importlib.import_module(module), attr), name)
+            self.add_command(getattr(importlib.import_module(module, __package__), attr), name)
         return super().get_command(ctx, name)
 
 

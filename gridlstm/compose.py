@@ -5,13 +5,15 @@ selection replaces those sections of the base config, before the dotted override
 """
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
 GROUPS = ("task", "model", "train")
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# shipped as package data (gridlstm/configs links to the repository's configs/)
+CONFIG_DIR = Path(str(resources.files("gridlstm") / "configs"))
 
 
 def options(group: str) -> list[str]:

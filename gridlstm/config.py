@@ -17,7 +17,7 @@ from . import compose, limits, safe_yaml
 from .errors import ConfigError
 from .nn import registry
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+DEFAULT_CONFIG = compose.CONFIG_DIR / "default.yaml"
 
 
 INT64 = limits.INT64
