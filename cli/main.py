@@ -24,6 +24,7 @@ from .common import (
     split_config_args,
     stderr_console,
 )
+from .complete import complete_args
 from .tracking import live_tracking, saved_uri, tracking_option
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -80,7 +81,7 @@ def configs() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("args", nargs=-1, metavar="[CONFIG] [GROUP=NAME]... [KEY=VALUE]...")
+@click.argument("args", nargs=-1, metavar="[CONFIG] [GROUP=NAME]... [KEY=VALUE]...", shell_complete=complete_args)
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
               show_default=True, help="Root folder for run folders.")
 @click.option("--name", default=None, help="Run group name (folder under --out); overrides `name`.")

@@ -60,3 +60,14 @@ def test_cli_train_composes_and_saves_the_resolved_config(tmp_path):
     assert saved["model"]["hidden"] == 4
     assert load_config(run / "config.yaml") == load_config(None, ["task=copy", "model=lstm", "task.length=5",
                                                                    "model.hidden=4", "train.steps=2"])
+
+
+def test_completion_of_keys_groups_and_paths():
+    from cli.complete import complete_args
+
+    def values(text):
+        return [i.value for i in complete_args(None, None, text)]
+
+    assert values("model.hid") == ["model.hidden="]
+    assert values("model=l") == ["model=lstm"]
+    assert "configs/default.yaml" in values("configs/def") and "configs/sweeps/" in values("configs/sw")
