@@ -104,7 +104,7 @@ def run_case(case: Case, base: Path, timeout: float) -> Outcome:
         before = snapshot(work)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160", **case.env}
         env.pop("GRIDLSTM_DEBUG", None)
-        cmd = [sys.executable, "-c", "from cli.main import main; main()", *args]
+        cmd = [sys.executable, "-c", "from gridlstm.cli.main import main; main()", *args]
         try:
             proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=timeout,
                                   stdin=subprocess.DEVNULL)
@@ -134,7 +134,7 @@ def run_case(case: Case, base: Path, timeout: float) -> Outcome:
 def prepare(base: Path) -> None:
     """One tiny trained run (with a gradcheck) and one sweep folder, copied into cases that need them."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cli = [sys.executable, "-c", "from cli.main import main; main()"]
+    cli = [sys.executable, "-c", "from gridlstm.cli.main import main; main()"]
     cfg = base / "tiny.yaml"
     cfg.write_text(TINY)
     out = subprocess.run([*cli, "train", str(cfg), "--out", str(base / "o"), "--device", "cpu"],

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cli.gradcheck import gradcheck
-from cli.main import cli
+from gridlstm.cli.gradcheck import gradcheck
+from gridlstm.cli.main import cli
 
 TINY = ["task.length=12", "model.hidden=6", "train.steps=10", "train.batch_size=8", "train.eval_every=5",
         "train.log_every=5", "train.eval_batches=1", "train.early_stop=false", "gradients.at_steps=[0,5]"]

@@ -40,7 +40,7 @@ def test_best_pt_holds_the_weights_of_the_best_eval_step(tmp_path):
 
 
 def test_gradcheck_from_best_reads_best_pt(tmp_path):
-    from cli.main import cli
+    from gridlstm.cli.main import cli
 
     run = Path(start_run(config(), tmp_path, "cpu", argv=["test"]).run_dir)
     best_step = load_checkpoint(run / "best.pt")["step"]

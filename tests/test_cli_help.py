@@ -6,7 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 
 CTX = click.Context(cli)
 COMMANDS = cli.list_commands(CTX)  # lazily loaded commands included

@@ -10,7 +10,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import build_config, dump_config, load_config
 from gridlstm.nn import registry
 from gridlstm.runs.folder import METRIC_FIELDS

@@ -5,8 +5,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cli.main import cli
 from gridlstm import compose
+from gridlstm.cli.main import cli
 from gridlstm.config import load_config
 from gridlstm.errors import ConfigError
 
@@ -63,7 +63,7 @@ def test_cli_train_composes_and_saves_the_resolved_config(tmp_path):
 
 
 def test_completion_of_keys_groups_and_paths():
-    from cli.complete import complete_args
+    from gridlstm.cli.complete import complete_args
 
     def values(text):
         return [i.value for i in complete_args(None, None, text)]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import Config, load_config, valid_keys
 from gridlstm.errors import ConfigError
 
@@ -115,7 +115,7 @@ def test_malformed_config_table(tmp_path, content, args, expected):
 def test_real_command_reports_all_problems_without_traceback(tmp_path):
     """The installed entry point, in a real process: the same block, exit 2, nothing written."""
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "train", str(ROOT / "configs/default.yaml"),
+    proc = subprocess.run([sys.executable, "-m", "gridlstm.cli.main", "train", str(ROOT / "configs/default.yaml"),
                            "model.hiden=3", "train.lr=0", "model.kind=lstm", "model.variant=paper",
                            "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 2, proc.stderr

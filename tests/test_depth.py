@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.plots.depth import draw_profile
 from gridlstm.plots.figures import make_figures
 from gridlstm.plots.style import new_figure

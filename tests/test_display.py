@@ -6,7 +6,7 @@ import signal
 
 from rich.console import Console
 
-from cli.display import RichReporter
+from gridlstm.cli.display import RichReporter
 from gridlstm.config import build_config
 from gridlstm.train.lifecycle import start_run
 from gridlstm.train.signals import StopSignals

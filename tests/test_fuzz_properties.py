@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import load_config, valid_keys
 from gridlstm.errors import ConfigError
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import ModelConfig, TaskConfig, dump_config, load_config
 from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel

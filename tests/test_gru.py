@@ -101,7 +101,7 @@ def test_cli_train_gradcheck_and_verify_gru(tmp_path, monkeypatch):
     the update gate z, and --verify covers the gru cell (gradcheck and finite differences)."""
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from gridlstm.cli.main import cli
     from gridlstm.probe import verify
 
     runner = CliRunner()

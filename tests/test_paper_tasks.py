@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import TaskConfig
 from gridlstm.errors import ConfigError
 from gridlstm.tasks import Addition, Memorize, eval_set, make_task

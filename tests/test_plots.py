@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.colors import LogNorm
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.plots.figures import make_figures
 from gridlstm.plots.gradients import draw_curve
 from gridlstm.plots.style import DPI, new_figure

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.plots.figures import make_figures
 from gridlstm.results.collect import load_runs
 

@@ -21,8 +21,8 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from cli.common import split_config_args
-from cli.main import cli
+from gridlstm.cli.common import split_config_args
+from gridlstm.cli.main import cli
 from gridlstm.config import load_config
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.runs.folder import read_json
@@ -221,15 +221,15 @@ def test_out_under_a_regular_file_or_read_only(tmp_path, monkeypatch):
     write(tmp_path, "f", "x")
     err = run_cli(tmp_path, ["train", write(tmp_path, "c.yaml", TINY), "--out", "f/sub"])
     assert "f is a file, not a folder" in err
-    import cli.common
-    monkeypatch.setattr(cli.common, "_read_only", lambda p: True)
+    import gridlstm.cli.common as cli_common
+    monkeypatch.setattr(cli_common, "_read_only", lambda p: True)
     assert "read-only file system" in run_cli(tmp_path, ["train", "c.yaml", "--out", "out"])
 
 
 def test_resume_on_a_read_only_file_system(tmp_path, toy_run, monkeypatch):
     copy_run(toy_run, tmp_path)
-    import cli.common
-    monkeypatch.setattr(cli.common, "_read_only", lambda p: True)
+    import gridlstm.cli.common as cli_common
+    monkeypatch.setattr(cli_common, "_read_only", lambda p: True)
     assert "cannot write in the run folder (read-only file system)" in run_cli(
         tmp_path, ["train", "--resume", "run", "--force", "train.steps=3"])
 

@@ -9,7 +9,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import config_diff, load_config
 from gridlstm.runs.folder import save_checkpoint
 

@@ -12,7 +12,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import load_config
 from gridlstm.nn.model import count_parameters
 from gridlstm.results.report import KEYS

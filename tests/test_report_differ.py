@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from cli.main import cli
-from cli.report import rich_report
+from gridlstm.cli.main import cli
+from gridlstm.cli.report import rich_report
 from gridlstm.results.collect import load_runs
 from gridlstm.results.report import KEYS, collect_table
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import build_config
 from gridlstm.errors import GridlstmError
 from gridlstm.runs.folder import (

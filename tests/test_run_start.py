@@ -50,7 +50,7 @@ if stage == "checkpoint0":
     trainer.save_checkpoint = first
 else:
     lifecycle.on_stage = lambda s: s == stage and hit()
-from cli.main import cli
+from gridlstm.cli.main import cli
 cli(["train", *sys.argv[4:], "--out", out, "--device", "cpu"], prog_name="gridlstm")
 """
 STAGES = ["signals", "built", "folder", "checkpoint0"]

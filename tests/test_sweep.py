@@ -18,7 +18,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.sweep.executors import import_ray, make_executor, threads_per_job
 from gridlstm.sweep.folder import open_sweep_dir

@@ -5,7 +5,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.errors import ConfigError
 from gridlstm.sweep.cmdline import is_axis, split_axes
 from gridlstm.sweep.folder import open_sweep_dir, open_target

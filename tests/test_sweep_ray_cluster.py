@@ -49,7 +49,7 @@ def test_two_node_cluster_on_loopback_runs_a_sweep_with_shipped_code(cluster, tm
     assert [n.node_ip_address for n in cluster.list_all_nodes()] == ["127.0.0.1", "127.0.0.1"]
     data = {"name": "t", "config": json.loads(json.dumps(TINY)), "axes": {"seed": [0, 1]}}
     (tmp_path / "two.yaml").write_text(yaml.safe_dump(data))
-    r = subprocess.run([sys.executable, "-m", "cli.main", "sweep", str(tmp_path / "two.yaml"), "--executor",
+    r = subprocess.run([sys.executable, "-m", "gridlstm.cli.main", "sweep", str(tmp_path / "two.yaml"), "--executor",
                         "ray", "--address", cluster.address, "--num-cpus", "1", "--no-gradients",
                         "--out", str(tmp_path / "out"), "--device", "cpu"],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path,

@@ -28,7 +28,7 @@ TRAIN_ARGS = ["task.length=6", "model.kind=lstm", "model.hidden=4", "model.layer
 def cli(*args: str, cwd: Path, env: dict | None = None, first: str = "") -> subprocess.CompletedProcess:
     """``gridlstm ARGS`` from this checkout (PYTHONPATH, after ``first``), in its own process."""
     path = os.pathsep.join(p for p in (first, str(ROOT)) if p)
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gridlstm.cli.main", *args], capture_output=True, text=True,
                           timeout=240, cwd=cwd, env={**os.environ, "PYTHONPATH": path, **(env or {})})
 
 
@@ -168,7 +168,7 @@ def test_missing_extra_is_one_line_and_exit_2(tmp_path):
 
 
 def test_train_without_tracking_imports_no_mlflow(tmp_path):
-    code = ("import sys\nfrom cli.main import cli\n"
+    code = ("import sys\nfrom gridlstm.cli.main import cli\n"
             f"try:\n    cli({['train', *TRAIN_ARGS, 'train.steps=1', '--out', str(tmp_path), '--device', 'cpu']!r})\n"
             "except SystemExit as e:\n    assert e.code == 0, e.code\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))\n")

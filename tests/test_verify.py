@@ -5,7 +5,7 @@ import torch
 from click.testing import CliRunner
 from torch import Tensor
 
-from cli.main import cli
+from gridlstm.cli.main import cli
 from gridlstm.config import ModelConfig, TaskConfig, dump_config, load_config
 from gridlstm.nn import registry
 from gridlstm.nn.cells import RNNCell

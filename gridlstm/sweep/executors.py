@@ -148,7 +148,7 @@ def preload_modules() -> list[str]:
     """What the fork server imports once, so that no run pays for it: the training stack,
     torch._dynamo (~1.7 s, imported lazily by a process's first optimizer), and every project
     module this process has imported (each run re-executes the main script, e.g. the CLI's)."""
-    ours = sorted(m for m in sys.modules if m.split(".")[0] in ("gridlstm", "cli"))
+    ours = sorted(m for m in sys.modules if m.split(".")[0] == "gridlstm")
     return list(dict.fromkeys(["gridlstm.sweep.executors", "gridlstm.train.lifecycle",
                                "gridlstm.probe.gradcheck", "torch._dynamo", *ours]))
 
