@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 CONFIG ?= configs/default.yaml
 
-.PHONY: install run test test-fast smoke lint bench depth-study clean
+.PHONY: install run test test-fast smoke lint bench depth-study results clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,11 @@ lint: install
 # Gradient along depth at init, every model, D in {4, 16, 64}: depth.png + depth.md (README).
 depth-study: install
 	$(BIN)/gridlstm study depth
+
+# The results page: every comparison of configs/studies/results.yaml trained at CPU scale, the depth
+# study, and our numbers beside the published ones -> docs/results.md + docs/results/*.png.
+results: install
+	$(BIN)/gridlstm study results --page docs/results.md
 
 bench: install
 	$(BIN)/python benchmarks/bench.py

@@ -58,3 +58,48 @@ def depth(args: tuple[str, ...], seeds: int, batch: Optional[int], out: Path, de
     for f in result.files:
         click.echo(str(f))
     click.echo(str(result.folder))
+
+
+@study.command(context_settings=CONTEXT)
+@click.argument("results_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--only", multiple=True, metavar="NAME", help="Only this comparison (repeatable).")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Finish a study folder that was interrupted: completed runs are kept, the "
+                   "interrupted one resumes from its checkpoint.")
+@click.option("--page", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the page here (e.g. docs/results.md), its figures in a folder beside it.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
+              show_default=True, help="Root folder; the study goes to OUT/studies/NAME/<UTC time>-<id>/.")
+@click.option("--depth-seeds", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Measurement seeds of the depth study.")
+@device_option
+@handle_errors
+def results(results_file: Optional[Path], only: tuple[str, ...], resume: Optional[Path],
+            page: Optional[Path], out: Path, depth_seeds: int, device: str) -> None:
+    """Train every comparison of RESULTS_FILE (default configs/studies/results.yaml: the Grid LSTM
+    paper's memorisation and addition, parity through depth, adding at T = 200 and Arjovsky et
+    al.'s gradient figure at T = 1000, all at CPU scale), run the depth study, then write
+    results.md: our numbers beside the published ones, a verdict per comparison computed from
+    them. Prints the files, the study folder last. Ctrl-C stops; --resume FOLDER finishes.
+
+    \b
+    Example:
+      gridlstm study results --page docs/results.md       # make results; about 30 min on 2 cores
+      gridlstm study results --only parity_depth
+    """
+    from gridlstm.studies.results import DEFAULT_RESULTS, load_results_spec, run_results
+
+    spec = load_results_spec(results_file or DEFAULT_RESULTS, only)
+    console = stderr_console()
+    runs = sum(len(c.entries) for c in spec.comparisons)
+    console.print(f"{spec.name}: {len(spec.comparisons)} comparison(s), {runs} training runs"
+                  + (", then the depth study" if spec.depth else ""))
+
+    def progress(what: str, run_dir: Path, status: object, seconds: float) -> None:
+        console.print(f"  {what}: {status} ({seconds:.0f} s) {run_dir}", markup=False)
+
+    outcome = run_results(spec, out, device, resume, page, depth_seeds, progress)
+    console.print(f"done in {outcome.seconds / 60:.1f} min")
+    for f in outcome.files:
+        click.echo(str(f))
+    click.echo(str(outcome.folder))

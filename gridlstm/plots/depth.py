@@ -29,7 +29,7 @@ from gridlstm.results.collect import Run, single_task
 from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
 
 from .gradients import describe
-from .style import legend_below, new_figure, run_colors
+from .style import legend_below, new_figure, run_colors, style
 
 MEMORIES = ("c", "m", "c_depth", "m_depth")
 
@@ -76,17 +76,21 @@ def _states(run: Run, available: list[str], state: Optional[str]) -> list[str]:
     return [state]
 
 
-def depth_axes(ax: Axes, runs: list[Run], state: Optional[str], over: str, colors) -> tuple[bool, bool, bool]:
-    """Draw every run's depth profiles on ``ax``; returns which marks were used."""
+def depth_axes(ax: Axes, runs: list[Run], state: Optional[str], over: str, colors,
+               source: str = "gradients.csv", when: str = "last") -> tuple[bool, bool, bool]:
+    """Draw every run's depth profiles on ``ax``; returns which marks were used. ``source``:
+    gradients.csv (gradcheck) or profiles.csv (recorded while training); ``when``: the first or
+    the last training step the file holds."""
     marks = [False, False, False]
     ax.set_yscale("log")
     labels = [r.label for r in runs]
     for run, color, label in zip(runs, colors, labels, strict=True):
-        table = run.gradients()
+        table = run.gradients(source)
         if labels.count(label) > 1:
             label += f" ({run.path.name[-4:]})"
+        step = table.steps[0] if when == "first" else table.steps[-1]
         for s in _states(run, [x for x in table.states if x != "x"], state):
-            profile = depth_profile(table, s, over)
+            profile = depth_profile(table, s, over, step)
             used = draw_profile(ax, profile, color, f"{label}: {symbol(s)}")
             marks = [a or b for a, b in zip(marks, used, strict=True)]
     ax.set_xlabel("layer d (1 = bottom)")
@@ -136,8 +140,6 @@ def depth_figure(runs: list[Run], state: Optional[str] = None, mean_t: bool = Fa
 def study_figure(runs: list[Run]) -> Figure:
     """The depth study: one panel per depth D (the panels share the y axis), every model's
     depth-carrying states at the scored step on each."""
-    from .style import style
-
     with style():
         depths = sorted({layers_of(r) for r in runs})
         fig = new_figure(min(6.0 * len(depths), 18), 6.6)
@@ -158,4 +160,24 @@ def study_figure(runs: list[Run]) -> Figure:
         seeds = {len(set(r.gradients().seed.tolist())) for r in first}
         depth_legend(fig, panels[0], marks[0], marks[1], marks[2],
                      next(iter(seeds)) if len(seeds) == 1 else None, title="model: state")
+    return fig
+
+
+def before_after_figure(runs: list[Run]) -> Figure:
+    """Two panels from the profiles recorded while training (profiles.csv): the depth profile at
+    the first recorded step (initialisation) and at the last (the trained weights), same y axis."""
+    with style():
+        fig = new_figure(13, 6.0)
+        panels = fig.subplots(1, 2, squeeze=False, sharey=True)[0]
+        colors = run_colors(runs)
+        marks = [False, False, False]
+        for ax, when in zip(panels, ("first", "last"), strict=True):
+            used = depth_axes(ax, runs, None, "scored", colors, "profiles.csv", when)
+            marks = [a or b for a, b in zip(marks, used, strict=True)]
+            steps = sorted({(r.gradients("profiles.csv").steps[0 if when == "first" else -1]) for r in runs})
+            ax.set_title(("before training" if when == "first" else "after training")
+                         + f" (step {', '.join(map(str, steps))})", fontsize=12)
+        panels[0].set_ylabel("‖∂ℓ/∂state[T, d]‖₂ (per example, batch mean; log scale)")
+        fig.suptitle(f"Gradient along depth before and after training: {runs[0].task}, scored step t = T")
+        depth_legend(fig, panels[0], marks[0], marks[1], marks[2], None, title="run: state")
     return fig

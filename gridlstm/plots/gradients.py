@@ -209,3 +209,29 @@ def profiles_figure(run: Run, state: str = "h", layer: Optional[int] = None,
     legend_outside(fig, ax, any_band, any_zero, title="training step",
                    seeds=next(iter(seeds)) if len(seeds) == 1 else None)
     return fig
+
+
+def profiles_compare_figure(runs: list[Run], state: str = "h", x_axis: str = "auto") -> Figure:
+    """Several runs' recorded profiles (profiles.csv) on one axis: each run at its first recorded
+    training step (dotted) and its last (solid), top layer — Arjovsky et al. 2016's figure 4."""
+    task = single_task(runs, "profiles")
+    x_axis = resolve_x_axis(runs, x_axis)
+    fig = new_figure(11, 5.2)
+    ax = fig.add_subplot()
+    ax.set_yscale("log")
+    any_band = any_zero = False
+    for run, color, label in zip(runs, run_colors(runs), run_labels(runs), strict=True):
+        table = run.gradients("profiles.csv")
+        lay = pick_layer(run, table, state, None, "profiles.csv")
+        for step, ls in ((table.steps[0], ":"), (table.steps[-1], "-")):
+            curve = table.curve(state, lay, step)
+            line, band, zero = draw_curve(ax, x_values(curve, x_axis), curve, color, f"{label}, step {step}")
+            line.set_linestyle(ls)
+            any_band, any_zero = any_band or band, any_zero or zero
+    lengths = sorted({r.length for r in runs})
+    ax.set_title(f"Gradient over time before and after training: {task}, T = {', '.join(map(str, lengths))}")
+    ax.set_xlabel(x_label(x_axis))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"‖∂ℓ/∂{state.replace('_depth', '′')}[t]‖₂, top layer\n(per example, batch mean; log scale)")
+    legend_outside(fig, ax, any_band, any_zero, title="run, training step (dotted: first, solid: last)")
+    return fig

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from gridlstm import compose
 from gridlstm.config import dump_config
 from gridlstm.probe.gradcheck import Source, run_gradcheck, write_outputs
 from gridlstm.results.collect import Run
@@ -30,7 +31,7 @@ from gridlstm.results.depth import DepthDecay, depth_decay, depth_profile, depth
 from gridlstm.runs.folder import atomic_write_text, make_run_dir, write_json
 from gridlstm.sweep.spec import Sweep, dump_spec
 
-DEFAULT_STUDY = Path(__file__).resolve().parent.parent.parent / "configs" / "studies" / "depth.yaml"
+DEFAULT_STUDY = compose.CONFIG_DIR / "studies" / "depth.yaml"
 FIELDS = ("model", "D", "state", "top_layer", "g_top", "g_bottom", "decades", "decades_std",
           "per_layer", "underflow", "seeds", "run")
 
@@ -113,13 +114,17 @@ def rows_markdown(rows: list[dict[str, Any]], sweep: Sweep, seeds: int, seconds:
 
 def run_depth_study(sweep: Sweep, out_root: Path, seeds: int = 3, batch: Optional[int] = None,
                     device: str = "cpu", source: Path = DEFAULT_STUDY,
-                    progress: Optional[Callable[[int, int, str, float], None]] = None) -> StudyResult:
-    """Gradcheck every run of ``sweep`` at init, then write depth.png, depth.csv and depth.md."""
+                    progress: Optional[Callable[[int, int, str, float], None]] = None,
+                    folder: Optional[Path] = None) -> StudyResult:
+    """Gradcheck every run of ``sweep`` at init, then write depth.png, depth.csv and depth.md
+    (into ``folder``, default a new OUT/studies/NAME/<UTC stamp>-<id>/)."""
     from gridlstm.plots.depth import study_figure
     from gridlstm.plots.style import save
 
     start = time.perf_counter()
-    folder = make_run_dir(out_root / "studies", sweep.name)
+    if folder is None:
+        folder = make_run_dir(out_root / "studies", sweep.name)
+    folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "study.yaml", dump_spec(sweep))
     runs = []
     for i, point in enumerate(sweep.runs):
