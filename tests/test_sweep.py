@@ -405,10 +405,8 @@ def test_ctrl_c_and_kill_9_leave_a_resumable_sweep(tmp_path):
     assert r.exit_code == 130, r.output
     assert f"resume with: gridlstm sweep {sweep_dir}" in r.stderr.replace("\n", "")
     assert meta(sweep_dir)["status"] == "interrupted"
-    # Known, cause still open: on a heavily loaded machine a run started in the instant of the
-    # Ctrl-C was once still 'running' when the sweep returned; the orphan guard stops it at its next
-    # step (the sweep's pipe is closed by then). Wait for that, bounded, instead of racing it.
-    wait_for(lambda: "running" not in states(sweep_dir).values(), 120, "every run to stop after Ctrl-C")
+    # every run the sweep started was stopped before it returned, even one started in the instant
+    # of the Ctrl-C (held by DeferredCtrlC until registered: tests/test_deferred_ctrl_c.py)
     after_int = states(sweep_dir)
     assert "interrupted" in after_int.values() and "running" not in after_int.values()
     done_first = {k for k, v in after_int.items() if v == "completed"}

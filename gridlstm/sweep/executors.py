@@ -33,6 +33,7 @@ from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
 from gridlstm.runs.records import Status
 from gridlstm.sweep.ray_env import note_origin, runtime_env
+from gridlstm.train.signals import DeferredCtrlC
 
 TRACEBACK = "traceback.txt"
 OUTPUT_LOG = "output.log"
@@ -179,13 +180,11 @@ class LocalExecutor:
                     job = RunJob(**{**job.__dict__, "threads": self.threads})
                     Path(job.run_dir).mkdir(parents=True, exist_ok=True)
                     proc = ctx.Process(target=_child, args=(job, alive), name=f"gridlstm-run {job.id}")
-                    # a Ctrl-C between start and registration would leave a run no one stops: hold it
-                    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-                    try:
+                    # a Ctrl-C between start and registration would leave a run no one stops: it is
+                    # held, and raised once the run is in `live` (signals.py: why not a sigmask)
+                    with DeferredCtrlC():
                         proc.start()
                         live[job.id] = proc
-                    finally:  # a Ctrl-C held meanwhile is raised here, with the run in `live`
-                        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
                     events.started(job.id)
                 multiprocessing.connection.wait([p.sentinel for p in live.values()], timeout=self.poll_s)
                 for run_id, proc in list(live.items()):

@@ -73,3 +73,39 @@ class StopSignals:
         when the handlers were never installed."""
         for s in self._previous:
             signal.signal(s, signal.SIG_IGN)
+
+
+class DeferredCtrlC:
+    """Hold a Ctrl-C for the length of a block, then deliver it (the previous handler runs).
+
+    A thread's signal mask cannot do this: the kernel delivers a process-directed SIGINT to any
+    thread that does not block it (a progress bar's refresh thread, a test's timer), and CPython
+    then raises KeyboardInterrupt in the main thread wherever it is. Replacing the handler does.
+    Outside the main thread (where handlers cannot be installed) it does nothing.
+
+        with DeferredCtrlC():
+            proc.start(); live[id] = proc     # no KeyboardInterrupt in between
+        # a Ctrl-C that came meanwhile is raised here
+    """
+
+    def __init__(self) -> None:
+        self.caught = False
+        self._previous: Any = None
+        self._installed = False
+
+    def _hold(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.caught = True
+
+    def __enter__(self) -> DeferredCtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._hold)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._installed:
+            return
+        signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
+        self._installed = False
+        if self.caught:
+            signal.raise_signal(signal.SIGINT)  # the restored handler runs now, in this thread
