@@ -4,8 +4,10 @@ anchor, with a verdict computed from the numbers (never written by hand).
     outcome   one run: model, parameters, samples seen (steps × batch), solved and when, the final
               held-out metric and loss/chance (chance = the held-out set's own constant predictor),
               wall time; from profiles.csv (recorded at step 0 and at the end) the decades the
-              gradient loses along depth (top layer → layer 1 at the scored step) or along time
-              (scored step → t = 1, top layer's h), before and after training
+              gradient loses along depth (top layer → layer 1 at the scored step) and its slope
+              along time (decades per step back from the scored step, the top layer's h, fitted
+              where g is still a float32 above FLT_MIN, as gradcheck's tables fit it), before and
+              after training
     better    the order of two runs: solved beats unsolved; two solved, fewer samples; neither,
               the lower loss/chance (within 5 %: no difference). For ``figure: profiles`` (a short
               run to look at gradients, not to learn the task) the run that loses fewer decades
@@ -22,6 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from gridlstm.nn import registry
+from gridlstm.probe.decay import decay_stats
 from gridlstm.runs.run import RunFolder
 
 from .collect import Run
@@ -44,7 +47,8 @@ class Outcome:
     wall: float
     status: str
     depth: tuple[Optional[float], Optional[float]]   # decades lost along depth: before, after
-    time: tuple[Optional[float], Optional[float]]    # decades lost along time: before, after
+    time: tuple[Optional[float], Optional[float]]    # slope along time, decades/step: before, after
+    init: str
     first_step: Optional[int]
     last_step: Optional[int]
 
@@ -57,14 +61,20 @@ def _decades_depth(run: Run, step: int) -> Optional[float]:
     return depth_decay(depth_profile(table, state, "scored", step)).decades
 
 
-def _decades_time(run: Run, step: int) -> Optional[float]:
+def _slope_time(run: Run, step: int) -> Optional[float]:
+    """Decades per step back of the top layer's h (probe/decay.py's fit: up to the underflow)."""
     table = run.gradients("profiles.csv")
     curve = table.curve("h", max(table.layers("h")), step)
-    order = np.argsort(curve.t)
-    g = curve.mid[order]                                   # (T,) from t = 1 to the scored step
-    if len(g) < 2 or g[-1] <= 0:
-        return None
-    return float(math.log10(g[-1]) - math.log10(max(g[0], FLT_MIN)))
+    g = curve.mid[np.argsort(-curve.t)]                    # (T,) steps back: g[0] at the scored step
+    slope = decay_stats(g, FLT_MIN)["slope_decades_per_step"]
+    return None if math.isnan(slope) else float(slope)
+
+
+def _init(cfg: Any) -> str:
+    m = cfg.model
+    text = {"default": "U(±1/√H)", "orthogonal": "orthogonal recurrent blocks",
+            "identity": "identity recurrence (IRNN)"}[m.init] + " init"
+    return text + (f", forget bias {m.forget_bias:g}" if m.kind in ("lstm", "grid") else "")
 
 
 def outcome(path: Any) -> Outcome:
@@ -77,21 +87,22 @@ def outcome(path: Any) -> Outcome:
         steps = run.gradients("profiles.csv").steps
         first, last = steps[0], steps[-1]
         depth = (_decades_depth(run, first), _decades_depth(run, last))
-        time = (_decades_time(run, first), _decades_time(run, last))
+        time = (_slope_time(run, first), _slope_time(run, last))
     return Outcome(
         name=folder.path.name, model=f"{registry.describe(cfg.model.model_dump())}, H={s.hidden}, D={s.layers}",
         params=s.params, steps=s.steps, samples=s.steps * cfg.train.batch_size, solved=bool(s.solved),
         metric_name=s.metric_name, metric=s.eval_metric, loss_ratio=s.eval_loss / chance if chance else math.nan,
-        wall=s.wall_seconds, status=str(s.status), depth=depth, time=time, first_step=first, last_step=last)
+        wall=s.wall_seconds, status=str(s.status), depth=depth, time=time, first_step=first, last_step=last,
+        init=_init(cfg))
 
 
 def best(outcomes: list[Outcome], figure: str) -> Optional[int]:
     """The index of the run that did best, or None when none stands out (see the module doc)."""
     if figure == "profiles":
-        lost = [o.time[1] for o in outcomes]
-        if any(v is None for v in lost):
+        slopes = [o.time[1] for o in outcomes]   # negative: decades lost per step
+        if any(v is None for v in slopes):
             return None
-        return int(np.argmin(lost))
+        return int(np.argmax(slopes))
     solved = [i for i, o in enumerate(outcomes) if o.solved]
     if solved:
         return min(solved, key=lambda i: outcomes[i].samples)
@@ -122,7 +133,7 @@ def outcome_table(outcomes: list[Outcome], figure: str) -> list[str]:
     if figure == "depth":
         head += ["depth decades lost, before → after"]
     if figure == "profiles":
-        head += ["decades lost over T steps (h, top), before → after"]
+        head += ["init", "slope of h along time (decades/step), before → after"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for o in outcomes:
         row = [o.name, o.model, f"{o.params:,}", str(o.steps), _samples(o.samples),
@@ -131,7 +142,7 @@ def outcome_table(outcomes: list[Outcome], figure: str) -> list[str]:
         if figure == "depth":
             row.append(f"{_f(o.depth[0])} → {_f(o.depth[1])}")
         if figure == "profiles":
-            row.append(f"{_f(o.time[0])} → {_f(o.time[1])}")
+            row += [o.init, f"{_f(o.time[0], '.3f')} → {_f(o.time[1], '.3f')}"]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -157,7 +168,7 @@ class Section:
         parts = []
         for o in self.outcomes:
             if self.figure == "profiles":
-                parts.append(f"{o.model}: {_f(o.time[0])} → {_f(o.time[1])} decades over T")
+                parts.append(f"{o.model}: {_f(o.time[0], '.3f')} → {_f(o.time[1], '.3f')} decades/step")
             elif o.solved:
                 parts.append(f"{o.model}: solved at {_samples(o.samples)} samples")
             else:
@@ -190,6 +201,8 @@ def explain(s: Section) -> str:
     named = s.outcomes[s.published_better].model
     if s.figure == "profiles":
         return (f"The publication found the {named} keeps more of its gradient over time; here the run "
-                "that loses fewer decades from the scored step back to t = 1 after training counts as better.")
+                "whose h gradient falls less steeply (decades per step back, fitted down to FLT_MIN) after "
+                "training counts as better. The input (value, marker) enters every step through the "
+                "cell's input weights, drawn like the recurrent ones (the init column).")
     return (f"The publication found the {named} better. Here solved beats unsolved, then fewer samples "
             f"to solve, then a loss/chance at least {TIE:.0%} lower (held-out set's own chance).")
