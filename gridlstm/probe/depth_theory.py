@@ -177,8 +177,9 @@ DEPTH_HEADERS = ("state", "top layer", "decades lost", "per layer", "theory/laye
 DEPTH_LEGEND = ("decades lost from the top layer the loss reaches down to layer 1 at the scored step "
                 "t = T (mean ± std over seeds; ≥: layer 1 underflows in some seed, counted down to "
                 "FLT_MIN); per layer: divided by top − 1, positive = vanishing; theory: −mean_d log10 "
-                "mean_b ‖J_d‖₂ with J_d = ∂h[T,d]/∂h[T,d−1] (stacked: the decay can be no slower "
-                "than ‖J‖ allows), or −max over units of mean log10 f′ (grid depth memory: the slowest unit)")
+                "mean_b ‖J_d‖₂ with J_d = ∂h[T,d]/∂h[T,d−1] (stacked: a lower bound on the decades "
+                "lost per example whose ‖J_d‖ are the batch means; the strict bound for the batch "
+                "follows the table), or −max over units of mean log10 f′ (grid depth memory: the slowest unit)")
 
 
 def depth_cells(r: dict[str, Any]) -> tuple[str, ...]:
