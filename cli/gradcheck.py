@@ -8,6 +8,7 @@ from typing import Optional
 import click
 from rich.table import Table
 
+from gridlstm.probe.depth_theory import DEPTH_HEADERS, DEPTH_LEGEND, depth_cells, depth_lines
 from gridlstm.probe.gradcheck import (
     HEADERS,
     LEGEND,
@@ -54,11 +55,12 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
               out: Optional[Path], verify: bool, which: str, device: str) -> None:
     """Gradient norm ‖∂L/∂state[t, d]‖ for every timestep t, layer d and state kind, from ONE
     backward pass, with the decay summary beside the vanishing-gradient theory (σ_max bound for
-    the RNN, forget gates for LSTM / grid memory).
+    the RNN, forget gates for LSTM / grid memory), and the decay along depth at the scored step
+    beside its theory (the layer Jacobian bound of a stacked model, the grid's depth forget gates).
 
     CONFIG measures the model at initialisation; RUN_DIR measures its checkpoint. Writes
-    gradients.csv, summary.csv, summary.md and meta.json; prints their paths on stdout, the
-    folder last.
+    gradients.csv, summary.csv, summary.md, depth.csv (more than one layer) and meta.json; prints
+    their paths on stdout, the folder last.
 
     \b
     Example:
@@ -78,6 +80,10 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     console.print(decay_table(result))
     for line in result.theory:
         console.print(f"  {line}", markup=False)
+    if result.depth:  # a model with one layer has no decay along depth
+        console.print(depth_table(result))
+        for line in depth_lines(result.depth):
+            console.print(f"  {line}", markup=False)
     folder = output_dir(source, out)
     for file in write_outputs(result, folder):
         click.echo(str(file))
@@ -96,6 +102,16 @@ def decay_table(result: GradcheckResult) -> Table:
         table.add_column(h, justify="left" if h == "state" else "right")
     for r in result.summary:
         table.add_row(*(cell(r, k) for k in SHOWN))
+    return table
+
+
+def depth_table(result: GradcheckResult) -> Table:
+    """The decay along depth at the scored step beside its theory (summary.md's depth section)."""
+    table = Table(title="decay along depth at the scored step", caption=DEPTH_LEGEND, header_style="bold")
+    for h in DEPTH_HEADERS:
+        table.add_column(h, justify="left" if h in ("state", "theory") else "right")
+    for r in result.depth:
+        table.add_row(*depth_cells(r))
     return table
 
 

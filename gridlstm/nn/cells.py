@@ -33,6 +33,10 @@ collects the classes; nothing outside ``gridlstm/nn`` names one):
     forward                  the fast path (the fused steps of core.py); by default the reference
     memories                 which states a gate carries, along which direction (the decay theory)
     jacobian_bound           σ_max/γ of a step Jacobian diag(φ')·W_hh (Pascanu et al. 2013), if any
+    depth_carrier            the up state s whose block Jacobian J_d = ∂s[t,d]/∂s[t,d-1] carries the
+                             gradient down the stack at the scored step (rnn, lstm, gru: h), or None:
+                             the grid's depth theory is its depth memories' gates (``memories`` along
+                             "depth"); probe/depth_theory.py computes both
 
     layer                    layer d over all T steps at once, for the layer-by-layer schedule
                              (layerwise.py): fused whole-sequence kernels where the cell has them, by
@@ -64,11 +68,13 @@ class Memory(NamedTuple):
 
 
 class Bound(NamedTuple):
-    """∂s[t+1]/∂s[t] = diag(φ'(a))·W, so ‖∂s[t+1]/∂s[t]‖ ≤ γ·σ_max(W) per layer."""
+    """∂s[t+1]/∂s[t] = diag(φ'(a))·W, so ‖∂s[t+1]/∂s[t]‖ ≤ γ·σ_max(W) per layer; along depth the same
+    with the input weights: ∂s[t,d]/∂s[t,d-1] = diag(φ'(a))·W_in, ‖·‖ ≤ γ·σ_max(W_in)."""
 
     state: str
     gamma: float                # sup |φ'|
     matrices: list[Tensor]      # W of each layer, float64 on the CPU
+    input_matrices: Optional[list[Tensor]] = None  # W_in of each layer (the depth direction), float64
 
 
 class Block(NamedTuple):
@@ -91,6 +97,7 @@ class Cell(nn.Module):
     right_idx: ClassVar[tuple[int, ...]]
     up_idx: ClassVar[tuple[int, ...]]
     memories: ClassVar[dict[str, Memory]] = {}
+    depth_carrier: ClassVar[Optional[str]] = None
 
     def __init__(self, hidden: int, layers: int):
         super().__init__()
@@ -182,6 +189,7 @@ class RNNCell(Cell):
     kind, colors = "rnn", ("#c0392b", "Reds")
     options = {"nonlinearity": None, "init": ("default", "orthogonal", "identity")}
     state_names, right_idx, up_idx = ("h",), (0,), (0,)
+    depth_carrier = "h"  # J_d = diag(φ'(a))·W_in: h[t,d-1] enters only through the input rows
 
     def __init__(self, hidden: int, layers: int, tied: bool, nonlinearity: str = "tanh",
                  init: str = "default"):
@@ -212,11 +220,12 @@ class RNNCell(Cell):
         return (rnn_sequence(below[0], left0[0], W[:H], W[H:], b, self.nonlinearity),)
 
     def jacobian_bound(self) -> Bound:
-        """∂h[t+1]/∂h[t] = diag(φ'(a))·W_hh, γ = sup|φ'| = 1 (tanh and relu); W_hh = rows I: of W."""
+        """∂h[t+1]/∂h[t] = diag(φ'(a))·W_hh, γ = sup|φ'| = 1 (tanh and relu); W_hh = rows I: of W.
+        Along depth ∂h[t,d]/∂h[t,d-1] = diag(φ'(a))·W_in, W_in = rows :I of W (transposed: same σ)."""
         tr = self.transform
         with torch.no_grad():
-            mats = [tr.layer_weight(d)[0][tr.input_size:].detach().double().cpu() for d in range(self.layers)]
-        return Bound("h", 1.0, mats)
+            W = [tr.layer_weight(d)[0].detach().double().cpu() for d in range(self.layers)]  # (I+R, O)
+        return Bound("h", 1.0, [w[tr.input_size:] for w in W], [w[:tr.input_size] for w in W])
 
 
 class LSTMCell(Cell):
@@ -229,6 +238,7 @@ class LSTMCell(Cell):
     kind, colors, options = "lstm", ("#1f5fa8", "Blues"), LSTM_OPTIONS
     state_names, right_idx, up_idx = ("h", "c"), (0, 1), (0,)
     memories = {"c": FORGET}
+    depth_carrier = "h"  # c[t,d-1] stays in its layer: only h carries the gradient down the stack
 
     def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
                  init: str = "default"):

@@ -80,6 +80,7 @@ class GRUCell(Cell):
     options = {"init": ("default", "orthogonal")}
     state_names, right_idx, up_idx = ("h",), (0,), (0,)
     memories = {"h": Memory("time", "update gate", "z", "update_gate", False)}
+    depth_carrier = "h"
 
     def __init__(self, hidden: int, layers: int, tied: bool, init: str = "default"):
         super().__init__(hidden, layers)

@@ -4,7 +4,9 @@
     measure  for each measurement seed: one batch, one forward + one backward (gradients.measure)
     write    gradients/gradients.csv   step,seed,state,layer,t,norm   (t and layer 1-based; x: layer 0)
              gradients/summary.csv     one row per (state, layer): decay numbers beside the theory
-             gradients/summary.md      the same table in markdown, plus the theory lines
+             gradients/summary.md      the same table in markdown, plus the theory lines and the
+                                       decay along depth at the scored step beside its theory
+             gradients/depth.csv       one row per depth-carrying state (depth_theory.py; D > 1 only)
              gradients/meta.json       what was measured
     train    GradientRecorder appends the same rows to gradients/profiles.csv at gradients.at_steps
 
@@ -13,7 +15,7 @@ initial weights too; a run folder's weights are fixed, only the batch changes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -30,7 +32,7 @@ from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_di
 from gridlstm.tasks import Task
 from gridlstm.train.trainer import build, resolve_device
 
-from . import decay
+from . import decay, depth_theory
 from .gradients import GRADIENT_FIELDS, measure, profile_rows
 
 # Model fields that change the weights: a checkpoint must agree on all of them (schedule does not).
@@ -119,6 +121,7 @@ class GradcheckResult:
     summary: list[dict[str, Any]]     # summary.csv
     theory: list[str]                 # theory lines of summary.md
     meta: dict[str, Any]
+    depth: list[dict[str, Any]] = field(default_factory=list)  # depth.csv: decay along depth at T
 
 
 def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
@@ -132,7 +135,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
     if too_big:
         raise ConfigError([f"--batch {batch}: {too_big}"])
     dev = resolve_device(device)
-    rows, theories = [], []
+    rows, theories, depth_theories = [], [], []
     task = None
     for i in range(seeds):
         seed = cfg.seed + i
@@ -141,6 +144,8 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         x, y = x.to(dev), y.to(dev)
         profile = measure(model, task, x, y)
         theories.append(decay.theory(model, x, profile.states))
+        if cfg.model.layers > 1:  # on the same batch and forward pass as the measurement
+            depth_theories.append(depth_theory.depth_theory(model, x, profile.states))
         rows += profile_rows(profile, source.step, seed)
     tiny = torch.finfo(next(model.parameters()).dtype).tiny
     per_seed = by_steps_back(rows)
@@ -157,7 +162,8 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
     }
     lines = decay.theory_lines(summary, per_seed, m.layers, model.cell.memories)
-    return GradcheckResult(rows, summary, lines, meta)
+    depth = depth_theory.depth_summary(rows, depth_theories) if m.layers > 1 else []
+    return GradcheckResult(rows, summary, lines, meta, depth)
 
 
 # ----------------------------------------------------------------------------- output
@@ -224,17 +230,21 @@ def summary_markdown(result: GradcheckResult) -> str:
     for r in result.summary:
         lines.append("| " + " | ".join(cell(r, k) for k in SHOWN) + " |")
     lines += ["", "## Theory beside measurement", ""] + [f"- {t}" for t in result.theory]
+    lines += depth_theory.depth_markdown(result.depth)
     return "\n".join(lines) + "\n"
 
 
 def write_outputs(result: GradcheckResult, out_dir: Path) -> list[Path]:
-    """gradients.csv, summary.csv, summary.md, meta.json in ``out_dir``; returns their paths."""
+    """gradients.csv, summary.csv, summary.md, (depth.csv,) meta.json in ``out_dir``; returns their
+    paths.  depth.csv only for a model with more than one layer."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "gradients.csv": csv_text(result.rows, GRADIENT_FIELDS),
         "summary.csv": csv_text(result.summary, decay.SUMMARY_FIELDS),
         "summary.md": summary_markdown(result),
     }
+    if result.depth:
+        files["depth.csv"] = csv_text(result.depth, depth_theory.DEPTH_FIELDS)
     for name, text in files.items():
         atomic_write_text(out_dir / name, text)
     write_json(out_dir / "meta.json", result.meta)
