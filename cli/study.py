@@ -72,10 +72,11 @@ def depth(args: tuple[str, ...], seeds: int, batch: Optional[int], out: Path, de
               show_default=True, help="Root folder; the study goes to OUT/studies/NAME/<UTC time>-<id>/.")
 @click.option("--depth-seeds", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Measurement seeds of the depth study.")
+@click.option("--note", default=None, help="A sentence for the page's header (how the runs were made).")
 @device_option
 @handle_errors
 def results(results_file: Optional[Path], only: tuple[str, ...], resume: Optional[Path],
-            page: Optional[Path], out: Path, depth_seeds: int, device: str) -> None:
+            page: Optional[Path], out: Path, depth_seeds: int, note: Optional[str], device: str) -> None:
     """Train every comparison of RESULTS_FILE (default configs/studies/results.yaml: the Grid LSTM
     paper's memorisation and addition, parity through depth, adding at T = 200 and Arjovsky et
     al.'s gradient figure at T = 1000, all at CPU scale), run the depth study, then write
@@ -98,7 +99,7 @@ def results(results_file: Optional[Path], only: tuple[str, ...], resume: Optiona
     def progress(what: str, run_dir: Path, status: object, seconds: float) -> None:
         console.print(f"  {what}: {status} ({seconds:.0f} s) {run_dir}", markup=False)
 
-    outcome = run_results(spec, out, device, resume, page, depth_seeds, progress)
+    outcome = run_results(spec, out, device, resume, page, depth_seeds, note, progress)
     console.print(f"done in {outcome.seconds / 60:.1f} min")
     for f in outcome.files:
         click.echo(str(f))

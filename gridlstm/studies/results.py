@@ -227,7 +227,7 @@ def machine() -> str:
 
     load = os.getloadavg()[2] if hasattr(os, "getloadavg") else float("nan")
     return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python "
-            f"{platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads "
+            f"{platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} torch thread(s) "
             f"per run), load average {load:.1f} over the 15 minutes before the page was written")
 
 
@@ -260,7 +260,7 @@ def draw(comp: Comparison, runs: list[Path], path: Path) -> Path:
 
 def run_results(spec: ResultsSpec, out_root: Path = Path("outputs"), device: str = "cpu",
                 resume: Optional[Path] = None, page: Optional[Path] = None, depth_seeds: int = 3,
-                progress: Optional[Callable[[str, Path, Status, float], None]] = None) -> ResultsOutcome:
+                note: Optional[str] = None, progress: Optional[Callable[[str, Path, Status, float], None]] = None) -> ResultsOutcome:
     """Train every comparison, run the depth study, draw the figures and write results.md (and a copy
     at ``page``, its figures beside it in ``<page stem>/``)."""
     import shutil
@@ -287,7 +287,8 @@ def run_results(spec: ResultsSpec, out_root: Path = Path("outputs"), device: str
             f"{datetime.now(timezone.utc):%Y-%m-%d} ({machine()}, device {device}). The runs trained "
             f"for {trained_for / 60:.1f} min in all (their own wall times; this call took "
             f"{seconds / 60:.1f} min, runs kept from an earlier call excluded). Every number is read "
-            f"from the study folder `{folder}`; run the command again to reproduce it.",
+            f"from the study folder `{folder}`; run the command again to reproduce it."
+            + (f" {note}" if note else ""),
             "",
             "Our runs are at CPU scale (fewer digits and symbols, H = 64 rather than 400, a few "
             "thousand steps): they can show whether the published *ordering* holds, not the published "
