@@ -51,7 +51,8 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     folder: only its unfinished runs run. KEY=VALUE overrides change the base of a new sweep.
 
     KEY=A,B,C (an unquoted comma) makes an axis: over a run CONFIG it builds the sweep on the
-    command line, over a SWEEP_FILE it adds or replaces that axis; KEY='A,B' is one literal value.
+    command line, over a SWEEP_FILE it adds or replaces that axis; GROUP=A,B (model=rnn,lstm) picks
+    configs/GROUP/A.yaml, then B.yaml, as train's GROUP=NAME does; KEY="'A,B'" is one literal value.
     The sweep folder's sweep.yaml records the expansion; a sweep file is the way to keep a sweep.
 
     Every run is validated before any starts; each writes an ordinary run folder under
@@ -66,7 +67,7 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
       gridlstm sweep configs/sweeps/adding_length.yaml --executor ray --address auto
       gridlstm sweep outputs/sweeps/adding_length/20260101-120000-ab12     # resume
       gridlstm sweep configs/sweeps/grid_depth.yaml --dry-run
-      gridlstm sweep configs/default.yaml model.kind=rnn,lstm,grid seed=0,1,2 --dry-run
+      gridlstm sweep configs/default.yaml model=rnn,lstm,grid seed=0,1,2 --dry-run
     """
     console = stderr_console()
     runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)

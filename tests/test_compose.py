@@ -45,7 +45,7 @@ def test_unknown_option_lists_the_available_ones():
 
 def test_cli_unknown_option_exits_2_and_configs_lists_groups():
     result = CliRunner().invoke(cli, ["train", "task=nope"])
-    assert result.exit_code == 2 and "choose one of adding, copy, parity, temporal_order" in result.output
+    assert result.exit_code == 2 and "choose one of adding, addition, copy, memorize, parity, temporal_order" in result.output
     listing = CliRunner().invoke(cli, ["configs"]).output
     assert "model: grid, gru, lstm, rnn" in listing and "train: default, long" in listing
 
@@ -71,3 +71,18 @@ def test_completion_of_keys_groups_and_paths():
     assert values("model.hid") == ["model.hidden="]
     assert values("model=l") == ["model=lstm"]
     assert "configs/default.yaml" in values("configs/def") and "configs/sweeps/" in values("configs/sw")
+
+
+@pytest.mark.parametrize("task", ["addition", "memorize"])
+def test_the_paper_tasks_groups_match_their_cpu_configs(task):
+    # task=addition / task=memorize: the task section of configs/<task>_cpu_*.yaml
+    for model in ("lstm", "grid"):
+        assert load_config(None, [f"task={task}"]).task == load_config(f"configs/{task}_cpu_{model}.yaml").task
+
+
+def test_cli_trains_a_paper_task_from_groups(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "task=addition", "model=lstm", "model.hidden=4", "train.steps=2",
+                                      "train.eval_batches=1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((next(tmp_path.glob("*/*")) / "config.yaml").read_text())
+    assert (saved["task"]["name"], saved["task"]["length"], saved["model"]["kind"]) == ("addition", 6, "lstm")

@@ -5,6 +5,7 @@ The table below is the one in README.md ("When things go wrong"); each case is a
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,22 @@ def test_random_yaml_text_never_raises_anything_but_config_error(tmp_path, text)
     path = tmp_path / "random.yaml"
     path.write_text(text)
     _check_load(path, [])
+
+
+def test_the_readme_table_quotes_the_messages_these_cases_print(tmp_path):
+    """Each message in README.md's table of malformed configs is a line one of CASES really prints
+    (so a message changed in the code and not in the README fails here)."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("Each malformed config the tests cover", 1)[1].split("</details>", 1)[0]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    quoted = [row[-1].rstrip(" |").replace("\\|", "|") for row in rows]
+    printed = set()
+    for i, (_, content, args, _) in enumerate(CASES):
+        (tmp_path / str(i)).mkdir()
+        result, _ = invoke(tmp_path / str(i), content, args)
+        printed |= {line.strip().removeprefix("- ").replace(str(tmp_path / str(i)) + "/", "")
+                    for line in result.stderr.splitlines()}
+    described = [q for q in quoted if re.fullmatch(r"\d+ lines: .*|\d+ lines, one per problem", q)]
+    assert len(described) == 2 and len(quoted) > 30
+    missing = [q for q in quoted if q not in described and q not in printed]
+    assert not missing, f"README quotes messages no case prints: {missing}"

@@ -1,9 +1,12 @@
 """The README stays true: the two commands first, every config key documented with its default."""
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from gridlstm.config import Config, valid_keys
 
@@ -30,3 +33,103 @@ def test_every_config_key_is_documented_with_its_default(key):
     default = _default(key)
     shown = "null" if default is None else str(default).lower()
     assert f"`{shown}" in rows[0].split("|")[2].lower(), f"{key}: README default does not say {shown}"
+
+
+# ----------------------------------------------------------------------------- shipped files
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _blocks(lang: str) -> list[tuple[str, str]]:
+    """(the text before the block, the block) for every ```lang block of the README."""
+    parts = re.split(r"^```(\w*)\n(.*?)^```\n", README, flags=re.M | re.S)
+    return [(parts[i - 1], parts[i + 1]) for i in range(1, len(parts) - 1, 3) if parts[i] == lang]
+
+
+def test_every_yaml_block_is_a_shipped_file_verbatim():
+    blocks = _blocks("yaml")
+    assert blocks, "the README shows a sweep file"
+    for before, text in blocks:
+        lines = before.strip().splitlines()
+        names = re.findall(r"`(configs/[\w/.-]+\.yaml)`", lines[-1]) if lines else []
+        assert names, f"the line above a YAML block names the file it shows:\n{text[:200]}"
+        assert text == (ROOT / names[-1]).read_text(), f"README's copy of {names[-1]} differs from the file"
+
+
+# ----------------------------------------------------------------------------- quoted messages
+
+
+def test_the_run_endings_quoted_in_using_it_are_the_ones_train_prints():
+    from gridlstm.cli.display import ending
+
+    quoted = re.search(r"how the run ended \(`([^`]*)`, `([^`]*)`,\s+`([^`]*)`\)", README)
+    assert quoted, "README (Using it) quotes how a run ends"
+    done, early, stopped = (" ".join(q.split()).replace("N", "7") for q in quoted.groups())
+    assert ending({"status": "completed", "steps": 7, "solved": False}, 7) == done
+    assert ending({"status": "completed", "steps": 7, "solved": True}, 1000) == early
+    assert ending({"status": "interrupted", "steps": 7}, 1000) == stopped
+
+
+def test_the_quoted_start_up_stop_message_is_the_real_one():
+    from gridlstm.errors import StoppedBeforeStart
+
+    quoted = " ".join(re.search(r"a signal then says `([^`]*)`", README).group(1).split())  # unwrapped
+    assert quoted == str(StoppedBeforeStart("SIGTERM"))
+
+
+RUN_DIR = re.compile(r"\S*default/\d{8}-\d{6}-[0-9a-f]{4}")
+
+
+def _transcripts() -> list[tuple[str, list[str]]]:
+    """Each ``$ gridlstm ...`` line of a plain ``` block and the lines printed after it."""
+    out = []
+    for _, block in _blocks(""):
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, *printed = chunk.rstrip("\n").split("\n")
+            out.append((command, [line for line in printed if line != "^C"]))
+    return out
+
+
+def _run(args: list[str]) -> str:
+    from gridlstm.cli.main import cli
+
+    return CliRunner().invoke(cli, args).output
+
+
+def _same(printed: list[str], output: str) -> None:
+    """The README's lines appear, in order and together, among the lines the command printed."""
+    def norm(lines):
+        return [RUN_DIR.sub("RUN", line).rstrip() for line in lines]
+    want, got = norm(printed), norm(output.splitlines())
+    assert any(got[i:i + len(want)] == want for i in range(len(got))), f"{want}\nnot in\n{got}"
+
+
+@pytest.mark.slow  # two short trainings, about a minute on 2 busy cores
+def test_every_transcript_in_the_readme_is_what_the_command_prints(tmp_path):
+    """The ``$ gridlstm ...`` examples (When things go wrong): run for real where that is quick,
+    else the message built by the code that prints it, with the README's numbers."""
+    from gridlstm.cli.main import outcome
+
+    transcripts = _transcripts()
+    assert len(transcripts) == 5, [c for c, _ in transcripts]
+    tiny = None
+    for command, printed in transcripts:
+        args = shlex.split(command)[1:]
+        if "model.hiden=3" in args:  # config mistakes: real, and no folder is made
+            _same(printed, _run(args))
+        elif "train.lr=1000" in args:  # divergence: real (a few steps)
+            _same(printed, _run([*args, "--out", str(tmp_path / "diverged")]))
+        elif "train.steps=600" in args:  # Ctrl-C: the line outcome() prints for that summary
+            steps = int(re.search(r"after step (\d+)", printed[0]).group(1))
+            line, code = outcome({"run_dir": RUN_DIR.search(printed[0]).group(0), "status": "interrupted",
+                                  "signal": "SIGINT", "steps": steps, "checkpoint_step": steps})
+            assert (line, code) == (printed[0], 130)
+        elif args[:2] == ["train", "--resume"] and len(args) == 3:  # resume a completed run
+            line, _ = outcome({"run_dir": args[2], "nothing_to_do": True, "steps": 600, "status": "completed"})
+            assert line == printed[0]
+        elif args[:2] == ["train", "--resume"]:  # a changed config: real, on a tiny completed run
+            tiny = tiny or _run(["train", "configs/default.yaml", "train.steps=2", "train.eval_batches=1",
+                                 "--out", str(tmp_path / "tiny")]).rstrip().splitlines()[-1].split()[-1]
+            _same(printed, _run(["train", "--resume", tiny, *args[3:]]))
+        else:
+            raise AssertionError(f"README transcript without a check here: $ {command}")

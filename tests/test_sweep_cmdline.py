@@ -6,6 +6,7 @@ import yaml
 from click.testing import CliRunner
 
 from gridlstm.cli.main import cli
+from gridlstm.config import load_config
 from gridlstm.errors import ConfigError
 from gridlstm.sweep.cmdline import is_axis, split_axes
 from gridlstm.sweep.folder import open_sweep_dir, open_target
@@ -58,5 +59,43 @@ def test_the_folder_records_the_expansion_and_resumes(tmp_path):
     spec = yaml.safe_load((sweep_dir / "sweep.yaml").read_text())
     assert spec["axes"] == {"seed": [0, 1]} and spec["config"]["model"]["hidden"] == 4
     assert [r.id for r in open_sweep_dir(sweep_dir).runs] == ["seed=0", "seed=1"]
+    again = CliRunner().invoke(cli, ["sweep", str(sweep_dir), "--no-gradients"])
+    assert again.exit_code == 0, again.output
+
+
+def test_a_group_axis_gives_the_runs_train_gives(tmp_path):
+    # model=rnn,lstm,grid: each value picks configs/model/<value>.yaml, as `gridlstm train model=X`
+    sweep, _, _ = open_target("configs/default.yaml", ["model=rnn,lstm,grid", "seed=0,1", "model.hidden=8"],
+                              tmp_path, create=False)
+    assert [r.id for r in sweep.runs][:2] == ["model=rnn,seed=0", "model=rnn,seed=1"]
+    for run in sweep.runs:
+        model, seed = run.values["model"], run.values["seed"]
+        expected = load_config("configs/default.yaml", [f"model={model}", f"seed={seed}", "model.hidden=8"])
+        assert run.config == expected, run.id
+    assert {r.config.model.layers for r in sweep.runs if r.values["model"] == "rnn"} == {1}  # whole section
+
+
+def test_an_unknown_group_option_exits_2_naming_the_valid_ones():
+    result = CliRunner().invoke(cli, ["sweep", "configs/default.yaml", "model=rnn,foo", "--dry-run"])
+    assert result.exit_code == 2
+    problems = [line for line in result.output.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 1 and "unknown model 'foo': choose one of grid, gru, lstm, rnn" in problems[0]
+
+
+def test_a_quoted_comma_is_one_literal_value(tmp_path):
+    # the shell keeps the inner quotes of "tracking.experiment='a,b'" (README: Using it)
+    sweep, _, _ = open_target("configs/default.yaml", ["tracking.experiment='a,b'", "seed=0,1"], tmp_path,
+                              create=False)
+    assert sweep.keys == ("seed",) and {r.config.tracking.experiment for r in sweep.runs} == {"a,b"}
+
+
+def test_a_group_axis_sweep_folder_resumes_with_its_overrides(tmp_path):
+    args = ["sweep", "configs/default.yaml", "model=rnn,lstm", *TINY, "--out", str(tmp_path), "--jobs", "1",
+            "--no-gradients"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    sweep_dir = next(tmp_path.glob("sweeps/default/*"))
+    resumed = open_sweep_dir(sweep_dir)
+    assert [(r.config.model.kind, r.config.model.hidden) for r in resumed.runs] == [("rnn", 4), ("lstm", 4)]
     again = CliRunner().invoke(cli, ["sweep", str(sweep_dir), "--no-gradients"])
     assert again.exit_code == 0, again.output

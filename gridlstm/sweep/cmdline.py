@@ -1,6 +1,7 @@
 """Sweeps from the command line: ``gridlstm sweep CONFIG model.kind=rnn,lstm seed=0,1,2``.
 
-A value with an unquoted comma makes an axis (``seed=0,1,2`` → seed: [0, 1, 2]); a quoted value
+A value with an unquoted comma makes an axis (``seed=0,1,2`` → seed: [0, 1, 2]; a config group,
+``model=rnn,lstm``, is an axis of group options: spec.py); a quoted value
 (``key='a,b'``) and a YAML flow list (``gradients.at_steps=[0,100]``) stay one literal value. The
 target is a run config (a sweep over it; the sweep is named after the config's ``name``) or a
 sweep file (the comma axes add to, or replace, its axes). The sweep folder's sweep.yaml records

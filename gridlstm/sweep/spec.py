@@ -15,6 +15,11 @@
     plot:
       x: task.length                 # the figures' x axis (default: the first numeric non-seed axis)
 
+An axis over a config group (``model: [rnn, lstm, grid]``, ``task``, ``train``) picks
+configs/<group>/<value>.yaml per run, as ``gridlstm train model=lstm`` does: the file replaces its
+sections of the base, then the command line's KEY=VALUE overrides apply (a sweep folder's
+sweep.yaml keeps them under ``overrides:``, a list of KEY=VALUE strings), then the other axes.
+
 Each run is ``base ∘ config ∘ overrides ∘ axis values``, validated as a ``Config``; every problem of
 every run is collected before anything runs (one ConfigError). Runs get stable ids built from their
 axis values (``kind=rnn,length=50,seed=0``), so a resumed sweep finds its own run folders.
@@ -48,7 +53,7 @@ from gridlstm.limits import MAX_SWEEP_RUNS
 from gridlstm.safe_yaml import NoAliasDumper, _short
 
 SEED_KEY = "seed"
-TOP_KEYS = ("name", "base", "config", "axes", "zip", "exclude", "plot")
+TOP_KEYS = ("name", "base", "config", "axes", "zip", "exclude", "plot", "overrides")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 ID_SAFE = re.compile(r"[^A-Za-z0-9._+-]")
 MAX_ID = 150
@@ -147,7 +152,10 @@ def _axis_groups(data: dict[str, Any], problems: list[str]) -> list[dict[str, li
         problems.append(f"axes: expected a mapping of dotted key → list of values (got {_short(axes)})")
         axes = {}
     for key, values in axes.items():
-        if _check_key(key, "axes", problems) and _check_values(key, values, "axes", problems):
+        if key in compose.GROUPS:  # model: [rnn, lstm]: each value picks configs/model/<value>.yaml
+            if _check_values(key, values, "axes", problems) and _check_options(key, values, problems):
+                groups.append({key: values})
+        elif _check_key(key, "axes", problems) and _check_values(key, values, "axes", problems):
             groups.append({key: values})
     zips = _listed_mappings(data, "zip", "groups, e.g. zip: [{model.hidden: [16, 32], train.lr: [0.01, 0.003]}]",
                             lambda g: f"expected a mapping of dotted key → list of values (got {_short(g)})", problems)
@@ -169,6 +177,15 @@ def _axis_groups(data: dict[str, Any], problems: list[str]) -> list[dict[str, li
     if not groups and not problems:
         problems.append("the sweep has no axes: add e.g. axes: {seed: [0, 1, 2]}")
     return groups
+
+
+def _check_options(group: str, values: list[Any], problems: list[str]) -> bool:
+    """A group axis names files of configs/<group>/; the same line as ``gridlstm train model=foo``."""
+    bad = [v for v in values if not isinstance(v, str) or v not in compose.options(group)]
+    if bad:
+        problems.append(f"axes.{group}: unknown {group} {show(bad[0])!r}: choose one of "
+                        f"{', '.join(compose.options(group))} (files in {compose.CONFIG_DIR / group})")
+    return not bad
 
 
 def _listed_mappings(data: dict[str, Any], name: str, expected: str, bad_entry: Any,
@@ -276,16 +293,23 @@ def parse_sweep(data: dict[str, Any], sweep_file: Optional[Path] = None,
         name = sweep_file.stem if sweep_file else None
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         problems.append(f"name: must be letters, digits, '.', '_' or '-' (a folder name), got {_short(name)}")
-    base = _base_data(data, sweep_file, problems)
-    picks, overrides = compose.split_selections(list(overrides))
+    raw = _base_data(data, sweep_file, problems)
+    stored = data.get("overrides") or []
+    if not isinstance(stored, list) or not all(isinstance(o, str) for o in stored):
+        problems.append(f"overrides: expected a list of KEY=VALUE strings (got {_short(stored)})")
+        stored = []
+    picks, overrides = compose.split_selections([*stored, *overrides])
     try:
-        base = compose.apply_groups(base, picks)
+        raw = compose.apply_groups(raw, picks)
     except ConfigError as e:
         problems += e.problems
-    base, bad = apply_overrides(base, list(overrides))
+    base, bad = apply_overrides(raw, list(overrides))
     problems += bad
     groups = _axis_groups(data, problems)
     keys = [k for g in groups for k in g]
+    group_axes = [k for k in keys if k in compose.GROUPS]
+    problems += [f"{k} is both selected ({k}={dict(picks)[k]}) and swept; give the axis its values as a "
+                 f"comma list ({k}=a,b) or in the sweep file" for k in group_axes if k in dict(picks)]
     swept_overrides = [o.partition("=")[0].strip() for o in overrides if o.partition("=")[0].strip() in keys]
     problems += [f"override {k}=… sets a swept key; give the axis new values as a comma list ({k}=a,b) "
                  "or change them in the sweep file"
@@ -318,25 +342,38 @@ def parse_sweep(data: dict[str, Any], sweep_file: Optional[Path] = None,
                             + ", ".join(f"{k} in [{', '.join(map(show, v))}]" for k, v in rule.items()))
     if points and not kept:
         problems.append(f"exclude removes all {len(points)} runs")
-    runs = _validate_runs(name, base, kept, problems)
+    bases: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {(): base}
+
+    def base_for(values: dict[str, Any]) -> dict[str, Any]:
+        """The base of one run: its group axes' files over the base, then the overrides."""
+        chosen = tuple((g, values[g]) for g in group_axes)
+        if chosen not in bases:
+            bases[chosen] = apply_overrides(compose.apply_groups(raw, list(chosen)), list(overrides))[0]
+        return bases[chosen]
+
+    runs = _validate_runs(name, base_for, kept, problems)
     if problems:
         raise ConfigError(problems)
-    spec = {"name": name, "config": base, "axes": {k: v for g in groups if len(g) == 1 for k, v in g.items()},
+    spec = {"name": name, "config": raw if group_axes else base,
+            **({"overrides": list(overrides)} if group_axes else {}),
+            "axes": {k: v for g in groups if len(g) == 1 for k, v in g.items()},
             "zip": [g for g in groups if len(g) > 1],
             "exclude": [{k: v for k, v in r.items()} for r in rules],
             "plot": {"x": plot_x or default_x(keys, groups)}}
     return Sweep(name, spec, tuple(keys), tuple(runs), spec["plot"]["x"])
 
 
-def _validate_runs(name: str, base: dict[str, Any], points: list[dict[str, Any]],
+def _validate_runs(name: str, base_for: Any, points: list[dict[str, Any]],
                    problems: list[str]) -> list[SweepRun]:
-    """Build every run's Config; the same problem in many runs is listed once with a count."""
+    """Build every run's Config (``base_for(values)``: its base config, group axes applied); the
+    same problem in many runs is listed once with a count."""
     runs, failures = [], {}
     for run_id, values in zip(run_ids(points), points, strict=True):
-        data = json.loads(json.dumps(base))  # a deep copy of plain YAML data
+        data = json.loads(json.dumps(base_for(values)))  # a deep copy of plain YAML data
         data["name"] = name
         for key, value in values.items():
-            set_dotted(data, key, value)
+            if key not in compose.GROUPS:
+                set_dotted(data, key, value)
         try:
             runs.append(SweepRun(run_id, values, build_config(data)))
         except ConfigError as e:
