@@ -85,4 +85,4 @@ def test_cli_trains_a_paper_task_from_groups(tmp_path):
                                       "train.eval_batches=1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     saved = yaml.safe_load((next(tmp_path.glob("*/*")) / "config.yaml").read_text())
-    assert (saved["task"]["name"], saved["task"]["length"], saved["model"]["kind"]) == ("addition", 6, "lstm")
+    assert (saved["task"]["name"], saved["task"]["length"], saved["model"]["kind"]) == ("addition", 4, "lstm")
