@@ -71,3 +71,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def signal_state_restored(request):
+    """Every test leaves Ctrl-C as it found it: Python's handler (KeyboardInterrupt), SIGTERM's, and
+    an empty signal mask in the main thread. A test that does not fails here, by name, and the state
+    is put back, so that no later test (a sweep stopped by Ctrl-C) waits on a swallowed signal."""
+    import signal
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    now = {s: signal.getsignal(s) for s in handlers}
+    now_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    for s, h in handlers.items():
+        signal.signal(s, h)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    assert now == handlers and now_mask == mask, (
+        f"{request.node.nodeid} left signal state changed: handlers {now} (were {handlers}), "
+        f"mask {now_mask} (was {mask})")

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_plain_install_runs_from_any_directory(tmp_path):
+def test_plain_install_runs_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # nothing may come from a source tree on the path
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, symlinks=True,
                     ignore=shutil.ignore_patterns(".git", ".venv", "outputs", "build", "*.egg-info", "__pycache__"))
