@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 import torch
 
 from .plot_runs import make_runs
+
+# A suite started with Ctrl-C ignored (a background job of a non-interactive shell: POSIX has such a
+# job ignore SIGINT, and Python then installs no handler) could test nothing about Ctrl-C, and a
+# sweep test would wait forever on a swallowed signal: give it Python's handler, as a terminal has.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TOY = ["task.length=5", "model.hidden=4", "model.layers=1", "train.steps=2", "train.eval_every=1",
        "train.log_every=1", "train.batch_size=4", "train.eval_batches=1", "name=toy"]
@@ -78,8 +85,6 @@ def signal_state_restored(request):
     """Every test leaves Ctrl-C as it found it: Python's handler (KeyboardInterrupt), SIGTERM's, and
     an empty signal mask in the main thread. A test that does not fails here, by name, and the state
     is put back, so that no later test (a sweep stopped by Ctrl-C) waits on a swallowed signal."""
-    import signal
-
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     yield
