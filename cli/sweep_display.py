@@ -17,7 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from gridlstm.sweep.spec import Sweep, show
+from gridlstm.formatting import show
+from gridlstm.sweep.spec import Sweep
 
 
 def counts_text(counts: dict[str, int]) -> str:

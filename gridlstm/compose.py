@@ -32,6 +32,11 @@ def split_selections(overrides: list[str]) -> tuple[list[tuple[str, str]], list[
     return picks, [o for o in overrides if not is_selection(o)]
 
 
+def unknown(group: str, name: Any) -> str:
+    """The one line for an option ``group`` does not offer (train's ``model=foo``, a sweep's axis)."""
+    return f"unknown {group} {name!r}: choose one of {', '.join(options(group))} (files in {CONFIG_DIR / group})"
+
+
 def apply_groups(data: dict[str, Any], picks: list[tuple[str, str]]) -> dict[str, Any]:
     """Replace the sections each picked group file holds; one-line error for an unknown option."""
     from .config import read_yaml  # config imports this module
@@ -39,8 +44,7 @@ def apply_groups(data: dict[str, Any], picks: list[tuple[str, str]]) -> dict[str
     data = dict(data)
     for group, name in picks:
         if name not in options(group):
-            raise ConfigError([f"unknown {group} {name!r}: choose one of {', '.join(options(group))} "
-                               f"(files in {CONFIG_DIR / group})"])
+            raise ConfigError([unknown(group, name)])
         data.update(read_yaml(CONFIG_DIR / group / f"{name}.yaml", what=f"{group} group"))
     return data
 

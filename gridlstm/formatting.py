@@ -4,6 +4,7 @@
     sig        for people: ``digits`` significant digits, ``blank`` for missing values
     csv_text   rows of dicts → CSV with exact cells
     markdown_table  headers + rows of strings → a GitHub table ('|' in a cell escaped)
+    show       a config value as YAML writes it: true, null, 0.001, rnn (sweep ids and tables)
 """
 from __future__ import annotations
 
@@ -56,3 +57,10 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def show(v: Any) -> str:
+    """A value as it is written in YAML: ``true``, ``null``, ``0.001``, ``rnn``."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "null" if v is None else str(v)

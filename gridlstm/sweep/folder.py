@@ -27,12 +27,13 @@ from typing import Any, Optional, Protocol
 
 from gridlstm.config import read_yaml
 from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.formatting import show
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
 from gridlstm.runs.records import FINISHED, Status
 
 from . import cmdline
 from .executors import TRACEBACK, RunJob
-from .spec import Sweep, dump_spec, parse_sweep, show
+from .spec import Sweep, dump_spec, parse_sweep
 
 SPEC, EXPANSION, META, STATUS = "sweep.yaml", "expansion.json", "meta.json", "status.csv"
 DONE = FINISHED

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 from matplotlib.ticker import NullLocator
 
-from gridlstm.formatting import markdown_table, sig
+from gridlstm.formatting import markdown_table, show, sig
 from gridlstm.nn import registry
 from gridlstm.plots.style import new_figure, save, style
 from gridlstm.results.collect import Run, finite
@@ -32,7 +32,7 @@ from gridlstm.runs.folder import atomic_write_text
 from gridlstm.runs.records import Status
 
 from .folder import DONE, run_dir, run_state
-from .spec import Sweep, show
+from .spec import Sweep
 
 STATS = ("eval_loss", "eval_metric", "grad_slope")
 FIGURES = ("final_loss.png", "success_rate.png", "gradient_slope.png")

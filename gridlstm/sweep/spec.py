@@ -15,10 +15,9 @@
     plot:
       x: task.length                 # the figures' x axis (default: the first numeric non-seed axis)
 
-An axis over a config group (``model: [rnn, lstm, grid]``, ``task``, ``train``) picks
-configs/<group>/<value>.yaml per run, as ``gridlstm train model=lstm`` does: the file replaces its
-sections of the base, then the command line's KEY=VALUE overrides apply (a sweep folder's
-sweep.yaml keeps them under ``overrides:``, a list of KEY=VALUE strings), then the other axes.
+An axis over a config group (``model: [rnn, lstm]``) picks configs/<group>/<value>.yaml per run as
+``gridlstm train model=lstm`` does; then the command line's KEY=VALUE overrides (kept in a sweep
+folder under ``overrides:``), then the other axes.
 
 Each run is ``base ∘ config ∘ overrides ∘ axis values``, validated as a ``Config``; every problem of
 every run is collected before anything runs (one ConfigError). Runs get stable ids built from their
@@ -49,6 +48,7 @@ from gridlstm.config import (
     valid_keys,
 )
 from gridlstm.errors import ConfigError
+from gridlstm.formatting import show
 from gridlstm.limits import MAX_SWEEP_RUNS
 from gridlstm.safe_yaml import NoAliasDumper, _short
 
@@ -97,13 +97,6 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     return a == b
-
-
-def show(v: Any) -> str:
-    """A value as it is written in YAML: ``true``, ``null``, ``0.001``, ``rnn``."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return "null" if v is None else str(v)
 
 
 # ----------------------------------------------------------------------------- structure
@@ -180,11 +173,9 @@ def _axis_groups(data: dict[str, Any], problems: list[str]) -> list[dict[str, li
 
 
 def _check_options(group: str, values: list[Any], problems: list[str]) -> bool:
-    """A group axis names files of configs/<group>/; the same line as ``gridlstm train model=foo``."""
+    """A group axis names files of configs/<group>/ (the line of ``gridlstm train model=foo``)."""
     bad = [v for v in values if not isinstance(v, str) or v not in compose.options(group)]
-    if bad:
-        problems.append(f"axes.{group}: unknown {group} {show(bad[0])!r}: choose one of "
-                        f"{', '.join(compose.options(group))} (files in {compose.CONFIG_DIR / group})")
+    problems += [f"axes.{group}: {compose.unknown(group, show(bad[0]))}"] if bad else []
     return not bad
 
 
