@@ -41,6 +41,8 @@ def ending(summary: dict[str, Any], total: int) -> str:
         return f"interrupted at step {step}"
     if status == "completed" and summary.get("solved") and step < total:
         return f"stopped early: solved at step {step}"
+    if status == "diverged":  # `steps` is the last good step; the error names the one that failed
+        return f"diverged after step {step}"
     return f"{status} at step {step}"
 
 

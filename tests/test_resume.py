@@ -320,6 +320,10 @@ def test_absurd_lr_from_the_config_ends_as_diverged(tmp_path, on_nan, message):
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "diverged" and meta["diverged_step"] >= 1
+    # the progress line and the message agree: after the last good step, at the one that failed
+    failed = int(re.search(r"loss is \w+ at step (\d+)", r.stderr).group(1))
+    assert failed == meta["diverged_step"]
+    assert f"diverged after step {failed - 1}\n" in r.output, r.output
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
     assert ckpt["step"] < meta["diverged_step"]
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
