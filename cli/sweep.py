@@ -48,7 +48,8 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
           address: Optional[str], num_cpus: float, num_gpus: float, gradients: bool, dry_run: bool,
           device: str, tracking_uri: Optional[str]) -> None:
     """Run every point of a sweep (a base config × axes over dotted keys), or resume a sweep
-    folder: only its unfinished runs run. KEY=VALUE overrides change the base of a new sweep.
+    folder: only its unfinished runs run. KEY=VALUE overrides change the base of a new sweep;
+    name=NAME names the sweep (its folder OUT/sweeps/NAME/, and every run in it).
 
     KEY=A,B,C (an unquoted comma) makes an axis: over a run CONFIG it builds the sweep on the
     command line, over a SWEEP_FILE it adds or replaces that axis; GROUP=A,B (model=rnn,lstm) picks

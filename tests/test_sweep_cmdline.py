@@ -23,6 +23,18 @@ def test_comma_makes_an_axis_and_quotes_a_literal():
     assert rest == ["name='a,b'", "train.lr=1e-3"]
 
 
+def test_a_name_override_names_the_sweep_its_folder_and_its_runs(tmp_path):
+    args = ["sweep", "configs/default.yaml", "seed=0,1", "name=lr_probe", *TINY, "--out", str(tmp_path),
+            "--jobs", "1", "--no-gradients"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    sweep_dir = next(tmp_path.glob("sweeps/*/*"))
+    assert sweep_dir.parent.name == "lr_probe", sweep_dir
+    assert {r.config.run_name for r in open_sweep_dir(sweep_dir).runs} == {"lr_probe"}
+    bad = CliRunner().invoke(cli, ["sweep", "configs/default.yaml", "seed=0,1", "name=a/b", "--dry-run"])
+    assert bad.exit_code == 2 and "name: must be letters, digits" in bad.output, bad.output
+
+
 def test_a_config_with_comma_lists_expands_to_their_product(tmp_path):
     sweep, _, _ = open_target("configs/default.yaml", ["model.kind=rnn,lstm,grid", "seed=0,1,2"], tmp_path,
                               create=False)

@@ -3,7 +3,8 @@
 A value with an unquoted comma makes an axis (``seed=0,1,2`` → seed: [0, 1, 2]; a config group,
 ``model=rnn,lstm``, is an axis of group options: spec.py); a quoted value
 (``key='a,b'``) and a YAML flow list (``gradients.at_steps=[0,100]``) stay one literal value. The
-target is a run config (a sweep over it; the sweep is named after the config's ``name``) or a
+target is a run config (a sweep over it; the sweep is named after the config's ``name``, or
+``name=X``) or a
 sweep file (the comma axes add to, or replace, its axes). The sweep folder's sweep.yaml records
 the expansion, so ``gridlstm sweep SWEEP_DIR`` resumes it like any sweep.
 """
@@ -48,4 +49,9 @@ def sweep_mapping(path: Path, overrides: tuple[str, ...] | list[str]) -> tuple[d
         data = {"name": name, "base": str(Path(path).resolve())}
     if axes:
         data = {**data, "axes": {**(data.get("axes") or {}), **axes}}
-    return data, rest
+    # name=X names the sweep (its folder, and so every run); left in the base it would be dropped,
+    # since each run is named after the sweep. The spec checks it like a sweep file's name.
+    names = [o for o in rest if o.partition("=")[0].strip() == "name"]
+    if names:
+        data = {**data, "name": parse_value(names[-1].partition("=")[2].strip())}
+    return data, [o for o in rest if o not in names]
