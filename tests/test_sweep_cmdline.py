@@ -14,6 +14,14 @@ from gridlstm.sweep.folder import open_sweep_dir, open_target
 TINY = ["task.length=5", "model.hidden=4", "train.steps=2", "train.eval_every=1"]
 
 
+def run_sweep(tmp_path, *args: str):
+    """A tiny command-line sweep of configs/default.yaml under tmp_path; its folder."""
+    result = CliRunner().invoke(cli, ["sweep", "configs/default.yaml", *args, *TINY, "--out", str(tmp_path),
+                                      "--jobs", "1", "--no-gradients"])
+    assert result.exit_code == 0, result.output
+    return next(tmp_path.glob("sweeps/*/*"))
+
+
 def test_comma_makes_an_axis_and_quotes_a_literal():
     assert is_axis("seed=0,1,2") and is_axis("model=rnn,lstm")
     assert not is_axis("name='a,b'") and not is_axis('name="a,b"')
@@ -24,11 +32,7 @@ def test_comma_makes_an_axis_and_quotes_a_literal():
 
 
 def test_a_name_override_names_the_sweep_its_folder_and_its_runs(tmp_path):
-    args = ["sweep", "configs/default.yaml", "seed=0,1", "name=lr_probe", *TINY, "--out", str(tmp_path),
-            "--jobs", "1", "--no-gradients"]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    sweep_dir = next(tmp_path.glob("sweeps/*/*"))
+    sweep_dir = run_sweep(tmp_path, "seed=0,1", "name=lr_probe")
     assert sweep_dir.parent.name == "lr_probe", sweep_dir
     assert {r.config.run_name for r in open_sweep_dir(sweep_dir).runs} == {"lr_probe"}
     bad = CliRunner().invoke(cli, ["sweep", "configs/default.yaml", "seed=0,1", "name=a/b", "--dry-run"])
@@ -63,11 +67,8 @@ def test_dry_run_shows_the_expansion():
 
 
 def test_the_folder_records_the_expansion_and_resumes(tmp_path):
-    args = ["sweep", "configs/default.yaml", "seed=0,1", *TINY, "--out", str(tmp_path), "--jobs", "1",
-            "--no-gradients"]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    sweep_dir = next(tmp_path.glob("sweeps/default/*"))
+    sweep_dir = run_sweep(tmp_path, "seed=0,1")
+    assert sweep_dir.parent.name == "default"  # named after the config's name
     spec = yaml.safe_load((sweep_dir / "sweep.yaml").read_text())
     assert spec["axes"] == {"seed": [0, 1]} and spec["config"]["model"]["hidden"] == 4
     assert [r.id for r in open_sweep_dir(sweep_dir).runs] == ["seed=0", "seed=1"]
@@ -102,11 +103,7 @@ def test_a_quoted_comma_is_one_literal_value(tmp_path):
 
 
 def test_a_group_axis_sweep_folder_resumes_with_its_overrides(tmp_path):
-    args = ["sweep", "configs/default.yaml", "model=rnn,lstm", *TINY, "--out", str(tmp_path), "--jobs", "1",
-            "--no-gradients"]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    sweep_dir = next(tmp_path.glob("sweeps/default/*"))
+    sweep_dir = run_sweep(tmp_path, "model=rnn,lstm")
     resumed = open_sweep_dir(sweep_dir)
     assert [(r.config.model.kind, r.config.model.hidden) for r in resumed.runs] == [("rnn", 4), ("lstm", 4)]
     again = CliRunner().invoke(cli, ["sweep", str(sweep_dir), "--no-gradients"])
