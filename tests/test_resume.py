@@ -348,7 +348,7 @@ def test_a_diverged_run_resumes_from_its_last_good_checkpoint_with_a_forced_smal
 
 def test_layerwise_interrupt_then_resume_equals_uninterrupted_and_meta_records_it(tmp_path):
     """model.schedule layerwise (auto resolves to it too): fused kernels, still bit-exact on the CPU."""
-    for variant in ("seed", "paper"):
+    for variant in ("memory_input", "paper"):
         cfg = config(model__schedule="layerwise", model__variant=variant)
         ref = Path(train(cfg, tmp_path / f"ref-{variant}", "cpu", argv=["test"])["run_dir"])
         run_dir = interrupted_run(cfg, tmp_path / variant, 17)
