@@ -23,7 +23,7 @@ tracking_option = click.option(
 
 def saved_uri(run_dir: Path) -> Optional[str]:
     """tracking.uri in a run folder's config.yaml (None when absent or unreadable)."""
-    from gridlstm.config import read_yaml
+    from gridlstm.safe_yaml import read_yaml
 
     try:
         section = read_yaml(Path(run_dir) / "config.yaml").get("tracking")

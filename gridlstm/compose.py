@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .safe_yaml import read_yaml
 
 GROUPS = ("task", "model", "train")
 # shipped as package data (gridlstm/configs links to the repository's configs/)
@@ -39,8 +40,6 @@ def unknown(group: str, name: Any) -> str:
 
 def apply_groups(data: dict[str, Any], picks: list[tuple[str, str]]) -> dict[str, Any]:
     """Replace the sections each picked group file holds; one-line error for an unknown option."""
-    from .config import read_yaml  # config imports this module
-
     data = dict(data)
     for group, name in picks:
         if name not in options(group):

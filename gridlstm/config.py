@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import compose, limits, safe_yaml
 from .errors import ConfigError
 from .nn import registry
+from .safe_yaml import read_yaml
 
 DEFAULT_CONFIG = compose.CONFIG_DIR / "default.yaml"
 
@@ -225,45 +226,6 @@ def _format_error(err: dict[str, Any]) -> list[str]:
 
 
 _short = safe_yaml._short  # a bounded repr: never the whole of a big value
-
-
-def read_yaml(path: Path, what: str = "config") -> dict[str, Any]:
-    """The YAML mapping in ``path``; every way this can fail becomes a one-line ConfigError."""
-    try:
-        if not path.exists():
-            raise ConfigError([f"{what} file not found: {path}"])
-        if path.is_dir():
-            raise ConfigError([f"{what} path is a directory, not a YAML file: {path}"])
-        if not path.is_file():  # a FIFO or a device: reading could wait forever
-            raise ConfigError([f"{what} path is not a regular file (a pipe or device): {path}; "
-                               "write the YAML to a file"])
-        with open(path, "rb") as f:
-            raw = f.read(safe_yaml.MAX_BYTES + 1)
-    except OSError as e:
-        raise ConfigError([f"cannot read {what} {path}: {e.strerror or e}"]) from None
-    if len(raw) > safe_yaml.MAX_BYTES:
-        raise ConfigError([f"{what} file {path} is larger than {safe_yaml.MAX_BYTES // 1000} kB; "
-                           "is it the right file?"])
-    try:
-        data = safe_yaml.load(raw.decode())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        tag = re.search(r"tag '([^']*)'", problem) if isinstance(e, yaml.constructor.ConstructorError) else None
-        if tag:  # safe_load refuses !!python/... and other custom tags
-            problem = f"tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')} is not allowed (plain YAML only)"
-        raise ConfigError([f"{path}{where}: YAML syntax error: {problem[:200]}"]) from None
-    except UnicodeDecodeError as e:
-        raise ConfigError([f"cannot read {what} {path}: not UTF-8 text (byte {e.object[e.start]:#04x} "
-                           f"at offset {e.start})"]) from None
-    except (ValueError, RecursionError) as e:  # e.g. a number that Python will not convert
-        raise ConfigError([f"{path}: cannot parse: {str(e)[:120] or type(e).__name__}"]) from None
-    if data is None:
-        raise ConfigError([f"{what} file is empty: {path}"])
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}: top level must be a mapping of keys, got {type(data).__name__}"])
-    return data
 
 
 def parse_value(raw: str) -> Any:

@@ -10,15 +10,20 @@
 - integers with more digits than Python will convert.
 
 Every refusal is a ``yaml.YAMLError`` with a mark (line and column), so callers report it like a
-syntax error. ``MAX_BYTES`` bounds what is read at all.
+syntax error. ``MAX_BYTES`` bounds what is read at all. ``read_yaml`` reads a file with it and turns
+every way that can fail into a one-line ``ConfigError``.
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode
+
+from .errors import ConfigError
 
 MAX_DEPTH = 32
 MAX_BYTES = 1_000_000
@@ -96,3 +101,42 @@ class NoAliasDumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def read_yaml(path: Path, what: str = "config") -> dict[str, Any]:
+    """The YAML mapping in ``path``; every way this can fail becomes a one-line ConfigError."""
+    try:
+        if not path.exists():
+            raise ConfigError([f"{what} file not found: {path}"])
+        if path.is_dir():
+            raise ConfigError([f"{what} path is a directory, not a YAML file: {path}"])
+        if not path.is_file():  # a FIFO or a device: reading could wait forever
+            raise ConfigError([f"{what} path is not a regular file (a pipe or device): {path}; "
+                               "write the YAML to a file"])
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise ConfigError([f"cannot read {what} {path}: {e.strerror or e}"]) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([f"{what} file {path} is larger than {MAX_BYTES // 1000} kB; "
+                           "is it the right file?"])
+    try:
+        data = load(raw.decode())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        tag = re.search(r"tag '([^']*)'", problem) if isinstance(e, yaml.constructor.ConstructorError) else None
+        if tag:  # safe_load refuses !!python/... and other custom tags
+            problem = f"tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')} is not allowed (plain YAML only)"
+        raise ConfigError([f"{path}{where}: YAML syntax error: {problem[:200]}"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"cannot read {what} {path}: not UTF-8 text (byte {e.object[e.start]:#04x} "
+                           f"at offset {e.start})"]) from None
+    except (ValueError, RecursionError) as e:  # e.g. a number that Python will not convert
+        raise ConfigError([f"{path}: cannot parse: {str(e)[:120] or type(e).__name__}"]) from None
+    if data is None:
+        raise ConfigError([f"{what} file is empty: {path}"])
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: top level must be a mapping of keys, got {type(data).__name__}"])
+    return data

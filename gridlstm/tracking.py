@@ -178,7 +178,8 @@ class Tracker:
     def log_run_folder(self, folder: Path, experiment: str, parent: Optional[str] = None,
                        run_id: Optional[str] = None) -> Optional[str]:
         """Everything of a run folder (see the module docstring); returns the MLflow run id."""
-        from gridlstm.config import flatten, read_yaml
+        from gridlstm.config import flatten
+        from gridlstm.safe_yaml import read_yaml
 
         folder = Path(folder)
         run_id = run_id or self.open_run(experiment, folder, parent)

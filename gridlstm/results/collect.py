@@ -25,10 +25,11 @@ from typing import Any, Optional
 import numpy as np
 from pydantic import ValidationError
 
-from gridlstm.config import TaskConfig, read_yaml
+from gridlstm.config import TaskConfig
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.nn import registry
 from gridlstm.runs.folder import read_json
+from gridlstm.safe_yaml import read_yaml
 from gridlstm.tasks import make_task
 
 GLOB_CHARS = "*?["

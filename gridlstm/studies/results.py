@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gridlstm import compose
-from gridlstm.config import Config, load_config, read_yaml
+from gridlstm.config import Config, load_config
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.runs.folder import atomic_write_text, make_run_dir
 from gridlstm.runs.records import Status
-from gridlstm.safe_yaml import _short
+from gridlstm.safe_yaml import _short, read_yaml
 
 DEFAULT_RESULTS = compose.CONFIG_DIR / "studies" / "results.yaml"
 FIGURES = ("loss", "depth", "profiles")

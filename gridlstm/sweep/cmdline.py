@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import parse_value, read_yaml
+from ..config import parse_value
+from ..safe_yaml import read_yaml
 from .spec import TOP_KEYS
 
 SWEEP_ONLY_KEYS = ("axes", "zip", "exclude", "base", "plot", "config")

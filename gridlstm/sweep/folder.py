@@ -25,11 +25,11 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from gridlstm.config import read_yaml
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import show
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
 from gridlstm.runs.records import FINISHED, Status
+from gridlstm.safe_yaml import read_yaml
 
 from . import cmdline
 from .executors import TRACEBACK, RunJob

@@ -42,7 +42,6 @@ from gridlstm.config import (
     apply_overrides,
     build_config,
     flatten,
-    read_yaml,
     set_dotted,
     suggest,
     valid_keys,
@@ -50,7 +49,7 @@ from gridlstm.config import (
 from gridlstm.errors import ConfigError
 from gridlstm.formatting import show
 from gridlstm.limits import MAX_SWEEP_RUNS
-from gridlstm.safe_yaml import NoAliasDumper, _short
+from gridlstm.safe_yaml import NoAliasDumper, _short, read_yaml
 
 SEED_KEY = "seed"
 TOP_KEYS = ("name", "base", "config", "axes", "zip", "exclude", "plot", "overrides")
