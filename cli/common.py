@@ -52,6 +52,16 @@ def os_error_message(e: OSError) -> str:
     return f"{where + ': ' if where else ''}{what}{'; ' + hint if hint else ''}"
 
 
+ENTRY_POINT = "gridlstm command"  # the root context's obj when main() runs: a process of its own
+
+
+def exits_after_command() -> bool:
+    """True in the installed command's process (main()), which exits when the command ends; False
+    when the CLI is invoked in-process (click's CliRunner, a notebook), where handlers must come back."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.find_root().obj == ENTRY_POINT
+
+
 @contextlib.contextmanager
 def ctrl_c_ignored() -> Iterator[None]:
     """Stopping already: a Ctrl-C pressed again must not cut the message short (click would turn

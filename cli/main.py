@@ -14,10 +14,12 @@ from gridlstm.errors import GridlstmError, StoppedBeforeStart
 from gridlstm.train.signals import StopSignals
 
 from .common import (
+    ENTRY_POINT,
     check_out_dir,
     check_resume_dir,
     config_from_args,
     device_option,
+    exits_after_command,
     fail,
     given,
     handle_errors,
@@ -114,7 +116,9 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
       gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000
     """
     check_train_options(out, name, resume_dir)
-    with StopSignals() as stop:  # first: a SIGTERM while torch loads or the model builds is handled
+    # first: a SIGTERM while torch loads or the model builds is handled. The installed command exits
+    # after this, so once a stop has begun Ctrl-C stays ignored (in-process callers get it back)
+    with StopSignals(release=not exits_after_command()) as stop:
         # the training stack loads only now, under the handlers (and only for this command)
         from gridlstm.train.lifecycle import resume_run, start_run
 
@@ -185,7 +189,8 @@ def outcome(summary: Any) -> tuple[str, int]:
 
 
 def main() -> None:
-    cli()
+    """The installed `gridlstm` command: one process per command (exits_after_command())."""
+    cli(obj=ENTRY_POINT)
 
 
 if __name__ == "__main__":

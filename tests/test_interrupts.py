@@ -146,8 +146,9 @@ def test_second_ctrl_c_stops_at_once_keeping_the_last_checkpoint(tmp_path):
 
     Two signals that arrive within one long torch call reach Python as one, so a single second
     SIGINT 20 ms later can be lost on a loaded machine; the repeats make one land after the first
-    was handled, inside the step or the checkpoint write that follows it. None is sent once meta.json
-    says the run ended (its closing writes ignore signals; after them the process exits)."""
+    was handled, inside the step or the checkpoint write that follows it. They go on until the
+    process has exited: once stopping, the command ignores Ctrl-C to the end (one that came after
+    the closing writes once turned exit 130 into click's "Aborted!", exit 1, on a loaded machine)."""
     out = tmp_path / "out"
     proc = start(tmp_path, out, "name=s", "task.length=60", "model.hidden=512", "model.layers=3",
                  "train.batch_size=32", "train.eval_batches=1", "train.log_every=1", "train.steps=1000",
@@ -157,17 +158,36 @@ def test_second_ctrl_c_stops_at_once_keeping_the_last_checkpoint(tmp_path):
     deadline = time.monotonic() + 30
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-        if json.loads((run_dir / "meta.json").read_text())["status"] != "running":
+        try:
+            proc.send_signal(signal.SIGINT)  # a no-op once the process is gone
+        except ProcessLookupError:
             break
-        proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, stderr
     assert "Error: stopped at once by a second interrupt; the last complete checkpoint (step 0) is kept" in stderr
     assert "Traceback" not in stderr
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["checkpoint_step"] == 0
     assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 0
     parsed_rows(run_dir)
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_once_stopping_the_command_keeps_both_signals_ignored_and_in_process_callers_get_them_back(release):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with StopSignals(release=release) as stop:
+            signal.raise_signal(signal.SIGINT)  # the first Ctrl-C: a stop request, nothing raised
+            assert stop.requested and stop.name == "SIGINT"
+        after = {s: signal.getsignal(s) for s in before}
+        assert after == (before if release else {s: signal.SIG_IGN for s in before})
+        with StopSignals(release=False):  # no stop requested: the handlers come back either way
+            pass
+        if release:
+            assert {s: signal.getsignal(s) for s in before} == before
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 @pytest.mark.slow

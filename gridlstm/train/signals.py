@@ -36,10 +36,16 @@ class StopSignals:
 
     Outside the main thread (where handlers cannot be installed) it does nothing and ``requested``
     stays False, so a trainer running in a worker thread behaves as before.
+
+    ``release=False`` is for a process that exits right after (the installed command): once a stop
+    has begun, both signals stay ignored after ``__exit__`` instead of getting their old handlers
+    back, so a late Ctrl-C cannot cut short the closing message or turn exit 130 into click's
+    "Aborted!" (exit 1). With no stop requested the handlers come back either way.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, release: bool = True) -> None:
         self.signum: Optional[int] = None
+        self.release = release
         self._previous: dict[int, Any] = {}
 
     @property
@@ -64,8 +70,9 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        stopping = self.requested and not self.release
         for s, handler in self._previous.items():
-            signal.signal(s, handler if handler is not None else DEFAULTS[s])
+            signal.signal(s, signal.SIG_IGN if stopping else handler if handler is not None else DEFAULTS[s])
         self._previous.clear()
 
     def hold(self) -> None:
