@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 CONFIG ?= configs/default.yaml
 
-.PHONY: install run test test-fast smoke lint bench depth-study results clean
+.PHONY: install run test test-fast smoke lint docs bench depth-study results clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,10 @@ smoke: install
 
 lint: install
 	$(BIN)/ruff check gridlstm cli tests benchmarks
+
+# The config and CLI references, docs/config.md and docs/cli.md, from the schema and every --help.
+docs: install
+	$(BIN)/python scripts/make_docs.py
 
 # Gradient along depth at init, every model, D in {4, 16, 64}: depth.png + depth.md (README).
 depth-study: install

@@ -49,7 +49,8 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    name: Literal["adding", "copy", "parity", "temporal_order", "addition", "memorize"] = "adding"
+    name: Literal["adding", "copy", "parity", "temporal_order", "addition", "memorize"] = Field(
+        "adding", description="the task (docs/models.md, Tasks)")
     length: int = Field(50, ge=2, le=100_000, description="T: sequence length / copy delay / parity bits"
                         " / addition digits k / memorize symbols n")
     mode: Literal["sequence", "whole"] = Field("sequence", description="parity only")
@@ -74,8 +75,8 @@ class TaskConfig(_Section):
 
 
 class ModelConfig(_Section):
-    kind: Literal[registry.KINDS] = "grid"  # the cell kinds and their options: gridlstm/nn/registry.py
-    hidden: int = Field(32, ge=1, le=8192)
+    kind: Literal[registry.KINDS] = Field("grid", description="the cell (docs/models.md)")  # gridlstm/nn/registry.py
+    hidden: int = Field(32, ge=1, le=8192, description="H: the width of every state")
     layers: int = Field(2, ge=1, le=256, description="D: depth of the stack / grid")
     variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")
     tied: bool = Field(False, description="share one weight set across layers (Tied 2-LSTM)")
@@ -102,14 +103,14 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    steps: int = Field(1000, ge=1, le=INT64)
+    steps: int = Field(1000, ge=1, le=INT64, description="training steps (one batch each)")
     batch_size: int = Field(32, ge=1, le=INT64)
-    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    optimizer: Literal["adam", "rmsprop", "sgd"] = Field("adam", description="sgd has momentum 0.9")
     lr: float = Field(1e-3, gt=0, le=1e3)
     clip_norm: float = Field(1.0, ge=0, description="max global gradient norm; 0 disables clipping")
-    eval_every: int = Field(100, ge=1, le=INT64)
+    eval_every: int = Field(100, ge=1, le=INT64, description="held-out eval (and checkpoint) every N steps")
     eval_batches: int = Field(32, ge=1, le=INT64, description="held-out set size in batches of batch_size")
-    log_every: int = Field(10, ge=1, le=INT64)
+    log_every: int = Field(10, ge=1, le=INT64, description="a train row in metrics.csv every N steps")
     target: Optional[float] = Field(None, description="success threshold; null = the task's default")
     early_stop: bool = Field(True, description="stop when the held-out metric reaches the target")
     checkpoint_every: Optional[int] = Field(None, ge=1, le=INT64, description="steps between checkpoints; "
@@ -147,7 +148,7 @@ class TrackingConfig(_Section):
 
 class Config(_Section):
     name: Optional[str] = Field(None, description="run group folder; null = <task>-<model kind>")
-    seed: int = Field(0, ge=-INT64 - 1, le=INT64)
+    seed: int = Field(0, ge=-INT64 - 1, le=INT64, description="model init and training data stream")
     task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
