@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# The CPU build of torch that lies on this machine kind; an unpinned torch pulls a multi-GB CUDA build.
+# The CPU build of torch by default; an unpinned torch pulls a multi-GB CUDA build (docs/scale.md, GPU).
 TORCH  ?= torch==2.13.0
 CONFIG ?= configs/default.yaml
 
@@ -55,7 +55,7 @@ lint: install
 docs: install
 	$(BIN)/python scripts/make_docs.py
 
-# Gradient along depth at init, every model, D in {4, 16, 64}: depth.png + depth.md (README).
+# Gradient along depth at init, every model, D in {4, 16, 64}: depth.png + depth.md (docs/gradients.md).
 depth-study: install
 	$(BIN)/gridlstm study depth
 

@@ -1,4 +1,4 @@
-"""Synthetic long-range tasks (docs/design.md §3).
+"""Synthetic long-range tasks (docs/models.md, Tasks).
 
 Each task is a seeded batch generator plus its loss, metric, chance baseline and success threshold.
 Batches are drawn on the CPU from a ``torch.Generator`` so that the data stream is reproducible and

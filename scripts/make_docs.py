@@ -112,6 +112,12 @@ def config_reference() -> str:
 # ----------------------------------------------------------------------------- CLI reference
 
 
+def _context(cmd: Any, name: str, parent: Any = None) -> Any:
+    """The context the command gets when run (its own context_settings: -h, widths), parsing nothing."""
+    return cmd.make_context(name, [], parent=parent, resilient_parsing=True,
+                            terminal_width=WIDTH, max_content_width=WIDTH)
+
+
 def _commands(group: Any, ctx: Any, path: list[str]) -> list[tuple[list[str], Any, Any]]:
     """(name path, command, context) for the group itself and every command under it, depth first."""
     import click
@@ -120,17 +126,14 @@ def _commands(group: Any, ctx: Any, path: list[str]) -> list[tuple[list[str], An
     if isinstance(group, click.Group):
         for name in group.list_commands(ctx):
             cmd = group.get_command(ctx, name)
-            sub = click.Context(cmd, info_name=name, parent=ctx, terminal_width=WIDTH, max_content_width=WIDTH)
-            out += _commands(cmd, sub, [*path, name])
+            out += _commands(cmd, _context(cmd, name, ctx), [*path, name])
     return out
 
 
 def cli_reference() -> str:
-    import click
-
     from gridlstm.cli.main import cli
 
-    root = click.Context(cli, info_name="gridlstm", terminal_width=WIDTH, max_content_width=WIDTH)
+    root = _context(cli, "gridlstm")
     parts = [GENERATED.format(source="the commands' own --help"), "", "# CLI reference", "",
              "Every command's `--help`, as it prints it. Exit codes: docs/reliability.md.", ""]
     for path, cmd, ctx in _commands(cli, root, ["gridlstm"]):

@@ -1,4 +1,4 @@
-"""Independent, hand-written transcriptions of the model equations (docs/design.md §2), for tests.
+"""Independent, hand-written transcriptions of the model equations (docs/models.md), for tests.
 
 Written gate by gate with explicit loops over t and d, from the per-layer weights only
 (``GateTransform.layer_weight(d)`` → W (I+R, 4H), b (4H,), gate order i, f, g, o). Nothing here
@@ -28,7 +28,7 @@ def lstm_step(W, b, x, h, c, H, paper_output=False):
 
 
 def grid_memory_input(model, x):
-    """Seed Q2 (variant memory_input): time LSTM (input C'[t,d-1], rec h[t-1,d], mem C[t-1,d]);
+    """The assignment's grid (variant memory_input): time LSTM (input C'[t,d-1], rec h[t-1,d], mem C[t-1,d]);
     depth LSTM (input H[t,d], rec h'[t,d-1], mem C'[t,d-1]); h'[t,0] = C'[t,0] = P x_t."""
     cell, H, D = model.cell, model.cfg.hidden, model.cfg.layers
     B, T, _ = x.shape

@@ -1,4 +1,4 @@
-"""The held-out set's own chance (docs/design.md §4): the loss of the best constant predictor on
+"""The held-out set's own chance (docs/models.md, Tasks): the loss of the best constant predictor on
 exactly the examples the eval loss is measured on, not the population's."""
 from __future__ import annotations
 

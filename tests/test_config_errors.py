@@ -1,6 +1,6 @@
 """Bad input → one short block, one line per problem, exit code 2, no traceback, no run folder.
 
-The table below is the one in README.md ("When things go wrong"); each case is a config file
+The table below is the one in docs/reliability.md ("Config mistakes"); each case is a config file
 (YAML text, or a missing path / a folder) plus command-line arguments, with the problems expected.
 """
 from __future__ import annotations
@@ -188,10 +188,10 @@ def test_random_yaml_text_never_raises_anything_but_config_error(tmp_path, text)
 
 
 def test_the_readme_table_quotes_the_messages_these_cases_print(tmp_path):
-    """Each message in README.md's table of malformed configs is a line one of CASES really prints
-    (so a message changed in the code and not in the README fails here)."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("Each malformed config the tests cover", 1)[1].split("</details>", 1)[0]
+    """Each message in docs/reliability.md's table of malformed configs is a line one of CASES really
+    prints (so a message changed in the code and not in the page fails here)."""
+    page = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    table = page.split("Each malformed config the tests cover", 1)[1].split("</details>", 1)[0]
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     quoted = [row[-1].rstrip(" |").replace("\\|", "|") for row in rows]
     printed = set()
@@ -203,4 +203,4 @@ def test_the_readme_table_quotes_the_messages_these_cases_print(tmp_path):
     described = [q for q in quoted if re.fullmatch(r"\d+ lines: .*|\d+ lines, one per problem", q)]
     assert len(described) == 2 and len(quoted) > 30
     missing = [q for q in quoted if q not in described and q not in printed]
-    assert not missing, f"README quotes messages no case prints: {missing}"
+    assert not missing, f"docs/reliability.md quotes messages no case prints: {missing}"

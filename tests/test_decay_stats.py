@@ -1,4 +1,4 @@
-"""Statistics that mean what they say (docs/design.md §4): how seeds combine, what the memory theory
+"""Statistics that mean what they say (docs/gradients.md): how seeds combine, what the memory theory
 predicts, and structural zeros told apart from underflow."""
 from __future__ import annotations
 

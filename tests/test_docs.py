@@ -1,4 +1,5 @@
-"""The README stays true: the two commands first, every config key documented with its default."""
+"""The docs stay true: the two commands first, every link resolves, every shipped file shown
+verbatim, and every quoted message or transcript is what the code prints."""
 from __future__ import annotations
 
 import re
@@ -8,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gridlstm.config import Config, valid_keys
-
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-REFERENCE = README.split("## Config reference", 1)[1].split("\n## ", 1)[0]
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+RELIABILITY = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def test_two_commands_come_first():
@@ -19,51 +20,44 @@ def test_two_commands_come_first():
     assert "make run" in first_block and "make test" in first_block
 
 
-def _default(key: str):
-    node = Config()
-    for part in key.split("."):
-        node = getattr(node, part)
-    return node
+def test_the_readme_is_a_short_guide():
+    assert len(README.splitlines()) <= 250
 
 
-@pytest.mark.parametrize("key", valid_keys())
-def test_every_config_key_is_documented_with_its_default(key):
-    rows = [line for line in REFERENCE.splitlines() if line.startswith(f"| `{key}` |")]
-    assert rows, f"README config reference lacks {key}"
-    default = _default(key)
-    shown = "null" if default is None else str(default).lower()
-    assert f"`{shown}" in rows[0].split("|")[2].lower(), f"{key}: README default does not say {shown}"
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_resolves(page):
+    text = page.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if "://" not in target:
+            assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
 
 
 # ----------------------------------------------------------------------------- shipped files
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _blocks(lang: str) -> list[tuple[str, str]]:
-    """(the text before the block, the block) for every ```lang block of the README."""
-    parts = re.split(r"^```(\w*)\n(.*?)^```\n", README, flags=re.M | re.S)
+def _blocks(lang: str, text: str) -> list[tuple[str, str]]:
+    """(the text before the block, the block) for every ```lang block of ``text``."""
+    parts = re.split(r"^```(\w*)\n(.*?)^```\n", text, flags=re.M | re.S)
     return [(parts[i - 1], parts[i + 1]) for i in range(1, len(parts) - 1, 3) if parts[i] == lang]
 
 
 def test_every_yaml_block_is_a_shipped_file_verbatim():
-    blocks = _blocks("yaml")
-    assert blocks, "the README shows a sweep file"
+    blocks = [b for page in PAGES for b in _blocks("yaml", page.read_text(encoding="utf-8"))]
+    assert blocks, "the docs show a sweep file"
     for before, text in blocks:
         lines = before.strip().splitlines()
         names = re.findall(r"`(configs/[\w/.-]+\.yaml)`", lines[-1]) if lines else []
         assert names, f"the line above a YAML block names the file it shows:\n{text[:200]}"
-        assert text == (ROOT / names[-1]).read_text(), f"README's copy of {names[-1]} differs from the file"
+        assert text == (ROOT / names[-1]).read_text(), f"the docs' copy of {names[-1]} differs from the file"
 
 
 # ----------------------------------------------------------------------------- quoted messages
 
 
-def test_the_run_endings_quoted_in_using_it_are_the_ones_train_prints():
+def test_the_run_endings_quoted_in_the_readme_are_the_ones_train_prints():
     from gridlstm.cli.display import ending
 
     quoted = re.search(r"how the run ended \(`([^`]*)`, `([^`]*)`,\s+`([^`]*)`\)", README)
-    assert quoted, "README (Using it) quotes how a run ends"
+    assert quoted, "README (Train) quotes how a run ends"
     done, early, stopped = (" ".join(q.split()).replace("N", "7") for q in quoted.groups())
     assert ending({"status": "completed", "steps": 7, "solved": False}, 7) == done
     assert ending({"status": "completed", "steps": 7, "solved": True}, 1000) == early
@@ -73,7 +67,7 @@ def test_the_run_endings_quoted_in_using_it_are_the_ones_train_prints():
 def test_the_quoted_start_up_stop_message_is_the_real_one():
     from gridlstm.errors import StoppedBeforeStart
 
-    quoted = " ".join(re.search(r"a signal then says `([^`]*)`", README).group(1).split())  # unwrapped
+    quoted = " ".join(re.search(r"a signal then says `([^`]*)`", RELIABILITY).group(1).split())  # unwrapped
     assert quoted == str(StoppedBeforeStart("SIGTERM"))
 
 
@@ -83,7 +77,7 @@ RUN_DIR = re.compile(r"\S*default/\d{8}-\d{6}-[0-9a-f]{4}")
 def _transcripts() -> list[tuple[str, list[str]]]:
     """Each ``$ gridlstm ...`` line of a plain ``` block and the lines printed after it."""
     out = []
-    for _, block in _blocks(""):
+    for _, block in _blocks("", RELIABILITY):
         for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
             command, *printed = chunk.rstrip("\n").split("\n")
             out.append((command, [line for line in printed if line != "^C"]))
@@ -97,7 +91,7 @@ def _run(args: list[str]) -> str:
 
 
 def _same(printed: list[str], output: str) -> None:
-    """The README's lines appear, in order and together, among the lines the command printed."""
+    """The page's lines appear, in order and together, among the lines the command printed."""
     def norm(lines):
         return [RUN_DIR.sub("RUN", line).rstrip() for line in lines]
     want, got = norm(printed), norm(output.splitlines())
@@ -105,9 +99,9 @@ def _same(printed: list[str], output: str) -> None:
 
 
 @pytest.mark.slow  # two short trainings, about a minute on 2 busy cores
-def test_every_transcript_in_the_readme_is_what_the_command_prints(tmp_path):
-    """The ``$ gridlstm ...`` examples (When things go wrong): run for real where that is quick,
-    else the message built by the code that prints it, with the README's numbers."""
+def test_every_transcript_in_the_reliability_page_is_what_the_command_prints(tmp_path):
+    """The ``$ gridlstm ...`` examples of docs/reliability.md: run for real where that is quick,
+    else the message built by the code that prints it, with the page's numbers."""
     from gridlstm.cli.main import outcome
 
     transcripts = _transcripts()
@@ -132,4 +126,4 @@ def test_every_transcript_in_the_readme_is_what_the_command_prints(tmp_path):
                                  "--out", str(tmp_path / "tiny")]).rstrip().splitlines()[-1].split()[-1]
             _same(printed, _run(["train", "--resume", tiny, *args[3:]]))
         else:
-            raise AssertionError(f"README transcript without a check here: $ {command}")
+            raise AssertionError(f"docs/reliability.md transcript without a check here: $ {command}")

@@ -32,7 +32,7 @@ def test_the_config_reference_has_one_row_per_key_with_its_default():
     rows = [line for line in keys_table.splitlines() if line.startswith("| `")]
     keys = [row.split("`")[1] for row in rows]
     assert keys == valid_keys()
-    for key, row in zip(keys, rows):
+    for key, row in zip(keys, rows, strict=True):
         default = _default(key)
         shown = "null" if default is None else str(default).lower().replace("'", "")
         assert row.split(" | ")[1] == f"`{shown}`", (key, row)

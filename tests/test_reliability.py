@@ -356,14 +356,6 @@ def test_stored_sweep_specs_are_written_without_aliases():
     assert "&" not in text and strict_load(text)["exclude"] == [{"seed": [1, 2]}]
 
 
-def test_the_readme_config_reference_states_the_limits():
-    from gridlstm import limits
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    reference = readme.split("## Config reference", 1)[1].split("\n## ", 1)[0]
-    assert f"| `{ENV}` (environment) | `{limits.DEFAULT_GB:g}` |" in reference
-    assert f"{limits.MAX_SWEEP_RUNS:,} runs" in reference
-
-
 def test_a_fifo_is_refused_instead_of_waiting_forever(tmp_path):
     import os
     os.mkfifo(tmp_path / "c.yaml")

@@ -1,4 +1,4 @@
-"""Task statistics: the recipes of docs/design.md §3, checked on large seeded samples."""
+"""Task statistics: the recipes of docs/models.md (Tasks), checked on large seeded samples."""
 from __future__ import annotations
 
 import math

@@ -184,7 +184,7 @@ FORGET = Memory("time", "forget gate", "f", "forget_gate", True)
 
 
 class RNNCell(Cell):
-    """Naive (Elman) RNN, seed Q1:  h[t,d] = φ(W_ih·h[t,d-1] + W_hh·h[t-1,d] + b)."""
+    """Naive (Elman) RNN, the assignment's model along time:  h[t,d] = φ(W_ih·h[t,d-1] + W_hh·h[t-1,d] + b)."""
 
     kind, colors = "rnn", ("#c0392b", "Reds")
     options = {"nonlinearity": None, "init": ("default", "orthogonal", "identity")}

@@ -1,4 +1,4 @@
-"""The two 2D Grid LSTM blocks (docs/design.md §2): the assignment's formulation and the paper's."""
+"""The two 2D Grid LSTM blocks (docs/models.md): the assignment's formulation and the paper's."""
 from __future__ import annotations
 
 import torch
@@ -27,7 +27,7 @@ class _GridCell(Cell):
 
 
 class GridMemoryInputCell(_GridCell):
-    """2D Grid LSTM block exactly as the seed (Q2) writes it; primes mark the depth direction.
+    """2D Grid LSTM block exactly as the assignment writes it; primes mark the depth direction.
 
     Named ``memory_input`` for what sets it apart: the depth memory C' arriving from below is the
     time LSTM's *input*, and the time LSTM's new hidden H is the depth LSTM's input: a time LSTM

@@ -1,7 +1,7 @@
 """Gradient figures: norms against time (several runs), time × depth heatmaps, training profiles.
 
 The quantity drawn is g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ from the run's gradients/ tables
-(docs/design.md §4).  A tanh RNN's g falls by a constant factor per step back from the loss (a straight
+(docs/gradients.md).  A tanh RNN's g falls by a constant factor per step back from the loss (a straight
 line on the log-y axis); a memory path with forget gates near 1 keeps it flat.  Log axes cannot show
 an exact zero, so where a curve underflows (g < FLT_MIN, as the tables count it: probe/zeros.py) a ▼
 marks the first such step on the bottom edge; a state with no path to the loss gets none.

@@ -1,4 +1,4 @@
-"""Decay summary of a gradient profile, and the theory it is compared with (docs/design.md §4).
+"""Decay summary of a gradient profile, and the theory it is compared with (docs/gradients.md).
 
 Steps back.  s = t_loss − t, where t_loss is the last scored position: the final step for tasks
 scored at the last step; for copy (every position scored) the last position too, so s = 0 is the
@@ -16,7 +16,7 @@ Seeds: every number is that of the geometric-mean profile exp(mean_seeds log g[s
 the mean of the per-seed slopes), never of the arithmetic mean, which the slowest seed dominates.
 (g[0] is replaced by g at the first s where g > 0 for a state with no path to the loss at s = 0.)
 
-Theory (seed Q1; Pascanu, Mikolov & Bengio 2013).  For h[t+1] = φ(W_ih·x + W_hh·h[t] + b),
+Theory (the assignment's argument along time; Pascanu, Mikolov & Bengio 2013).  For h[t+1] = φ(W_ih·x + W_hh·h[t] + b),
     ∂h[t+1]/∂h[t] = diag(φ'(a)) W_hh,   ‖∂h[t+1]/∂h[t]‖ ≤ γ·σ_max(W_hh),   γ = sup|φ'| = 1 (tanh, relu)
 so g[t] ≤ γσ_max·g[t+1] for a layer whose state reaches the loss only through its own recurrence
 (the top layer, last-step loss): σ_max < 1/γ suffices for vanishing, and log g can fall no slower
@@ -193,7 +193,7 @@ def summary_row(state: str, layer: int, per_seed: list[np.ndarray], tiny: float,
         f = _mean([th.forget[state][d] for th in theories])
         row.update(mean_forget=f, mean_log10_forget=_mean([th.log10_forget[state][d] for th in theories]),
                    log10_mean_forget=math.log10(f), theory_kind=memory.theory_kind)
-        if memory.along == "time":  # the slowest unit bounds the norm's decay (docs/design.md §4)
+        if memory.along == "time":  # the slowest unit bounds the norm's decay (docs/gradients.md)
             row["theory_slope"] = _mean([th.slowest_log10_forget[state][d] for th in theories])
         # a depth gate carries the state along depth: a per-layer prediction, reported in summary.md
     return row

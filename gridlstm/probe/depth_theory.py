@@ -1,4 +1,4 @@
-"""The theory of the decay along depth at the scored step t = T (docs/design.md §4 "Depth").
+"""The theory of the decay along depth at the scored step t = T (docs/gradients.md "Along depth").
 
 At the last step nothing flows back in time, so the gradient reaching layer d-1 at T comes only
 from layer d at T.  What the cell declares (cells.py) says which theory applies:

@@ -21,7 +21,7 @@ path may fuse a block into one node (core.py), hiding those uses.
 Row l of a probe call on anti-diagonal k with layers lo..hi-1 is layer d = lo + l at time
 t = k - d (0-based), the schedule's own convention.
 
-Norm convention (docs/design.md §4). The loss is L = mean_b ℓ_b and examples do not interact, so
+Norm convention (docs/gradients.md). The loss is L = mean_b ℓ_b and examples do not interact, so
 ∂L/∂state_b = (1/B)·∂ℓ_b/∂state_b: the per-example gradient is B times row b of ∂L/∂state, and
 
     g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂        (independent of the batch size B)

@@ -1,5 +1,5 @@
 """What "underflow" and "structurally zero" mean, in one place for tables and figures (numpy only,
-so plots read it without torch; docs/design.md §4).
+so plots read it without torch; docs/gradients.md).
 
     underflow        g < FLT_MIN (float32's smallest normal number), further back than a normal g
     structural zero  g exactly 0 from some steps back s on, reached in one jump from above 1e-20

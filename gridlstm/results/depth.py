@@ -1,4 +1,4 @@
-"""Gradient along depth at the scored step, read from a run's gradients.csv (docs/design.md §4).
+"""Gradient along depth at the scored step, read from a run's gradients.csv (docs/gradients.md).
 
     profile   g[t*, d] for d = 1..D at the scored step t* = T (the last scored position; every
               task here scores its last step), per measurement seed; or, with ``over="mean"``,

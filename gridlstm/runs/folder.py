@@ -1,4 +1,4 @@
-"""Run folders (docs/design.md §5): unique creation, crash-safe writes, metadata, checkpoints.
+"""Run folders (docs/design.md §3): unique creation, crash-safe writes, metadata, checkpoints.
 
     outputs/<name>/<UTC YYYYmmdd-HHMMSS>-<4 hex>/
         config.yaml  meta.json  metrics.csv  checkpoint.pt  summary.json  gradients/  plots/

@@ -1,4 +1,4 @@
-"""The depth study (seed Q2, docs/design.md §4 "Depth"): how much gradient reaches layer 1 at init.
+"""The depth study (the assignment's claim along depth, docs/gradients.md "Along depth"): how much gradient reaches layer 1 at init.
 
 A study file is a sweep file (gridlstm/sweep/spec.py: base config, ``config``, ``axes``, ``zip``)
 whose runs are *measured, not trained*: each expanded config is gradchecked at initialisation

@@ -5,7 +5,7 @@ gridlstm package]}``: Ray zips the package once, keeps it in the cluster (cached
 hash) and puts it first on every worker's sys.path, so worker nodes need no checkout or install of
 gridlstm, and always run the driver's version of it (a different installed one is shadowed). The
 third-party packages (torch, numpy, pydantic, pyyaml) must be on the nodes already, as for any
-Ray job; see the README's sweep section.
+Ray job; see docs/scale.md, Ray.
 """
 from __future__ import annotations
 
