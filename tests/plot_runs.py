@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import csv
-import statistics
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from gridlstm.cli.gradcheck import gradcheck
@@ -44,12 +44,20 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def median_norms(path: Path, state: str, layer: int, step: int | None = None) -> dict[int, float]:
-    """t -> median over seeds of the norm, straight from the CSV (latest step unless given)."""
+def seed_norms(path: Path, state: str, layer: int, step: int | None = None) -> dict[int, list[float]]:
+    """t -> the norms of every measurement seed, straight from the CSV (latest step unless given):
+    raw values, so a test can check a plotted value against them without computing what plot does."""
     rows = read_csv(path)
     step = max(int(r["step"]) for r in rows) if step is None else step
     acc: dict[int, list[float]] = defaultdict(list)
     for r in rows:
         if r["state"] == state and int(r["layer"]) == layer and int(r["step"]) == step:
             acc[int(r["t"])].append(float(r["norm"]))
-    return {t: statistics.median(v) for t, v in sorted(acc.items())}
+    return dict(sorted(acc.items()))
+
+
+def within_seeds(plotted: float, norms: list[float]) -> bool:
+    """A plotted centre lies within the seeds' range (a NaN on the log axis stands for an exact 0)."""
+    if np.isnan(plotted):
+        return min(norms) == 0
+    return min(norms) * (1 - 1e-12) <= plotted <= max(norms) * (1 + 1e-12)

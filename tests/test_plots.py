@@ -16,7 +16,7 @@ from gridlstm.plots.gradients import draw_curve
 from gridlstm.plots.style import DPI, new_figure
 from gridlstm.results.collect import Curve, Run, load_runs
 
-from .plot_runs import median_norms, read_csv
+from .plot_runs import read_csv, seed_norms, within_seeds
 
 
 @pytest.fixture
@@ -56,20 +56,21 @@ def test_gradients_figure_one_line_per_run_with_the_csv_numbers(runs, tmp_path):
     assert all(label.endswith(", weights of step 10") for label in labels)
     assert ax.get_yscale() == "log" and "steps back" in ax.get_xlabel() and "adding" in ax.get_title()
     for line, run, top in zip(lines, (runs["rnn"], runs["grid"]), (1, 2), strict=True):
-        expect = median_norms(run / "gradients" / "gradients.csv", "h", top)  # t -> median over seeds
+        norms = seed_norms(run / "gradients" / "gradients.csv", "h", top)  # t -> every seed's norm
         x, y = line.get_xdata(), line.get_ydata()
         got = {12 - int(s): v for s, v in zip(x, y, strict=True)}  # steps back s = T - t
-        for t, v in expect.items():
-            assert (np.isnan(got[t]) and v == 0) or got[t] == pytest.approx(v, rel=1e-12)
+        assert got.keys() == norms.keys()
+        assert all(within_seeds(got[t], v) for t, v in norms.items())  # the exact centre: a hand-made case
     assert len(ax.collections) == 2  # one min–max band per run (2 seeds each)
     assert fig.legends and fig.legends[0].get_texts()  # the legend sits outside the axes
 
 
 def test_gradients_of_the_input_and_a_memory_state(runs, tmp_path):
     [fig] = make_figures(load_runs([str(runs["grid"])]), "gradients", state="c", layer=1)
-    expect = median_norms(runs["grid"] / "gradients" / "gradients.csv", "c", 1)
+    norms = seed_norms(runs["grid"] / "gradients" / "gradients.csv", "c", 1)
     [line] = curves(fig.axes[0])
-    assert sorted(np.nan_to_num(line.get_ydata())) == pytest.approx(sorted(expect.values()), rel=1e-12)
+    got = {12 - int(s): v for s, v in zip(line.get_xdata(), line.get_ydata(), strict=True)}
+    assert got.keys() == norms.keys() and all(within_seeds(got[t], v) for t, v in norms.items())
     result = plot(runs["rnn"], "--what", "gradients", "--state", "x", "--x", "timestep",
                   "--out", tmp_path / "x.svg")
     assert result.exit_code == 0, result.output
@@ -118,7 +119,8 @@ def test_heatmap_one_panel_per_state_kind_log_colours(runs):
         data = np.ma.filled(image.get_array(), 0.0)  # (D, T), zeros masked in the figure
         assert data.shape == (2, 12)
         for d in (1, 2):
-            assert data[d - 1] == pytest.approx(list(median_norms(csv_path, state, d).values()), rel=1e-12)
+            norms = list(seed_norms(csv_path, state, d).values())  # t = 1..12
+            assert all(within_seeds(v or np.nan, n) for v, n in zip(data[d - 1], norms, strict=True))
     colorbar = [ax for ax in fig.axes if ax not in panels]
     assert len(colorbar) == 1 and "decades" in colorbar[0].get_ylabel()
 
@@ -163,8 +165,9 @@ def test_profiles_one_line_per_recorded_step(runs):
     lines = curves(fig.axes[0])
     assert [line.get_label() for line in lines] == [f"step {s}" for s in steps]
     for line, step in zip(lines, steps, strict=True):
-        expect = median_norms(profiles, "h", 1, step)
-        assert sorted(line.get_ydata()) == pytest.approx(sorted(expect.values()), rel=1e-12)
+        norms = seed_norms(profiles, "h", 1, step)  # one seed per recorded step: the values themselves
+        assert all(len(v) == 1 for v in norms.values())
+        assert sorted(line.get_ydata()) == pytest.approx(sorted(v[0] for v in norms.values()), rel=1e-12)
 
 
 @pytest.mark.parametrize("case, needle", [
@@ -190,3 +193,27 @@ def test_errors_are_one_line_and_exit_2(runs, tmp_path, case, needle):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], result.output
+
+
+def test_a_hand_written_profile_draws_the_median_and_the_range_of_its_seeds(tmp_path):
+    """An independent oracle: three seeds of chosen norms, 1, 4 and 2 × 10^-t, so the line must be
+    2 × 10^-t and the band 1 to 4 × 10^-t; the second seed's exact 0 at t = 1 moves the median there
+    to the first seed's 1e-1."""
+    folder = tmp_path / "gc"
+    result = CliRunner().invoke(cli, ["gradcheck", "configs/adding_rnn.yaml", "task.length=4", "model.hidden=3",
+                                      "--batch", "2", "--out", str(folder), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    factors = {0: 1.0, 1: 4.0, 2: 2.0}
+    rows = ["step,seed,state,layer,t,norm"]
+    for seed, f in factors.items():
+        for t in range(1, 5):
+            norm = 0.0 if (seed, t) == (1, 1) else f * 10.0 ** -t
+            rows += [f"0,{seed},h,1,{t},{norm!r}", f"0,{seed},x,0,{t},{norm!r}"]
+    (folder / "gradients.csv").write_text("\n".join(rows) + "\n")
+    [fig] = make_figures([Run(folder)], "gradients")
+    [line] = curves(fig.axes[0])
+    got = dict(zip((4 - np.asarray(line.get_xdata())).tolist(), line.get_ydata(), strict=True))  # s = T - t
+    assert got == pytest.approx({1: 1e-1, 2: 2e-2, 3: 2e-3, 4: 2e-4}, rel=1e-12)
+    [band] = fig.axes[0].collections  # min–max; at t = 1 the minimum is an exact 0, no band on a log axis
+    ys = np.concatenate([path.vertices[:, 1] for path in band.get_paths()])
+    assert ys.min() == pytest.approx(1e-4, rel=1e-12) and ys.max() == pytest.approx(4e-2, rel=1e-12)
