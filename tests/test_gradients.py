@@ -1,6 +1,6 @@
 """Gradient probes (gridlstm/probe/gradients.py), decay summary and theory (decay.py), gradcheck files/CLI.
 
-References are independent of the code under test: the cell equations written out again here,
+References are independent of the code under test: the cell equations of tests/reference.py,
 a hand-written backward recursion for the tanh RNN, and central finite differences.
 """
 from __future__ import annotations
@@ -26,6 +26,8 @@ from gridlstm.probe.verify import Nudge
 from gridlstm.runs.folder import save_checkpoint
 from gridlstm.tasks import make_task
 
+from . import reference
+
 KINDS = registry.cases()  # every cell kind, variant and covered option set
 MEMORY_INPUT, PAPER = "grid memory_input", "grid paper"
 
@@ -44,59 +46,9 @@ def tiny(kind: str, task: str = "adding", T: int = 6, H: int = 4, D: int = 2, ti
 
 
 def reference_forward(model, x, task):
-    """The equations of docs/design.md §2 written out again: returns (loss, {name: [[state (B,H)]*D]*T})."""
-    cell, m = model.cell, model.cfg
-    T, D, H = x.shape[1], m.layers, m.hidden
-    px = x @ model.proj.weight.T + model.proj.bias  # (B, T, H)
-
-    def lin(tr, d, inp, rec):
-        W, b = tr.layer_weight(d)
-        return torch.cat([inp, rec], -1) @ W + b
-
-    def lstm(z, c_prev, output="standard"):
-        zi, zf, zg, zo = z.chunk(4, -1)
-        c = torch.sigmoid(zf) * c_prev + torch.sigmoid(zi) * torch.tanh(zg)
-        o = torch.sigmoid(zo)
-        return (o * torch.tanh(c) if output == "standard" else torch.tanh(o * c)), c
-
-    zeros = torch.zeros_like(px[:, 0])
-    S = {n: [[None] * D for _ in range(T)] for n in cell.state_names}
-    tops = []
-    for t in range(T):
-        for d in range(D):
-            def left(n, t=t, d=d):
-                return S[n][t - 1][d] if t > 0 else zeros
-            if m.kind == "rnn":
-                below = px[:, t] if d == 0 else S["h"][t][d - 1]
-                phi = torch.relu if m.nonlinearity == "relu" else torch.tanh
-                S["h"][t][d] = phi(lin(cell.transform, d, below, left("h")))
-            elif m.kind == "lstm":
-                below = px[:, t] if d == 0 else S["h"][t][d - 1]
-                S["h"][t][d], S["c"][t][d] = lstm(lin(cell.transform, d, below, left("h")), left("c"))
-            elif m.kind == "gru":
-                below = px[:, t] if d == 0 else S["h"][t][d - 1]
-                W, b = cell.transform.layer_weight(d)
-                I, h = below.shape[-1], left("h")  # noqa: E741
-                pr, pz, pn_x = (below @ W[:I] + b).chunk(4, -1)[:3]
-                hr, hz, _, hn = (h @ W[I:]).chunk(4, -1)
-                r, z = torch.sigmoid(pr + hr), torch.sigmoid(pz + hz)
-                n = torch.tanh(pn_x + r * (hn + b[3 * H:]))
-                S["h"][t][d] = (1 - z) * n + z * h
-            elif m.variant == "memory_input":
-                hb, cb = (px[:, t], px[:, t]) if d == 0 else (S["h_depth"][t][d - 1], S["c_depth"][t][d - 1])
-                h, c = lstm(lin(cell.time, d, cb, left("h")), left("c"))
-                S["h"][t][d], S["c"][t][d] = h, c
-                S["h_depth"][t][d], S["c_depth"][t][d] = lstm(lin(cell.depth, d, h, hb), cb)
-            else:
-                hb, mb = (px[:, t], zeros) if d == 0 else (S["h_depth"][t][d - 1], S["m_depth"][t][d - 1])
-                h, mm = lstm(lin(cell.time, d, left("h"), hb), left("m"), m.output)
-                S["h"][t][d], S["m"][t][d] = h, mm
-                h_in = h if m.priority == "depth" else left("h")
-                S["h_depth"][t][d], S["m_depth"][t][d] = lstm(lin(cell.depth, d, h_in, hb), mb, m.output)
-        tops.append(S["h" if m.kind != "grid" else "h_depth"][t][D - 1])
-    top = torch.stack(tops, 1)  # (B, T, H)
-    out = model.readout(top[:, -1] if task.scores == "last" else top)
-    return out, S
+    """The equations of tests/reference.py (the tests' one transcription), through the readout."""
+    top, S = reference.forward(model, x)  # (B, T, H), {name: [[state (B,H)]*D]*T}
+    return model.readout(top[:, -1] if task.scores == "last" else top), S
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -108,6 +60,7 @@ def test_probe_equals_autograd_of_reference_states(kind, schedule, task, tied):
     loss = t.loss(out, y)
     assert math.isclose(loss.item(), pg.loss, rel_tol=1e-12)
     names = list(S)
+    assert set(names) == set(pg.states) - {"x"}, (names, list(pg.states))
     flat = [S[n][ti][d] for n in names for ti in range(x.shape[1]) for d in range(model.cfg.layers)]
     grads = torch.autograd.grad(loss * x.shape[0], flat, allow_unused=True, materialize_grads=True)
     i = 0

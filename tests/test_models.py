@@ -34,7 +34,7 @@ X = torch.randn(4, 7, 3, dtype=torch.float64)
 @pytest.mark.parametrize("schedule", ["layerwise", "wavefront", "naive"])
 def test_grid_memory_input_matches_hand_written_equations(tied, layers, schedule):
     m = make(kind="grid", variant="memory_input", hidden=5, layers=layers, tied=tied, schedule=schedule)
-    torch.testing.assert_close(m.features(X), ref.grid_memory_input(m, X), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(m.features(X), ref.forward(m, X)[0], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("priority", ["none", "depth"])
@@ -44,7 +44,7 @@ def test_grid_memory_input_matches_hand_written_equations(tied, layers, schedule
 def test_grid_paper_matches_hand_written_equations(priority, output, tied, schedule):
     m = make(kind="grid", variant="paper", hidden=5, layers=3, tied=tied, priority=priority,
              output=output, schedule=schedule)
-    expected = ref.grid_paper(m, X, priority=priority, paper_output=output == "paper")
+    expected = ref.forward(m, X)[0]  # the priority and output form are in m.cfg
     torch.testing.assert_close(m.features(X), expected, rtol=1e-10, atol=1e-12)
 
 
@@ -113,7 +113,7 @@ def test_rnn_matches_torch_rnn_and_hand_written(nonlinearity, schedule):
             getattr(rnn, f"bias_hh_l{d}").zero_()
     ours = m.features(X)
     torch.testing.assert_close(ours, rnn(m.proj(X))[0], rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(ours, ref.rnn(m, X), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ours, ref.forward(m, X)[0], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", registry.KINDS)
