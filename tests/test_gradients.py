@@ -190,12 +190,6 @@ def test_decay_stats_on_a_known_profile():
 # ----------------------------------------------------------------------------- files and CLI
 
 
-def seed_geometric_mean(prof: dict[int, list[float]]) -> np.ndarray:
-    """{t: [norm of each seed]} → exp(mean_seeds log g) by steps back (0 where any seed is 0)."""
-    return np.array([0.0 if min(prof[t]) == 0 else math.exp(np.mean(np.log(prof[t])))
-                     for t in sorted(prof, reverse=True)])
-
-
 def tiny_config(tmp_path: Path, kind: str = "grid", extra: tuple[str, ...] = ()) -> Path:
     cfg = load_config(None, [f"model.kind={kind}", "model.hidden=6", "model.layers=2", "task.length=12",
                              "train.batch_size=4", *extra])
@@ -210,41 +204,26 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize("kind", ["rnn", "grid"])
-def test_summary_recomputed_from_gradients_csv(tmp_path, kind):
+def test_gradcheck_files_hold_the_measured_summary(tmp_path, kind):
+    """The files hold what was measured, exactly. The statistics themselves (how seeds combine,
+    slopes, 1e-k steps, underflow, structural zeros) are checked on hand-made profiles in
+    test_decay_stats_on_a_known_profile and tests/test_decay_stats.py."""
+    from gridlstm.formatting import csv_cell
+
     result = run_gradcheck(load_source(tiny_config(tmp_path, kind), []), seeds=2, device="cpu")
     write_outputs(result, tmp_path / "out")
     rows = read_csv(tmp_path / "out" / "gradients.csv")
     assert list(rows[0]) == ["step", "seed", "state", "layer", "t", "norm"]
-    summary = read_csv(tmp_path / "out" / "summary.csv")
     states = {"rnn": ["h"], "grid": ["h", "c", "h_depth", "c_depth"]}[kind]
+    assert {(r["state"], r["layer"], r["t"], r["seed"]) for r in rows} == {
+        (s, str(d), str(t), str(seed)) for s in states for d in (1, 2) for t in range(1, 13) for seed in (0, 1)
+    } | {("x", "0", str(t), str(seed)) for t in range(1, 13) for seed in (0, 1)}
+    summary = read_csv(tmp_path / "out" / "summary.csv")
     assert [(r["state"], r["layer"]) for r in summary] == [(s, str(d)) for s in states for d in (1, 2)] + [("x", "0")]
-    for r in summary:
-        prof = {}
-        for row in rows:
-            if row["state"] == r["state"] and row["layer"] == r["layer"]:
-                prof.setdefault(int(row["t"]), []).append(float(row["norm"]))
-        g = seed_geometric_mean(prof)
-        tiny = 1.1754943508222875e-38
-        ref = next((s for s in range(len(g)) if g[s] >= tiny), None)
-        # structurally zero: exactly 0 from some s on, straight from a normal value (no path to the loss)
-        nz = [s for s in range(len(g)) if g[s] != 0]
-        zero = 0 if not nz else (nz[-1] + 1 if nz[-1] < len(g) - 1 and g[nz[-1]] > 1e-20 else None)
-        assert r["structural_zero"] == ("yes" if zero is not None else "no")
-        assert r["structural_zero_step"] == ("" if zero is None else str(zero))
-        if ref is None:
-            assert r["underflow_step"] == ("" if zero == 0 else "0") and r["slope_decades_per_step"] == ""
-            continue
-        assert r["ref_step"] == str(ref)
-        live = zero if zero is not None else len(g)
-        end = next((s for s in range(ref, live) if g[s] < tiny), live)
-        assert r["underflow_step"] == ("" if end == live else str(end))
-        if end - ref >= 2:
-            slope = np.polyfit(np.arange(ref, end), np.log10(g[ref:end]), 1)[0]
-            assert float(r["slope_decades_per_step"]) == pytest.approx(slope, rel=1e-9)
-        for k in (3, 6, 12):
-            hit = next((s for s in range(ref, live) if g[s] < 10.0 ** -k * g[ref]), None)
-            assert r[f"steps_to_1e-{k}"] == ("" if hit is None else str(hit))
-        assert float(r["first_last_ratio"]) == pytest.approx(g[-1] / g[ref], rel=1e-12)
+    for written, measured in zip(summary, result.summary, strict=True):
+        assert written == {k: csv_cell(measured.get(k)) for k in written}, written["state"]
+    h_top = next(r for r in summary if r["state"] == "h" and r["layer"] == "2")
+    assert float(h_top["slope_decades_per_step"]) < 0  # the gradient decays going back in time
     if kind == "rnn":
         h2 = next(r for r in summary if r["state"] == "h" and r["layer"] == "2")
         assert h2["theory_kind"] == "sigma_max_bound" and h2["bound_holds"] == "yes"
@@ -309,23 +288,17 @@ def test_cli_config_to_out_dir(tmp_path):
 
 
 def assert_summaries_agree(out: Path, states: set[str], layers: int) -> None:
-    """summary.csv has one row per state kind and layer (plus the input x); summary.md shows the
-    same slopes, and each slope is the fit of the gradients.csv profile it summarises."""
+    """summary.csv has one row per state kind and layer (plus the input x), each with a finite slope,
+    and summary.md shows the same slopes."""
     summary = read_csv(out / "summary.csv")
     assert {(r["state"], r["layer"]) for r in summary} == (
         {(s, str(d)) for s in states for d in range(1, layers + 1)} | {("x", "0")})
     md_rows = {tuple(c.strip() for c in line.strip("|").split("|")[:3])
                for line in (out / "summary.md").read_text().splitlines() if line.startswith("| ")}
-    profiles: dict[tuple[str, str], dict[int, list[float]]] = {}
-    for r in read_csv(out / "gradients.csv"):
-        profiles.setdefault((r["state"], r["layer"]), {}).setdefault(int(r["t"]), []).append(float(r["norm"]))
     for r in summary:
         slope = float(r["slope_decades_per_step"])
+        assert math.isfinite(slope)
         assert (r["state"], r["layer"], f"{slope:+.3g}") in {(a, b, c.split("±")[0]) for a, b, c in md_rows}
-        prof = profiles[(r["state"], r["layer"])]
-        g = seed_geometric_mean(prof)
-        assert math.isfinite(slope) and slope == pytest.approx(
-            np.polyfit(np.arange(len(g)), np.log10(g), 1)[0], rel=1e-6)
 
 
 def test_training_records_profiles_at_the_chosen_steps(tmp_path):
