@@ -45,18 +45,23 @@ def csv_text(rows: list[dict[str, Any]], fields: Sequence[str], header: bool = T
     w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
     if header:
         w.writeheader()
-    for r in rows:
-        w.writerow({k: csv_cell(r.get(k)) for k in fields})
+    for r in rows:  # a lone CR is not quoted by the csv module and would end the row: a newline is
+        w.writerow({k: csv_cell(r.get(k)).replace("\r\n", "\n").replace("\r", "\n") for k in fields})
     return buf.getvalue()
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
                    right: Optional[Sequence[bool]] = None) -> str:
-    """A GitHub-flavoured table; ``right[i]`` right-aligns column i."""
+    """A GitHub-flavoured table; ``right[i]`` right-aligns column i. A '|' in a header or cell is
+    escaped and a line break becomes a space, so every row stays one line of the table."""
     align = ["---:" if r else "---" for r in (right or [False] * len(headers))]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(map(_md_cell, headers)) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _md_cell(c: Any) -> str:
+    return " ".join(str(c).replace("|", "\\|").splitlines())
 
 
 def show(v: Any) -> str:
