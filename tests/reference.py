@@ -49,50 +49,41 @@ def _states(names, T, D):
     return {n: [[None] * D for _ in range(T)] for n in names}
 
 
-def rnn(model, x):
-    """h[t,d] = φ(W_ih h[t,d-1] + W_hh h[t-1,d] + b), h[t,0] = P x_t."""
+def _stacked(model, x, names, step):
+    """A stack of one cell per layer: states[t,d] = step(W_d, b_d, h[t,d-1], *states[t-1,d]), the
+    first state (h) passed up, h[t,0] = P x_t."""
     cell, H, D = model.cell, model.cfg.hidden, model.cfg.layers
-    phi = torch.tanh if model.cfg.nonlinearity == "tanh" else torch.relu
     B, T, _ = x.shape
     px = x @ model.proj.weight.T + model.proj.bias
-    S, h = _states(["h"], T, D), [torch.zeros(B, H, dtype=x.dtype) for _ in range(D)]
+    S = _states(names, T, D)
+    prev = [[torch.zeros(B, H, dtype=x.dtype) for _ in names] for _ in range(D)]
     for t in range(T):
         below = px[:, t]
         for d in range(D):
             W, b = cell.transform.layer_weight(d)
-            h[d] = phi(below @ W[:H] + h[d] @ W[H:] + b)
-            below = S["h"][t][d] = h[d]
+            prev[d] = step(W, b, below, *prev[d])
+            for name, state in zip(names, prev[d], strict=True):
+                S[name][t][d] = state
+            below = prev[d][0]
     return S, "h"
+
+
+def rnn(model, x):
+    """h[t,d] = φ(W_ih h[t,d-1] + W_hh h[t-1,d] + b)."""
+    H, phi = model.cfg.hidden, torch.tanh if model.cfg.nonlinearity == "tanh" else torch.relu
+    return _stacked(model, x, ["h"], lambda W, b, below, h: (phi(below @ W[:H] + h @ W[H:] + b),))
 
 
 def lstm(model, x):
-    """(h, c)[t,d] = LSTM(input h[t,d-1]; recurrent h[t-1,d], memory c[t-1,d]), h[t,0] = P x_t."""
-    cell, H, D = model.cell, model.cfg.hidden, model.cfg.layers
-    B, T, _ = x.shape
-    px = x @ model.proj.weight.T + model.proj.bias
-    S = _states(["h", "c"], T, D)
-    h, c = ([torch.zeros(B, H, dtype=x.dtype) for _ in range(D)] for _ in range(2))
-    for t in range(T):
-        below = px[:, t]
-        for d in range(D):
-            W, b = cell.transform.layer_weight(d)
-            h[d], c[d] = lstm_step(W, b, below, h[d], c[d], H)
-            below, S["h"][t][d], S["c"][t][d] = h[d], h[d], c[d]
-    return S, "h"
+    """(h, c)[t,d] = LSTM(input h[t,d-1]; recurrent h[t-1,d], memory c[t-1,d])."""
+    H = model.cfg.hidden
+    return _stacked(model, x, ["h", "c"], lambda W, b, below, h, c: lstm_step(W, b, below, h, c, H))
 
 
 def gru(model, x):
-    """h[t,d] = GRU(input h[t,d-1]; recurrent h[t-1,d]), h[t,0] = P x_t."""
-    cell, H, D = model.cell, model.cfg.hidden, model.cfg.layers
-    B, T, _ = x.shape
-    px = x @ model.proj.weight.T + model.proj.bias
-    S, h = _states(["h"], T, D), [torch.zeros(B, H, dtype=x.dtype) for _ in range(D)]
-    for t in range(T):
-        below = px[:, t]
-        for d in range(D):
-            W, b = cell.transform.layer_weight(d)
-            below = S["h"][t][d] = h[d] = gru_step(W, b, below, h[d], H)
-    return S, "h"
+    """h[t,d] = GRU(input h[t,d-1]; recurrent h[t-1,d])."""
+    H = model.cfg.hidden
+    return _stacked(model, x, ["h"], lambda W, b, below, h: (gru_step(W, b, below, h, H),))
 
 
 def grid_memory_input(model, x):
