@@ -85,7 +85,7 @@ def results(results_file: Optional[Path], only: tuple[str, ...], resume: Optiona
 
     \b
     Example:
-      gridlstm study results --page docs/results.md       # make results; about 30 min on 2 cores
+      gridlstm study results --page docs/results.md       # what make results runs
       gridlstm study results --only parity_depth
     """
     from gridlstm.studies.results import DEFAULT_RESULTS, load_results_spec, run_results
