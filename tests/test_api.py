@@ -19,7 +19,7 @@ EXAMPLE = SECTION.split("```python\n", 1)[1].split("```", 1)[0]
 def test_the_readme_example_runs_as_written_in_an_empty_folder(tmp_path, monkeypatch, capsys, one_thread):
     monkeypatch.chdir(tmp_path)
     exec(compile(EXAMPLE, "README.md (Python API)", "exec"), {"__name__": "readme"})
-    run_dir, = (tmp_path / "runs" / "api").iterdir()
+    run_dir, = (tmp_path / "outputs" / "api").iterdir()
     run = gridlstm.open_run(run_dir)
     assert run.summary().status == gridlstm.Status.COMPLETED and run.meta().status == "completed"
     assert (run_dir / "gradients" / "gradients.csv").is_file()
