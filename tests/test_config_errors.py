@@ -187,7 +187,7 @@ def test_random_yaml_text_never_raises_anything_but_config_error(tmp_path, text)
     _check_load(path, [])
 
 
-def test_the_readme_table_quotes_the_messages_these_cases_print(tmp_path):
+def test_the_reliability_table_quotes_the_messages_these_cases_print(tmp_path):
     """Each message in docs/reliability.md's table of malformed configs is a line one of CASES really
     prints (so a message changed in the code and not in the page fails here)."""
     page = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
