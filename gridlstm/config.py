@@ -196,7 +196,7 @@ class Config(_Section):
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.task.name}-{self.model.kind}"
+        return self.name or f"{self.task.name}-{registry.cell_class(self.model.kind, self.model.variant).kind}"
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -1,6 +1,6 @@
 """Resource limits, checked from the config before anything is allocated.
 
-The memory a run needs is estimated from its config alone (no torch): the weights with their
+The memory a run needs is estimated from its config and its cell's declared ``cost`` (no model is built): the weights with their
 gradients and optimizer state, the activations one backward pass through time keeps, and the
 held-out set. A config whose estimate exceeds the budget is refused as a config problem; the
 budget is ``GRIDLSTM_MEMORY_GB`` (environment, default 16 GB), so a user with a big machine raises
@@ -16,6 +16,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from .nn.cells import Cost
+from .nn.registry import cell_class
+
 ENV = "GRIDLSTM_MEMORY_GB"
 DEFAULT_GB = 16.0
 MAX_SWEEP_RUNS = 10_000          # a sweep that expands to more runs is refused before it is expanded
@@ -24,9 +27,8 @@ BYTES = 4                        # float32
 
 # per layer: weights in units of H², biases in units of H, and activations kept per example, step
 # and layer in units of H, the larger of the layerwise schedule (training: oneDNN's LSTM keeps a
-# workspace, lstm 14) and the wavefront (gradient profiles; the gru's readable equations, 25)
-KINDS = {"rnn": (2, 1, 4), "lstm": (8, 4, 12), "gru": (6, 4, 20), "grid": (16, 8, 21)}
-WORST = (16, 8, 21)              # a kind not listed (e.g. from a registry): assume the largest
+# workspace, lstm 14) and the wavefront (gradient profiles): each cell's ``cost`` (nn/cells.py)
+WORST = Cost(16, 8, 21)          # a cell that declares no cost: assume the largest built-in one
 # weights + gradient + up to two optimizer moments (Adam), and autograd's working memory
 WEIGHT_COPIES, ACTIVATION_SLACK = 4, 1.3
 
@@ -63,7 +65,7 @@ def estimate(cfg: Any, batch: Optional[int] = None) -> Estimate:
     """Memory of training ``cfg`` (a Config), or of a gradient profile of ``batch`` examples."""
     m, t = cfg.model, cfg.train
     steps, n_in, n_out = task_shape(cfg.task)
-    per_weight, per_bias, per_act = KINDS.get(m.kind, WORST)
+    per_weight, per_bias, per_act = cell_class(m.kind, m.variant).cost or WORST
     H, D = m.hidden, m.layers
     # per layer a·H² weights and b·H biases (a set shared by all layers when tied), input
     # projection and readout: exact for the kinds above (tests/test_reliability.py)

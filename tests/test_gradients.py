@@ -82,17 +82,19 @@ def reference_forward(model, x, task):
                 r, z = torch.sigmoid(pr + hr), torch.sigmoid(pz + hz)
                 n = torch.tanh(pn_x + r * (hn + b[3 * H:]))
                 S["h"][t][d] = (1 - z) * n + z * h
-            elif m.variant == "memory_input":
+            elif m.kind == "grid" and m.variant == "memory_input":
                 hb, cb = (px[:, t], px[:, t]) if d == 0 else (S["h_depth"][t][d - 1], S["c_depth"][t][d - 1])
                 h, c = lstm(lin(cell.time, d, cb, left("h")), left("c"))
                 S["h"][t][d], S["c"][t][d] = h, c
                 S["h_depth"][t][d], S["c_depth"][t][d] = lstm(lin(cell.depth, d, h, hb), cb)
-            else:
+            elif m.kind == "grid" and m.variant == "paper":
                 hb, mb = (px[:, t], zeros) if d == 0 else (S["h_depth"][t][d - 1], S["m_depth"][t][d - 1])
                 h, mm = lstm(lin(cell.time, d, left("h"), hb), left("m"), m.output)
                 S["h"][t][d], S["m"][t][d] = h, mm
                 h_in = h if m.priority == "depth" else left("h")
                 S["h_depth"][t][d], S["m_depth"][t][d] = lstm(lin(cell.depth, d, h_in, hb), mb, m.output)
+            else:  # a new kind needs its equations written out here, not a neighbour's
+                raise AssertionError(f"reference_forward has no equations for {m.kind} {m.variant}")
         tops.append(S["h" if m.kind != "grid" else "h_depth"][t][D - 1])
     top = torch.stack(tops, 1)  # (B, T, H)
     out = model.readout(top[:, -1] if task.scores == "last" else top)

@@ -157,7 +157,8 @@ def cases(cells: Optional[Iterable[type[Cell]]] = None) -> dict[str, dict[str, A
     """Every kind, variant and covered option set: label → ModelConfig keyword arguments."""
     out = {}
     for c in registered() if cells is None else cells:
-        base = {"kind": c.kind, **({"variant": c.variant} if c.variant else {})}
+        kind = c.kind if c in registered() else f"{c.__module__}:{c.__qualname__}"  # module:Class
+        base = {"kind": kind, **({"variant": c.variant} if c.variant else {})}
         for suffix, opts in c.cases.items():
             out[" ".join(w for w in (c.kind, c.variant, suffix) if w)] = {**base, **opts}
     return out

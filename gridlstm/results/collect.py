@@ -187,7 +187,7 @@ class Run:
         run of an older gridlstm still reads)."""
         if self.gradient_only:  # what gradcheck's meta.json says about the model and the task
             g = self.gradient_meta
-            model = {"kind": g["model"], "variant": g.get("variant") or "memory_input",
+            model = {"kind": g["model"], "variant": g.get("variant") or registry.DEFAULT_VARIANT,
                      "tied": bool(g.get("tied")), "hidden": g.get("hidden"), "layers": g.get("D")}
             return {"task": {"name": g["task"], "length": g["length"]}, "model": model, "train": {}}
         path = self.path / "config.yaml"
