@@ -65,22 +65,35 @@ def declaration_problem(cls: Any, where: str) -> Optional[str]:
 
 @functools.cache
 def registered() -> tuple[type[Cell], ...]:
-    """The built-in cells, then every cell of the ``gridlstm.cells`` entry points (loaded once)."""
+    """The built-in cells, then every cell of the ``gridlstm.cells`` entry points (loaded once).  An
+    entry point that does not load, or whose class is not a usable cell, is left out with a
+    warning naming it: a broken package beside gridlstm does not stop the others."""
     out = list(BUILTIN)
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
         where = f"entry point {ep.name} = {ep.value} (group {GROUP})"
         try:
             cls = ep.load()
         except Exception as e:  # noqa: BLE001 -- a broken plugin is named, not a traceback
-            raise ValueError(f"{where} does not load: {type(e).__name__}: {e}") from None
-        problem = declaration_problem(cls, where)
+            problem: Optional[str] = f"{where} does not load: {type(e).__name__}: {e}"
+        else:
+            problem = declaration_problem(cls, where) or _clash(cls, out, where)
         if problem:
-            raise ValueError(problem)
-        if cls.kind in KINDS:
-            raise ValueError(f"{where}: model.kind {cls.kind} is a built-in cell kind; name it otherwise")
-        if cls not in out:
+            warnings.warn(f"{problem}; left out", RuntimeWarning, stacklevel=2)
+        elif cls not in out:
             out.append(cls)
     return tuple(out)
+
+
+def _clash(cls: type[Cell], accepted: list[type[Cell]], where: str) -> Optional[str]:
+    """A kind (and variant) already taken, or an option whose default differs from another cell's."""
+    if any(c.kind == cls.kind and c.variant == cls.variant for c in accepted):
+        return f"{where}: model.kind {cls.kind} is taken; name the kind otherwise"
+    for name, opt in cls.options.items():
+        other = next((c for c in accepted if name in c.options), None)
+        if other is not None and other.options[name].default != opt.default:
+            return (f"{where}: model.{name} defaults to {opt.default!r}, but {other.__name__} has "
+                    f"{other.options[name].default!r}: cells sharing an option share its default")
+    return None
 
 
 def kinds() -> tuple[str, ...]:
@@ -177,18 +190,14 @@ class Field(NamedTuple):
 @functools.cache
 def config_options() -> dict[str, Field]:
     """The cell options as ModelConfig fields, in the order the cells declare them: the union of
-    the choices (in order of appearance), one default (cells that disagree are refused)."""
+    the choices (in order of appearance) and their one default."""
     declared: dict[str, list[tuple[type[Cell], Option]]] = {}
     for c in registered():
         for name, opt in c.options.items():
             declared.setdefault(name, []).append((c, opt))
     out = {}
     for name, decl in declared.items():
-        first = decl[0][1]
-        other = next((c for c, o in decl if o.default != first.default), None)
-        if other is not None:
-            raise ValueError(f"model.{name}: {other.__name__} declares the default {other.options[name].default!r}, "
-                             f"{decl[0][0].__name__} {first.default!r}: cells sharing an option share its default")
+        first = decl[0][1]  # registered() keeps only cells that agree on the default
         choices = [v for _, o in decl for v in (o.choices or ())]
         annotation = Literal[tuple(dict.fromkeys(choices))] if choices else type(first.default)
         users = [c for c, _ in decl]
