@@ -3,6 +3,7 @@ cells of other packages through the ``gridlstm.cells`` entry point of an install
 (a fresh interpreter, as every gridlstm command is, with the distribution on its path)."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -129,3 +130,29 @@ def test_weight_options_are_what_a_checkpoint_must_agree_on():
     assert registry.weight_options("rnn") == ("nonlinearity",)
     assert registry.weight_options("lstm") == ()
     assert registry.weight_options("grid", "paper") == ("priority", "output")
+
+
+def _names_in_code(path) -> set[str]:
+    """The string constants of a module's code: not its docstrings, not a config field's default."""
+    tree = ast.parse(path.read_text())
+    skip = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+            and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    skip |= {id(node.args[0]) for node in ast.walk(tree) if isinstance(node, ast.Call) and node.args
+             and getattr(node.func, "id", None) == "Field"}
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip}
+
+
+def test_no_module_outside_nn_names_a_cell_kind_variant_or_state():
+    """So that a new built-in kind touches gridlstm/nn/, a config group file and the tests only."""
+    cells = {name for c in registry.BUILTIN for name in (c.kind, c.variant, *c.state_names)
+             if name and len(name) > 1}
+    found = {}
+    for path in [*(ROOT / "gridlstm").rglob("*.py"), *(ROOT / "cli").rglob("*.py")]:
+        rel = path.relative_to(ROOT)
+        if rel.parts[:2] != ("gridlstm", "nn") and rel.parts[:2] != ("gridlstm", "cli"):  # cli/ is read once
+            named = _names_in_code(path) & cells
+            if named:
+                found[str(rel)] = sorted(named)
+    assert not found, found
