@@ -1,14 +1,14 @@
 """Resource limits, checked from the config before anything is allocated.
 
-The memory a run needs is estimated from its config and its cell's declared ``cost`` (no model is built): the weights with their
-gradients and optimizer state, the activations one backward pass through time keeps, and the
-held-out set. A config whose estimate exceeds the budget is refused as a config problem; the
+The memory a run needs is estimated from its config, its cell's declared ``cost`` and its task's
+shape (no model is built, no data drawn): the weights with their gradients and optimizer state,
+the activations one backward pass through time keeps, and the held-out set. A config whose estimate exceeds the budget is refused as a config problem; the
 budget is ``GRIDLSTM_MEMORY_GB`` (environment, default 16 GB), so a user with a big machine raises
 it: ``GRIDLSTM_MEMORY_GB=200 gridlstm train ...``.
 
 The estimate errs on the high side (at most about 4x what autograd keeps, measured with
-``torch.autograd.graph.saved_tensors_hooks``). ``tests/test_reliability.py`` checks the shapes below
-against tasks.py.
+``torch.autograd.graph.saved_tensors_hooks``). ``tests/test_reliability.py`` checks the task shapes
+against sampled batches and the parameter count against the built models.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from .nn.cells import Cost
 from .nn.registry import cell_class
+from .tasks import make_task
 
 ENV = "GRIDLSTM_MEMORY_GB"
 DEFAULT_GB = 16.0
@@ -34,19 +35,9 @@ WEIGHT_COPIES, ACTIVATION_SLACK = 4, 1.3
 
 
 def task_shape(task: Any) -> tuple[int, int, int]:
-    """(steps per sequence, input size, output size) of a TaskConfig, as tasks.py builds them."""
-    L = task.length
-    if task.name == "copy":
-        return L + 20, 10, 9
-    if task.name == "parity":
-        return (1, L, 2) if task.mode == "whole" else (L, 1, 2)
-    if task.name == "temporal_order":
-        return L, 6, 4 if task.keys == 2 else 8
-    if task.name == "addition":
-        return 3 * L + 3, 13, 10
-    if task.name == "memorize":
-        return 2 * L + 1, task.vocab + 2, task.vocab
-    return L, 2, 1  # adding
+    """(steps per sequence, input size, output size) of a TaskConfig, as its task declares them."""
+    t = make_task(task)
+    return t.steps, t.input_size, t.output_size
 
 
 @dataclass(frozen=True)

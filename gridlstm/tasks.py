@@ -21,13 +21,11 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-from .config import TaskConfig
 
 
 @dataclass(frozen=True)
@@ -359,8 +357,9 @@ def task_class(name: str) -> type[Task]:
     return TASKS[name]
 
 
-def make_task(cfg: TaskConfig) -> Task:
-    """The task of a TaskConfig: its class takes the config keys named like its fields."""
+def make_task(cfg: Any) -> Task:
+    """The task of a TaskConfig (config.py; read by attribute, so that this module needs none of
+    the config's): its class takes the config keys named like its fields."""
     cls = task_class(cfg.name)
     return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
 
