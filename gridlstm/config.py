@@ -14,7 +14,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import compose, limits, safe_yaml
+from . import compose, limits, safe_yaml, tasks
 from .errors import ConfigError
 from .nn import registry
 from .nn.schedule import SCHEDULES
@@ -51,7 +51,7 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    name: Literal["adding", "copy", "parity", "temporal_order", "addition", "memorize"] = "adding"
+    name: Literal[tuple(tasks.TASKS)] = "adding"  # type: ignore[valid-type]
     length: int = Field(50, ge=2, le=100_000, description="T: sequence length / copy delay / parity bits"
                         " / addition digits k / memorize symbols n")
     mode: Literal["sequence", "whole"] = Field("sequence", description="parity only")
@@ -61,15 +61,11 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _applicable(self) -> TaskConfig:
-        problems = []
-        if self._non_default("mode") and self.name != "parity":
-            problems.append("task.mode applies only to task.name parity")
-        if self._non_default("keys") and self.name != "temporal_order":
-            problems.append("task.keys applies only to task.name temporal_order")
-        if self._non_default("vocab") and self.name != "memorize":
-            problems.append("task.vocab applies only to task.name memorize")
-        if self.name == "temporal_order" and self.length < 10:
-            problems.append(f"task.length must be >= 10 for temporal_order (got {self.length})")
+        problems = [f"task.{key} applies only to task.name {'|'.join(names)}"
+                    for key, names in tasks.settings().items() if self._non_default(key) and self.name not in names]
+        shortest = tasks.task_class(self.name).min_length  # the tasks' own rules (tasks.py)
+        if self.length < shortest:
+            problems.append(f"task.length must be >= {shortest} for {self.name} (got {self.length})")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -46,6 +46,7 @@ class Task(ABC):
     higher_is_better = True
     default_target = 0.99
     chance_depends: ClassVar[tuple[str, ...]] = ()
+    min_length: ClassVar[int] = 2
 
     @property
     def steps(self) -> int:
@@ -199,6 +200,7 @@ class TemporalOrder(Task):
     name = "temporal_order"
     input_size = 6
     chance_depends = ("keys",)
+    min_length = 10  # the key windows [.1T, .2T), ... need T >= 10 to be apart
 
     @property
     def output_size(self) -> int:
@@ -355,6 +357,16 @@ def task_class(name: str) -> type[Task]:
     if name not in TASKS:
         raise ValueError(f"unknown task.name {name!r} (expected one of {', '.join(TASKS)})")
     return TASKS[name]
+
+
+def settings() -> dict[str, list[str]]:
+    """Each task setting besides the length (a dataclass field) → the tasks that have it."""
+    out: dict[str, list[str]] = {}
+    for name, cls in TASKS.items():
+        for f in fields(cls):
+            if f.name != "length":
+                out.setdefault(f.name, []).append(name)
+    return out
 
 
 def make_task(cfg: Any) -> Task:
