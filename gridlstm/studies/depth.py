@@ -91,8 +91,8 @@ def rows_markdown(rows: list[dict[str, Any]], sweep: Sweep, seeds: int, seconds:
         f"seed(s) per model (fresh weights and batch each); measured in {seconds:.0f} s.", "",
         "g[T, d] = mean_b ‖∂ℓ_b/∂state_b[T, d]‖₂ at the scored step T. **decades** = log10 g[T, top] − "
         "log10 g[T, 1] from the top layer the loss reaches down to layer 1, mean ± std over seeds; "
-        "**per layer** = decades / (top − 1). Depth-carrying states: h and c (rnn, lstm), h′ and the "
-        "depth memory c′/m′ (grid). **underflow**: seeds whose g[T, 1] < FLT_MIN (1.18e-38); their "
+        "**per layer** = decades / (top − 1). Depth-carrying states: those each cell sends up the stack "
+        "(h; the grid's h′ and its depth memory c′/m′). **underflow**: seeds whose g[T, 1] < FLT_MIN (1.18e-38); their "
         "decades count down to FLT_MIN, a lower bound (shown with ≥).", "",
         "| model | D | state | top | g top | g layer 1 | decades | per layer | underflow |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
