@@ -19,7 +19,7 @@ from rich.text import Text
 
 from gridlstm.config import Config
 from gridlstm.formatting import sig
-from gridlstm.tasks import Task
+from gridlstm.tasks import Task, task_class
 
 
 def fmt(x: Any, digits: int = 4) -> str:
@@ -104,7 +104,7 @@ def summary_table(s: dict[str, Any]) -> Table:
         ("eval loss", fmt(s["eval_loss"])),
         ("chance loss", fmt(s["chance"])),
         (f"eval {s['metric_name']}", fmt(s["eval_metric"])),
-        ("target", f"{s['metric_name']} {'≤' if s['metric_name'] == 'mse' else '≥'} {fmt(s['target'])}"),
+        ("target", f"{s['metric_name']} {'≥' if task_class(s['task']).higher_is_better else '≤'} {fmt(s['target'])}"),
         ("solved", "[green]yes[/]" if s["solved"] else "[red]no[/]"),
         ("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"),
     ]

@@ -29,9 +29,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
                    "Default: RUN/plots/WHAT.png; several runs: compare/WHAT-Nruns-<UTC stamp>.png in "
                    "their common parent folder (a sweep's folder for its runs).")
 @click.option("--state", default=None,
-              help="State kind: h, c (lstm), c/h_depth/c_depth (grid memory_input), m/h_depth/m_depth "
-                   "(grid paper), x (the input) [default: h; depth: the depth-carrying states, h and c "
-                   "(rnn, lstm) or h_depth and c_depth/m_depth (grid)].")
+              help="State kind, as the run's cell names its states (gradients.csv's state column: h, c, "
+                   "h_depth, ...) or x (the input) [default: h; depth: the depth-carrying states, those "
+                   "the cell sends up: h, or h_depth and the grid's depth memory].")
 @click.option("--layer", type=int, default=None, help="Layer 1..D for gradients/profiles [default: top].")
 @click.option("--x", "x_axis", type=click.Choice(X_AXES), default="auto", show_default=True,
               help="x axis: steps back from the loss, or timestep; auto picks steps-back when the "

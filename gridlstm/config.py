@@ -8,14 +8,16 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional, get_args
+from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
 
+import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import compose, limits, safe_yaml
+from . import compose, limits, safe_yaml, tasks
 from .errors import ConfigError
 from .nn import registry
+from .nn.schedule import SCHEDULES
 from .safe_yaml import read_yaml
 
 DEFAULT_CONFIG = compose.CONFIG_DIR / "default.yaml"
@@ -49,7 +51,7 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    name: Literal["adding", "copy", "parity", "temporal_order", "addition", "memorize"] = Field(
+    name: Literal[tuple(tasks.TASKS)] = Field(  # type: ignore[valid-type]
         "adding", description="the task (docs/models.md, Tasks)")
     length: int = Field(50, ge=2, le=100_000, description="T: sequence length / copy delay / parity bits"
                         " / addition digits k / memorize symbols n")
@@ -60,33 +62,32 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _applicable(self) -> TaskConfig:
-        problems = []
-        if self._non_default("mode") and self.name != "parity":
-            problems.append("task.mode applies only to task.name parity")
-        if self._non_default("keys") and self.name != "temporal_order":
-            problems.append("task.keys applies only to task.name temporal_order")
-        if self._non_default("vocab") and self.name != "memorize":
-            problems.append("task.vocab applies only to task.name memorize")
-        if self.name == "temporal_order" and self.length < 10:
-            problems.append(f"task.length must be >= 10 for temporal_order (got {self.length})")
+        problems = [f"task.{key} applies only to task.name {'|'.join(names)}"
+                    for key, names in tasks.settings().items() if self._non_default(key) and self.name not in names]
+        shortest = tasks.task_class(self.name).min_length  # the tasks' own rules (tasks.py)
+        if self.length < shortest:
+            problems.append(f"task.length must be >= {shortest} for {self.name} (got {self.length})")
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
-class ModelConfig(_Section):
-    kind: Literal[registry.KINDS] = Field("grid", description="the cell (docs/models.md)")  # gridlstm/nn/registry.py
+class _ModelFields(_Section):
+    """The fields of every cell; ModelConfig adds each registered cell's options (nn/registry.py)."""
+
+    kind: str = Field("grid", description="the cell: a registered kind, or package.module:ClassName")
     hidden: int = Field(32, ge=1, le=8192, description="H: the width of every state")
     layers: int = Field(2, ge=1, le=256, description="D: depth of the stack / grid")
     variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")
     tied: bool = Field(False, description="share one weight set across layers (Tied 2-LSTM)")
-    priority: Literal["none", "depth"] = Field("none", description="grid paper only")
-    output: Literal["standard", "paper"] = Field("standard", description="grid paper only")
-    nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="rnn only")
-    init: Literal["default", "orthogonal", "identity"] = Field("default", description="identity: rnn only")
-    forget_bias: float = Field(1.0, description="lstm and grid only")
-    schedule: Literal["auto", "layerwise", "wavefront", "naive"] = Field(
-        "auto", description="loop order over (t, d); auto: layerwise unless gradients are probed (then wavefront)")
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        problem = registry.check_kind(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("variant", mode="before")
     @classmethod
@@ -94,12 +95,29 @@ class ModelConfig(_Section):
         return registry.current_variant(v, warn=True) if isinstance(v, str) else v
 
     @model_validator(mode="after")
-    def _applicable(self) -> ModelConfig:
+    def _applicable(self) -> _ModelFields:
         given = {k for k in self.model_fields_set if self._non_default(k)}
         problems = registry.option_problems(self.kind, self.variant, self.model_dump(), given)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    if TYPE_CHECKING:  # the generated option fields (model.forget_bias, ...)
+        def __getattr__(self, name: str) -> Any: ...
+
+
+def _cell_option_fields() -> dict[str, Any]:
+    return {name: (f.annotation, Field(f.default, ge=f.ge, le=f.le, description=f.description or None))
+            for name, f in registry.config_options().items()}
+
+
+if TYPE_CHECKING:
+    ModelConfig = _ModelFields
+else:
+    ModelConfig = pydantic.create_model(
+        "ModelConfig", __base__=_ModelFields, __module__=__name__, **_cell_option_fields(),
+        schedule=(Literal[SCHEDULES], Field("auto", description="loop order over (t, d); auto: layerwise "
+                                            "unless gradients are probed (then wavefront)")))
 
 
 class TrainConfig(_Section):
@@ -175,7 +193,7 @@ class Config(_Section):
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.task.name}-{self.model.kind}"
+        return self.name or f"{self.task.name}-{registry.cell_class(self.model.kind, self.model.variant).kind}"
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -1,20 +1,24 @@
 """Resource limits, checked from the config before anything is allocated.
 
-The memory a run needs is estimated from its config alone (no torch): the weights with their
-gradients and optimizer state, the activations one backward pass through time keeps, and the
-held-out set. A config whose estimate exceeds the budget is refused as a config problem; the
+The memory a run needs is estimated from its config, its cell's declared ``cost`` and its task's
+shape (no model is built, no data drawn): the weights with their gradients and optimizer state,
+the activations one backward pass through time keeps, and the held-out set. A config whose estimate exceeds the budget is refused as a config problem; the
 budget is ``GRIDLSTM_MEMORY_GB`` (environment, default 16 GB), so a user with a big machine raises
 it: ``GRIDLSTM_MEMORY_GB=200 gridlstm train ...``.
 
 The estimate errs on the high side (at most about 4x what autograd keeps, measured with
-``torch.autograd.graph.saved_tensors_hooks``). ``tests/test_reliability.py`` checks the shapes below
-against tasks.py.
+``torch.autograd.graph.saved_tensors_hooks``). ``tests/test_reliability.py`` checks the task shapes
+against sampled batches and the parameter count against the built models.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from .nn.cells import Cost
+from .nn.registry import cell_class
+from .tasks import make_task
 
 ENV = "GRIDLSTM_MEMORY_GB"
 DEFAULT_GB = 16.0
@@ -24,27 +28,16 @@ BYTES = 4                        # float32
 
 # per layer: weights in units of H², biases in units of H, and activations kept per example, step
 # and layer in units of H, the larger of the layerwise schedule (training: oneDNN's LSTM keeps a
-# workspace, lstm 14) and the wavefront (gradient profiles; the gru's readable equations, 25)
-KINDS = {"rnn": (2, 1, 4), "lstm": (8, 4, 12), "gru": (6, 4, 20), "grid": (16, 8, 21)}
-WORST = (16, 8, 21)              # a kind not listed (e.g. from a registry): assume the largest
+# workspace, lstm 14) and the wavefront (gradient profiles): each cell's ``cost`` (nn/cells.py)
+WORST = Cost(16, 8, 21)          # a cell that declares no cost: assume the largest built-in one
 # weights + gradient + up to two optimizer moments (Adam), and autograd's working memory
 WEIGHT_COPIES, ACTIVATION_SLACK = 4, 1.3
 
 
 def task_shape(task: Any) -> tuple[int, int, int]:
-    """(steps per sequence, input size, output size) of a TaskConfig, as tasks.py builds them."""
-    L = task.length
-    if task.name == "copy":
-        return L + 20, 10, 9
-    if task.name == "parity":
-        return (1, L, 2) if task.mode == "whole" else (L, 1, 2)
-    if task.name == "temporal_order":
-        return L, 6, 4 if task.keys == 2 else 8
-    if task.name == "addition":
-        return 3 * L + 3, 13, 10
-    if task.name == "memorize":
-        return 2 * L + 1, task.vocab + 2, task.vocab
-    return L, 2, 1  # adding
+    """(steps per sequence, input size, output size) of a TaskConfig, as its task declares them."""
+    t = make_task(task)
+    return t.steps, t.input_size, t.output_size
 
 
 @dataclass(frozen=True)
@@ -63,7 +56,7 @@ def estimate(cfg: Any, batch: Optional[int] = None) -> Estimate:
     """Memory of training ``cfg`` (a Config), or of a gradient profile of ``batch`` examples."""
     m, t = cfg.model, cfg.train
     steps, n_in, n_out = task_shape(cfg.task)
-    per_weight, per_bias, per_act = KINDS.get(m.kind, WORST)
+    per_weight, per_bias, per_act = cell_class(m.kind, m.variant).cost or WORST
     H, D = m.hidden, m.layers
     # per layer a·H² weights and b·H biases (a set shared by all layers when tied), input
     # projection and readout: exact for the kinds above (tests/test_reliability.py)

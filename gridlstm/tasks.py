@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import TaskConfig
-
 
 @dataclass(frozen=True)
 class Task(ABC):
-    """Common interface. ``scores`` is "last" (readout at the final step) or "all" (every step)."""
+    """Common interface. ``scores`` is "last" (readout at the final step) or "all" (every step).
+
+    A task's settings are its dataclass fields, each the TaskConfig key of the same name (``length``,
+    parity's ``mode``, ...); ``chance_depends`` names those besides the length that its chance reads,
+    and ``metric_is_loss`` says that its metric is its loss (adding: the MSE)."""
 
     length: int
     name = "task"
@@ -39,8 +42,16 @@ class Task(ABC):
     output_size = 1
     scores = "last"
     metric_name = "accuracy"
+    metric_is_loss = False
     higher_is_better = True
     default_target = 0.99
+    chance_depends: ClassVar[tuple[str, ...]] = ()
+    min_length: ClassVar[int] = 2
+
+    @property
+    def steps(self) -> int:
+        """T, the steps of one input sequence."""
+        return self.length
 
     @property
     @abstractmethod
@@ -79,7 +90,7 @@ class Adding(Task):
 
     name = "adding"
     input_size = 2
-    metric_name = "mse"
+    metric_name, metric_is_loss = "mse", True
     higher_is_better = False
     default_target = 0.01
 
@@ -125,6 +136,10 @@ class Copy(Task):
     n_symbols, n_copy = 8, 10
 
     @property
+    def steps(self) -> int:
+        return self.length + 2 * self.n_copy
+
+    @property
     def chance(self) -> float:
         return self.n_copy * math.log(self.n_symbols) / (self.length + 2 * self.n_copy)
 
@@ -159,6 +174,10 @@ class Parity(Task):
         return self.length if self.mode == "whole" else 1
 
     @property
+    def steps(self) -> int:
+        return 1 if self.mode == "whole" else self.length
+
+    @property
     def chance(self) -> float:
         return math.log(2)
 
@@ -180,6 +199,8 @@ class TemporalOrder(Task):
     keys: int = 2
     name = "temporal_order"
     input_size = 6
+    chance_depends = ("keys",)
+    min_length = 10  # the key windows [.1T, .2T), ... need T >= 10 to be apart
 
     @property
     def output_size(self) -> int:
@@ -256,6 +277,10 @@ class Addition(_Reply):
         return self.length + 1
 
     @property
+    def steps(self) -> int:
+        return 3 * self.length + 3
+
+    @property
     def chance(self) -> float:
         k = self.length
         p = 0.5 - 0.5 * 10.0 ** -k                      # P(carry out), (10^k − 1) / (2·10^k)
@@ -294,6 +319,11 @@ class Memorize(_Reply):
     vocab: int = 64
     name = "memorize"
     seq_acc = False
+    chance_depends = ("vocab",)
+
+    @property
+    def steps(self) -> int:
+        return 2 * self.length + 1
 
     @property
     def input_size(self) -> int:
@@ -319,18 +349,31 @@ class Memorize(_Reply):
         return F.one_hot(seq, V + 2).float(), symbols
 
 
-def make_task(cfg: TaskConfig) -> Task:
-    if cfg.name == "adding":
-        return Adding(cfg.length)
-    if cfg.name == "copy":
-        return Copy(cfg.length)
-    if cfg.name == "parity":
-        return Parity(cfg.length, cfg.mode)
-    if cfg.name == "addition":
-        return Addition(cfg.length)
-    if cfg.name == "memorize":
-        return Memorize(cfg.length, cfg.vocab)
-    return TemporalOrder(cfg.length, cfg.keys)
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Adding, Copy, Parity, TemporalOrder, Addition, Memorize)}
+
+
+def task_class(name: str) -> type[Task]:
+    """The task of ``task.name``; ValueError naming the valid ones for any other name."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task.name {name!r} (expected one of {', '.join(TASKS)})")
+    return TASKS[name]
+
+
+def settings() -> dict[str, list[str]]:
+    """Each task setting besides the length (a dataclass field) → the tasks that have it."""
+    out: dict[str, list[str]] = {}
+    for name, cls in TASKS.items():
+        for f in fields(cls):
+            if f.name != "length":
+                out.setdefault(f.name, []).append(name)
+    return out
+
+
+def make_task(cfg: Any) -> Task:
+    """The task of a TaskConfig (config.py; read by attribute, so that this module needs none of
+    the config's): its class takes the config keys named like its fields."""
+    cls = task_class(cfg.name)
+    return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
 
 
 def heldout_chance(task: Task, batches: list[tuple[Tensor, Tensor]]) -> float:

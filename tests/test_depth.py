@@ -102,9 +102,10 @@ def test_gradcheck_out_folder_is_read_by_plot_depth_and_report(tmp_path):
     assert ax.get_yscale() == "log" and "layer" in ax.get_xlabel()
     curves = [line for line in ax.get_lines() if line.get_gid() == "curve"]
     labels = [line.get_label() for line in curves]
-    assert labels == ["lstm D=3 T=6: h", "lstm D=3 T=6: c", "grid paper D=3 T=6: h′", "grid paper D=3 T=6: m′"]
-    for line, (folder, state) in zip(curves, [(lstm, "h"), (lstm, "c"), (grid, "h_depth"), (grid, "m_depth")],
-                                     strict=True):
+    # the states each cell sends up (an lstm's c stays in its layer); its memories dashed
+    assert labels == ["lstm D=3 T=6: h", "grid paper D=3 T=6: h′", "grid paper D=3 T=6: m′"]
+    assert [line.get_linestyle() for line in curves] == ["-", "-", "--"]
+    for line, (folder, state) in zip(curves, [(lstm, "h"), (grid, "h_depth"), (grid, "m_depth")], strict=True):
         norms = scored_norms(folder / "gradients.csv", state)
         assert list(line.get_xdata()) == [1, 2, 3]
         assert list(line.get_ydata()) == pytest.approx([float(np.median(norms[d])) for d in (1, 2, 3)])

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from gridlstm.config import TaskConfig
-from gridlstm.tasks import Adding, Copy, Parity, TemporalOrder, eval_set, make_task
+from gridlstm.tasks import TASKS, Adding, Copy, Parity, TemporalOrder, eval_set, make_task
 
 N = 20_000
 
@@ -108,3 +108,23 @@ def test_make_task_dispatch():
     assert isinstance(p, Parity) and p.input_size == 8
     t = make_task(TaskConfig(name="temporal_order", length=20, keys=3))
     assert isinstance(t, TemporalOrder) and t.output_size == 8
+
+
+def test_make_task_refuses_an_unknown_name_and_lists_the_tasks():
+    cfg = TaskConfig.model_construct(name="tmporal_order", length=20)  # unvalidated, as a library caller may
+    with pytest.raises(ValueError) as e:
+        make_task(cfg)
+    assert str(e.value) == ("unknown task.name 'tmporal_order' (expected one of adding, copy, parity, "
+                            "temporal_order, addition, memorize)")
+
+
+@pytest.mark.parametrize("kw", [{"name": "adding"}, {"name": "copy"}, {"name": "parity"},
+                                {"name": "parity", "mode": "whole"}, {"name": "temporal_order", "keys": 3},
+                                {"name": "addition"}, {"name": "memorize", "vocab": 5}])
+def test_a_task_is_built_from_the_config_keys_named_like_its_fields(kw):
+    task = make_task(TaskConfig(length=12, **kw))
+    assert type(task) is TASKS[kw["name"]]
+    for key, value in kw.items():
+        assert getattr(task, key) == value
+    x, _ = task.sample(3, gen())
+    assert x.shape == (3, task.steps, task.input_size)  # steps: the length of one sequence

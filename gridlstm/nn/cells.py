@@ -23,10 +23,18 @@ Each cell class declares, in one place, all that the rest of gridlstm knows abou
 collects the classes; nothing outside ``gridlstm/nn`` names one):
 
     kind, variant, aliases   its ``model.kind`` / ``model.variant`` (and former variant names)
-    options                  the ModelConfig fields it reads and the values it accepts (config rules)
+    options                  the ModelConfig fields it reads (``Option``: default, accepted values,
+                             bounds, whether it changes what the weights compute); config.py builds
+                             ModelConfig's cell options from the registered cells' declarations
+    cost                     weights, biases and activations per layer for the memory estimate
+                             (limits.py); None: the estimate assumes the largest built-in cell
     cases                    option sets that the tests and ``gradcheck --verify`` cover
     colors                   its line colour and colour map in figures
     state_names, right_idx, up_idx, bottom     its states and where they travel
+    state_labels             each state's name in figures and tables: "depth memory c′" (the last
+                             word is its symbol); by default the state's name
+    depth_states()           the depth-carrying states: the ``up`` states, which pass the gradient
+                             from layer d+1 down to layer d; the first is the hidden one
     reference                the equations, readable: state updates over gate transforms in plain
                              autograd, plus the memory gates; the oracle of the fast path, and what the
                              gradient probe differentiates for the uses of a state inside its block
@@ -77,6 +85,29 @@ class Bound(NamedTuple):
     input_matrices: Optional[list[Tensor]] = None  # W_in of each layer (the depth direction), float64
 
 
+class Option(NamedTuple):
+    """A ModelConfig field that a cell reads (``model.<name>``), passed to its constructor.  Cells
+    that share a name share the field: one default; the field accepts the union of the choices and
+    each cell its own (config rules, registry.py)."""
+
+    default: Any
+    choices: Optional[tuple[Any, ...]] = None   # the values this cell accepts; None: any of the type
+    weights: bool = True    # changes what the weights compute (a checkpoint must agree on it);
+    #                         False: initialisation only (forget_bias, init)
+    ge: Optional[float] = None                  # bounds of a number
+    le: Optional[float] = None
+    description: str = ""
+
+
+class Cost(NamedTuple):
+    """Memory per layer for the estimate (limits.py): weights in units of H², biases in units of H,
+    activations kept per example, step and layer in units of H (the largest of the schedules)."""
+
+    weights: int
+    biases: int
+    activations: int
+
+
 class Block(NamedTuple):
     """A block computed by the reference formulation: its states and its memory gates (L, B, H)."""
 
@@ -90,14 +121,26 @@ class Cell(nn.Module):
     kind: ClassVar[str]
     variant: ClassVar[Optional[str]] = None
     aliases: ClassVar[tuple[str, ...]] = ()
-    options: ClassVar[dict[str, Optional[tuple[str, ...]]]] = {}  # field → accepted values (None: any)
+    options: ClassVar[dict[str, Option]] = {}
+    cost: ClassVar[Optional[Cost]] = None
     cases: ClassVar[dict[str, dict[str, Any]]] = {"": {}}
     colors: ClassVar[tuple[str, str]] = ("#555555", "Greys")
     state_names: ClassVar[tuple[str, ...]]
     right_idx: ClassVar[tuple[int, ...]]
     up_idx: ClassVar[tuple[int, ...]]
+    state_labels: ClassVar[dict[str, str]] = {}
     memories: ClassVar[dict[str, Memory]] = {}
     depth_carrier: ClassVar[Optional[str]] = None
+
+    @classmethod
+    def depth_states(cls) -> tuple[str, ...]:
+        """The states that travel up (``up_idx``): they carry the gradient down the stack."""
+        return tuple(cls.state_names[i] for i in cls.up_idx)
+
+    @classmethod
+    def label(cls, state: str) -> str:
+        """'depth memory c′' for a state of this cell; its name for one it does not label."""
+        return cls.state_labels.get(state, state)
 
     def __init__(self, hidden: int, layers: int):
         super().__init__()
@@ -179,16 +222,21 @@ def _init_lstm_transform(tr: GateTransform, forget_bias: float, init: str) -> No
         orthogonal_blocks_(tr, (0, 1, 2, 3))
 
 
-LSTM_OPTIONS: dict[str, Optional[tuple[str, ...]]] = {"forget_bias": None, "init": ("default", "orthogonal")}
+INIT = Option("default", ("default", "orthogonal"), weights=False,
+              description="initialisation: uniform ±1/√H (default) or orthogonal recurrent blocks")
+LSTM_OPTIONS = {"forget_bias": Option(1.0, weights=False, description="initial bias of the forget gates"),
+                "init": INIT}
+TIME = {"h": "time hidden state h", "c": "time memory c"}
 FORGET = Memory("time", "forget gate", "f", "forget_gate", True)
 
 
 class RNNCell(Cell):
     """Naive (Elman) RNN, the assignment's model along time:  h[t,d] = φ(W_ih·h[t,d-1] + W_hh·h[t-1,d] + b)."""
 
-    kind, colors = "rnn", ("#c0392b", "Reds")
-    options = {"nonlinearity": None, "init": ("default", "orthogonal", "identity")}
-    state_names, right_idx, up_idx = ("h",), (0,), (0,)
+    kind, colors, cost = "rnn", ("#c0392b", "Reds"), Cost(2, 1, 4)
+    options = {"nonlinearity": Option("tanh", ("tanh", "relu"), description="φ"),
+               "init": INIT._replace(choices=("default", "orthogonal", "identity"))}
+    state_names, right_idx, up_idx, state_labels = ("h",), (0,), (0,), {"h": TIME["h"]}
     depth_carrier = "h"  # J_d = diag(φ'(a))·W_in: h[t,d-1] enters only through the input rows
 
     def __init__(self, hidden: int, layers: int, tied: bool, nonlinearity: str = "tanh",
@@ -235,8 +283,8 @@ class LSTMCell(Cell):
         c[t,d] = f⊙c[t-1,d] + i⊙g;       h[t,d] = o⊙tanh(c[t,d])
     """
 
-    kind, colors, options = "lstm", ("#1f5fa8", "Blues"), LSTM_OPTIONS
-    state_names, right_idx, up_idx = ("h", "c"), (0, 1), (0,)
+    kind, colors, options, cost = "lstm", ("#1f5fa8", "Blues"), LSTM_OPTIONS, Cost(8, 4, 12)
+    state_names, right_idx, up_idx, state_labels = ("h", "c"), (0, 1), (0,), TIME
     memories = {"c": FORGET}
     depth_carrier = "h"  # c[t,d-1] stays in its layer: only h carries the gradient down the stack
 

@@ -4,7 +4,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, zeros_like
 
-from .cells import FORGET, LSTM_OPTIONS, Block, Cell, LayerParams, Memory, States, _init_lstm_transform
+from .cells import (
+    FORGET,
+    LSTM_OPTIONS,
+    TIME,
+    Block,
+    Cell,
+    Cost,
+    LayerParams,
+    Memory,
+    Option,
+    States,
+    _init_lstm_transform,
+)
 from .core import GateTransform, forget_gate, lstm_update
 from .layerwise import lstm_rows, lstm_sequence
 
@@ -14,7 +26,7 @@ DEPTH_FORGET = Memory("depth", "depth forget gate", "f'", "forget_gate_depth", T
 class _GridCell(Cell):
     """Two LSTMs per block, one per direction: ``time`` and ``depth`` gate transforms."""
 
-    kind, colors = "grid", ("#1e8449", "Greens")
+    kind, colors, cost = "grid", ("#1e8449", "Greens"), Cost(16, 8, 21)
     right_idx, up_idx = (0, 1), (2, 3)
 
     def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
@@ -44,6 +56,7 @@ class GridMemoryInputCell(_GridCell):
 
     variant, aliases, options = "memory_input", ("seed",), LSTM_OPTIONS
     state_names = ("h", "c", "h_depth", "c_depth")
+    state_labels = {**TIME, "h_depth": "depth hidden state h′", "c_depth": "depth memory c′"}
     # C'[t,d-1] is also the time LSTM's input: its gradient is more than f' ⊙ that of C'[t,d]
     memories = {"c": FORGET, "c_depth": DEPTH_FORGET._replace(only_gated=False)}
 
@@ -86,10 +99,14 @@ class GridPaperCell(_GridCell):
     """
 
     variant = "paper"
-    options = {**LSTM_OPTIONS, "priority": None, "output": None}
+    options = {**LSTM_OPTIONS,
+               "priority": Option("none", ("none", "depth"), description="depth: the depth LSTM reads the new h"),
+               "output": Option("standard", ("standard", "paper"), description="h = o⊙tanh(m) or tanh(o⊙m)")}
     cases = {"": {}, "priority=depth": {"priority": "depth"}, "output=paper": {"output": "paper"},
              "output=paper priority=depth": {"output": "paper", "priority": "depth"}}
     state_names = ("h", "m", "h_depth", "m_depth")
+    state_labels = {"h": TIME["h"], "m": "time memory m", "h_depth": "depth hidden state h′",
+                    "m_depth": "depth memory m′"}
     memories = {"m": FORGET, "m_depth": DEPTH_FORGET}
 
     def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .cells import Block, Cell, LayerParams, Memory, States, orthogonal_blocks_
+from .cells import INIT, TIME, Block, Cell, Cost, LayerParams, Memory, States, orthogonal_blocks_
 from .core import GateTransform
 from .layerwise import gru_sequence
 
@@ -76,9 +76,8 @@ def update_gate(z: Tensor) -> Tensor:
 class GRUCell(Cell):
     """Stacked GRU layer: h[t,d] = GRU(input h[t,d-1]; recurrent h[t-1,d]), the equations above."""
 
-    kind, colors = "gru", ("#7d3c98", "Purples")
-    options = {"init": ("default", "orthogonal")}
-    state_names, right_idx, up_idx = ("h",), (0,), (0,)
+    kind, colors, cost, options = "gru", ("#7d3c98", "Purples"), Cost(6, 4, 20), {"init": INIT}
+    state_names, right_idx, up_idx, state_labels = ("h",), (0,), (0,), {"h": TIME["h"]}
     memories = {"h": Memory("time", "update gate", "z", "update_gate", False)}
     depth_carrier = "h"
 

@@ -25,30 +25,26 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from gridlstm.errors import GridlstmError
+from gridlstm.nn import registry
 from gridlstm.results.collect import Run, single_task
 from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
 
-from .gradients import describe
+from .gradients import describe, symbol
 from .style import legend_below, new_figure, run_colors, style
-
-MEMORIES = ("c", "m", "c_depth", "m_depth")
 
 
 def layers_of(run: Run) -> int:
     return int(run.config["model"]["layers"])
 
 
-def symbol(state: str) -> str:
-    return state.replace("_depth", "′")
-
-
-def draw_profile(ax: Axes, profile: DepthProfile, color, label: str) -> tuple[bool, bool, bool]:
-    """One line (median over seeds, positive float32 values only), its band, and the bottom-edge
-    marks. Returns (band drawn, underflow marked, structural zero marked)."""
+def draw_profile(ax: Axes, profile: DepthProfile, color, label: str,
+                 memory: bool = False) -> tuple[bool, bool, bool]:
+    """One line (median over seeds, positive float32 values only; dashed for a ``memory``), its
+    band, and the bottom-edge marks. Returns (band drawn, underflow marked, structural zero marked)."""
     x, mid = profile.layers, profile.mid
     structural, underflow = profile.structural, profile.underflow
     shown = ~structural & ~underflow
-    style = "--" if profile.state in MEMORIES else "-"
+    style = "--" if memory else "-"
     ax.plot(x, np.where(shown, mid, np.nan), color=color, ls=style, lw=2.0, marker="o", ms=3.5,
             label=label, gid="curve")
     band = profile.seeds > 1
@@ -69,7 +65,7 @@ def draw_profile(ax: Axes, profile: DepthProfile, color, label: str) -> tuple[bo
 
 def _states(run: Run, available: list[str], state: Optional[str]) -> list[str]:
     if state is None:
-        return depth_states(available)
+        return depth_states(available, run.config["model"])
     if state not in available:
         raise GridlstmError(f"{run.path}: no state {state!r} in its gradients.csv "
                             f"(it has: {', '.join(available)}); pick one with --state")
@@ -91,7 +87,8 @@ def depth_axes(ax: Axes, runs: list[Run], state: Optional[str], over: str, color
         step = table.steps[0] if when == "first" else table.steps[-1]
         for s in _states(run, [x for x in table.states if x != "x"], state):
             profile = depth_profile(table, s, over, step)
-            used = draw_profile(ax, profile, color, f"{label}: {symbol(s)}")
+            used = draw_profile(ax, profile, color, f"{label}: {symbol(s, [run])}",
+                                registry.is_memory(run.config["model"], s))
             marks = [a or b for a, b in zip(marks, used, strict=True)]
     ax.set_xlabel("layer d (1 = bottom)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -127,7 +124,7 @@ def depth_figure(runs: list[Run], state: Optional[str] = None, mean_t: bool = Fa
         marks = [a or b for a, b in zip(marks, used, strict=True)]
         ax.set_title("at the scored step t = T" if over == "scored" else "mean over t (steps with a path "
                      "to the loss)", fontsize=12)
-    what = "depth-carrying states" if state is None else describe(state)
+    what = "depth-carrying states" if state is None else describe(state, runs)
     panels[0].set_ylabel("‖∂ℓ/∂state[t, d]‖₂ (per example, batch mean; log scale)")
     lengths = ", ".join(str(x) for x in sorted({r.length for r in runs}))
     fig.suptitle(f"How far down the gradient reaches: {task}, T = {lengths} ({what})")

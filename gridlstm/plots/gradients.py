@@ -8,6 +8,7 @@ marks the first such step on the bottom edge; a state with no path to the loss g
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 import matplotlib as mpl
@@ -19,21 +20,24 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
 from gridlstm.errors import GridlstmError
+from gridlstm.nn import registry
 from gridlstm.probe.zeros import UNDERFLOW, underflow_step
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
 
 from .style import legend_below, new_figure, run_colors, run_labels
 
 X_AXES = ("auto", "steps-back", "timestep")
-STATE_NAMES = {
-    "h": "time hidden state h", "c": "time memory c", "m": "time memory m",
-    "h_depth": "depth hidden state h′", "c_depth": "depth memory c′", "m_depth": "depth memory m′",
-    "x": "input x",
-}
 
 
-def describe(state: str) -> str:
-    return STATE_NAMES.get(state, state)
+def describe(state: str, runs: Sequence[Run] = ()) -> str:
+    """'depth memory c′': a state as the runs' cells label it (nn/cells.py ``state_labels``)."""
+    labels = (registry.state_label(r.config["model"], state) for r in runs)
+    return next((lab for lab in labels if lab != state), registry.state_label({}, state))
+
+
+def symbol(state: str, runs: Sequence[Run] = ()) -> str:
+    """The symbol of a state, the last word of its label: 'c′' for the depth memory c_depth."""
+    return describe(state, runs).rsplit(" ", 1)[-1]
 
 
 def pick_layer(run: Run, table: GradientTable, state: str, layer: Optional[int], source: str) -> int:
@@ -132,9 +136,8 @@ def gradients_figure(runs: list[Run], state: str = "h", layer: Optional[int] = N
     ax.set_title(f"How far back the gradient reaches: {task}, T = {', '.join(map(str, lengths))}")
     ax.set_xlabel(x_label(x_axis))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    sym = "x" if state == "x" else state.replace("_depth", "′")
-    ax.set_ylabel(f"‖∂ℓ/∂{sym}[t]‖₂, {where}\n(per example, batch mean; log scale)")
-    legend_outside(fig, ax, any_band, any_zero, title=f"{describe(state)}",
+    ax.set_ylabel(f"‖∂ℓ/∂{symbol(state, runs)}[t]‖₂, {where}\n(per example, batch mean; log scale)")
+    legend_outside(fig, ax, any_band, any_zero, title=f"{describe(state, runs)}",
                    seeds=next(iter(seeds)) if len(seeds) == 1 else None)
     return fig
 
@@ -165,7 +168,7 @@ def heatmap_figure(run: Run) -> Figure:
         image = ax.imshow(np.ma.masked_less_equal(m, 0), norm=norm, cmap=cmap, origin="lower",
                           aspect="auto", interpolation="nearest",
                           extent=(ts[0] - 0.5, ts[-1] + 0.5, layers[0] - 0.5, layers[-1] + 0.5))
-        ax.set_title(describe(s), loc="left", fontsize=12)
+        ax.set_title(describe(s, [run]), loc="left", fontsize=12)
         ax.set_ylabel("layer d")
         ax.yaxis.set_major_locator(MaxNLocator(nbins=min(len(layers), 6), integer=True))
         ax.grid(False)

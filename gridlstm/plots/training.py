@@ -34,7 +34,7 @@ def loss_figure(runs: list[Run]) -> Figure:
         bare = next(r for r in runs if not split_rows(r, "eval")[0] and not split_rows(r, "train")[0])
         raise GridlstmError(f"{bare.path}/metrics.csv has no logged steps yet "
                             "(train it further with: gridlstm train CONFIG)")
-    metric_is_loss = facts[0]["metric"] == "mse"
+    metric_is_loss = facts[0]["metric_is_loss"]
     fig = new_figure(12 if not metric_is_loss else 11, 5.2)
     axes = fig.subplots(1, 1 if metric_is_loss else 2, squeeze=False)[0]
     loss_ax = axes[0]

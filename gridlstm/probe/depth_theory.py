@@ -25,6 +25,7 @@ with −log10(mean_{d,b,u} f') (all units: steeper) for reference.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -146,12 +147,13 @@ def _gate_theory(row: dict[str, Any], theories: list[DepthTheory], state: str, t
                reference_per_layer=-float(np.mean([math.log10(f.mean()) for f in gates])))
 
 
-def depth_summary(rows: list[dict[str, Any]], theories: list[DepthTheory]) -> list[dict[str, Any]]:
+def depth_summary(rows: list[dict[str, Any]], theories: list[DepthTheory],
+                  model: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row (DEPTH_FIELDS) per depth-carrying state the loss reaches in ≥ 2 layers at the scored
     step: the measured decay (results/depth.py) beside the theory of each seed (same order)."""
     table = table_from_rows([r for r in rows if r["state"] != "x"])
     out = []
-    for state in depth_states(table.states):
+    for state in depth_states(table.states, model):
         prof = depth_profile(table, state)
         dec = depth_decay(prof)
         if dec.decades is None or dec.top_layer is None:

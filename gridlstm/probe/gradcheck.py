@@ -35,8 +35,9 @@ from gridlstm.train.trainer import build, resolve_device
 from . import decay, depth_theory
 from .gradients import GRADIENT_FIELDS, measure, profile_rows
 
-# Model fields that change the weights: a checkpoint must agree on all of them (schedule does not).
-WEIGHT_FIELDS = ("kind", "hidden", "layers", "variant", "tied", "priority", "output", "nonlinearity")
+# Model fields that change the weights: a checkpoint must agree on all of them (schedule does not),
+# and on the options its cell declares as changing them (registry.weight_options)
+WEIGHT_FIELDS = ("kind", "hidden", "layers", "variant", "tied")
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
         raise GridlstmError(f"corrupt checkpoint {file}: its config.model is not a mapping")
     saved = registry.upgrade_model(saved)
     wanted = cfg.model.model_dump(mode="json")
-    differ = [k for k in WEIGHT_FIELDS if k in saved and saved[k] != wanted[k]]
+    fields = WEIGHT_FIELDS + registry.weight_options(cfg.model.kind, cfg.model.variant)
+    differ = [k for k in fields if k in saved and saved[k] != wanted[k]]
     if differ or not saved:
         got = describe_model(saved) if saved else "an unknown model"
         raise GridlstmError(f"checkpoint {file} holds {got}, but the config asks for "
@@ -162,7 +164,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
     }
     lines = decay.theory_lines(summary, per_seed, m.layers, model.cell.memories)
-    depth = depth_theory.depth_summary(rows, depth_theories) if m.layers > 1 else []
+    depth = depth_theory.depth_summary(rows, depth_theories, m.model_dump()) if m.layers > 1 else []
     return GradcheckResult(rows, summary, lines, meta, depth)
 
 

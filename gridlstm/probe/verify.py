@@ -43,11 +43,11 @@ class Check:
     passed: bool
 
 
-def cell_configs() -> list[tuple[str, ModelConfig]]:
-    """Every cell kind and option set of the registry, untied and tied, as small model configs
-    (hidden 3, 3 layers)."""
+def cell_configs(cells: Optional[list[type[Cell]]] = None) -> list[tuple[str, ModelConfig]]:
+    """Every cell kind and option set of the registry (or of ``cells``), untied and tied, as small
+    model configs (hidden 3, 3 layers)."""
     out = []
-    for label, kw in registry.cases().items():
+    for label, kw in registry.cases(cells).items():
         for tied in (False, True):
             out.append((f"{label}{' tied' if tied else ''}", ModelConfig(hidden=3, layers=3, tied=tied, **kw)))
     return out
@@ -182,7 +182,11 @@ def verify_all(source: Optional[Source] = None, seed: int = 0) -> list[Check]:
     checks = []
     torch.manual_seed(seed)
     adding, copy = make_task(TaskConfig(name="adding", length=8)), make_task(TaskConfig(name="copy", length=4))
-    for label, mcfg in cell_configs():
+    configs = cell_configs()
+    if source is not None:  # a cell named by model.kind package.module:Class is checked as well
+        cls = registry.cell_class(source.cfg.model.kind, source.cfg.model.variant)
+        configs += cell_configs([cls]) if cls not in registry.registered() else []
+    for label, mcfg in configs:
         checks.append(check_cell(label, registry.build_cell(mcfg), seed=seed))
         task = copy if "tied" in label else adding
         small = RecurrentModel(mcfg.model_copy(update={"hidden": 4, "layers": 2}), task.input_size,

@@ -30,7 +30,7 @@ from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.nn import registry
 from gridlstm.runs.folder import read_json
 from gridlstm.safe_yaml import read_yaml
-from gridlstm.tasks import make_task
+from gridlstm.tasks import make_task, task_class
 
 GLOB_CHARS = "*?["
 GRADIENT_FIELDS = ("step", "seed", "state", "layer", "t", "norm")
@@ -187,7 +187,7 @@ class Run:
         run of an older gridlstm still reads)."""
         if self.gradient_only:  # what gradcheck's meta.json says about the model and the task
             g = self.gradient_meta
-            model = {"kind": g["model"], "variant": g.get("variant") or "memory_input",
+            model = {"kind": g["model"], "variant": g.get("variant") or registry.DEFAULT_VARIANT,
                      "tied": bool(g.get("tied")), "hidden": g.get("hidden"), "layers": g.get("D")}
             return {"task": {"name": g["task"], "length": g["length"]}, "model": model, "train": {}}
         path = self.path / "config.yaml"
@@ -224,11 +224,11 @@ class Run:
         if target is not None and not finite(target):
             raise GridlstmError(f"{self.path / 'config.yaml'}: train.target {str(target)[:20]} is not a "
                                 "finite number (the run's config.yaml is damaged)")
-        # a gradient-only folder records the task's name and length only: a task with more settings
-        # (temporal_order's keys, memorize's vocabulary) has a chance level it cannot know
-        unknown = self.gradient_only and self.task in ("temporal_order", "memorize")
+        # a gradient-only folder records the task's name and length only: a task whose chance reads
+        # more settings (temporal_order's keys, memorize's vocabulary) has a chance level it cannot know
+        unknown = self.gradient_only and bool(task.chance_depends)
         return {"chance": None if unknown else task.chance, "metric": task.metric_name, "higher": task.higher_is_better,
-                "target": task.default_target if target is None else target}
+                "target": task.default_target if target is None else target, "metric_is_loss": task.metric_is_loss}
 
     @property
     def trained(self) -> bool:
@@ -283,7 +283,7 @@ class Run:
     @property
     def scores(self) -> str:
         """Where the loss sits: "last" (the final step only) or "all" (every step)."""
-        return self.gradient_meta.get("scores") or ("all" if self.task == "copy" else "last")
+        return self.gradient_meta.get("scores") or task_class(self.task).scores
 
     def gradient_summary(self) -> Optional[list[dict[str, Any]]]:
         path = self.gradient_file("summary.csv")

@@ -8,9 +8,10 @@
               mean and spread over seeds; divided by (top − 1) it is the decades lost per layer
 
 The *depth-carrying* states are the ones that pass the gradient from layer d+1 down to layer d at
-the same step: the hidden state h (and the memory c) of the rnn and the stacked lstm, the depth
-hidden state h′ (h_depth) and the depth memory (c_depth for the memory_input grid, m_depth for the paper
-grid) of the Grid LSTM. The report's depth column is the hidden one: h, or h′ for the grid.
+the same step: the states a cell sends up (its ``depth_states``, nn/cells.py): h of the rnn, the
+stacked lstm and the gru (an lstm's c stays in its layer), the depth hidden state h′ (h_depth) and
+the depth memory (c_depth, m_depth) of the Grid LSTM. The report's depth column is the hidden one,
+the first of them: h, or h′ for the grid.
 
 Two kinds of zero, never confused:
     structurally zero  the state has no path to the loss (the paper grid's time h and m at t = T,
@@ -22,11 +23,13 @@ Two kinds of zero, never confused:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
+from gridlstm.nn import registry
 from gridlstm.probe.zeros import UNDERFLOW
 
 from .collect import GradientTable, Run
@@ -35,15 +38,15 @@ FLT_MIN = UNDERFLOW  # 1.1754944e-38: the one meaning of underflow (probe/zeros.
 OVER = ("scored", "mean")
 
 
-def depth_states(states: list[str]) -> list[str]:
-    """The depth-carrying states among a table's states: the grid's *_depth states, else h and c."""
-    grid = [s for s in states if s.endswith("_depth")]
-    return grid or [s for s in states if s in ("h", "c")]
+def depth_states(states: list[str], model: Mapping[str, Any]) -> list[str]:
+    """The depth-carrying states among a table's states, as the cell of ``model`` (a run's model
+    config) declares them: the hidden one first."""
+    return registry.depth_states(model, states)
 
 
-def depth_hidden(states: list[str]) -> str:
-    """The hidden depth-carrying state: h′ (h_depth) for the grid, h for the rnn and lstm."""
-    return "h_depth" if "h_depth" in states else "h"
+def depth_hidden(states: list[str], model: Mapping[str, Any]) -> str:
+    """The hidden depth-carrying state: h′ (h_depth) for the grid, h for the rnn, lstm and gru."""
+    return (depth_states(states, model) or ["h"])[0]
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def run_depth_decay(run: Run, state: Optional[str] = None) -> Optional[DepthDeca
     if not run.gradient_file("gradients.csv").is_file():
         return None
     table = run.gradients()
-    state = state or depth_hidden(table.states)
+    state = state or depth_hidden(table.states, run.config["model"])
     if state not in table.states or len(table.layers(state)) < 2:
         return None
     return depth_decay(depth_profile(table, state))

@@ -55,7 +55,7 @@ class Outcome:
 
 def _decades_depth(run: Run, step: int) -> Optional[float]:
     table = run.gradients("profiles.csv")
-    state = depth_hidden(table.states)
+    state = depth_hidden(table.states, run.config["model"])
     if state not in table.states or len(table.layers(state)) < 2:
         return None
     return depth_decay(depth_profile(table, state, "scored", step)).decades
@@ -74,7 +74,8 @@ def _init(cfg: Any) -> str:
     m = cfg.model
     text = {"default": "U(±1/√H)", "orthogonal": "orthogonal recurrent blocks",
             "identity": "identity recurrence (IRNN)"}[m.init] + " init"
-    return text + (f", forget bias {m.forget_bias:g}" if m.kind in ("lstm", "grid") else "")
+    reads = registry.cell_class(m.kind, m.variant).options
+    return text + (f", forget bias {m.forget_bias:g}" if "forget_bias" in reads else "")
 
 
 def outcome(path: Any) -> Outcome:

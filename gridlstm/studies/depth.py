@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 from gridlstm import compose
 from gridlstm.config import dump_config
+from gridlstm.nn import registry
 from gridlstm.probe.gradcheck import Source, run_gradcheck, write_outputs
 from gridlstm.results.collect import Run
 from gridlstm.results.depth import DepthDecay, depth_decay, depth_profile, depth_states
@@ -45,10 +46,7 @@ class StudyResult:
 
 
 def model_label(run: Run) -> str:
-    m = run.config["model"]
-    if m["kind"] != "grid":
-        return m["kind"]
-    return "grid " + m["variant"] + (" tied" if m.get("tied") else "")
+    return registry.describe(run.config["model"])
 
 
 def measure_run(cfg: Any, folder: Path, seeds: int, batch: Optional[int], device: str,
@@ -65,7 +63,7 @@ def decay_rows(run: Run) -> list[dict[str, Any]]:
     """One row per depth-carrying state of ``run``: its depth decay at the scored step."""
     table = run.gradients()
     rows = []
-    for state in depth_states([s for s in table.states if s != "x"]):
+    for state in depth_states(table.states, run.config["model"]):
         d: DepthDecay = depth_decay(depth_profile(table, state))
         row = {"model": model_label(run), "D": int(run.config["model"]["layers"]), **asdict(d), "run": run.path.name}
         rows.append({k: row[k] for k in FIELDS})
@@ -93,8 +91,8 @@ def rows_markdown(rows: list[dict[str, Any]], sweep: Sweep, seeds: int, seconds:
         f"seed(s) per model (fresh weights and batch each); measured in {seconds:.0f} s.", "",
         "g[T, d] = mean_b ‖∂ℓ_b/∂state_b[T, d]‖₂ at the scored step T. **decades** = log10 g[T, top] − "
         "log10 g[T, 1] from the top layer the loss reaches down to layer 1, mean ± std over seeds; "
-        "**per layer** = decades / (top − 1). Depth-carrying states: h and c (rnn, lstm), h′ and the "
-        "depth memory c′/m′ (grid). **underflow**: seeds whose g[T, 1] < FLT_MIN (1.18e-38); their "
+        "**per layer** = decades / (top − 1). Depth-carrying states: those each cell sends up the stack "
+        "(h; the grid's h′ and its depth memory c′/m′). **underflow**: seeds whose g[T, 1] < FLT_MIN (1.18e-38); their "
         "decades count down to FLT_MIN, a lower bound (shown with ≥).", "",
         "| model | D | state | top | g top | g layer 1 | decades | per layer | underflow |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",

@@ -152,7 +152,7 @@ def _x_positions(sweep: Sweep) -> tuple[dict[str, float], bool, list[str], bool]
 
 def _color(label: str, i: int) -> Any:
     kind = label.split("kind=", 1)[1].split(",", 1)[0] if "kind=" in label else None
-    return registry.colors(kind)[0] if kind in registry.KINDS and label.count("=") == 1 else f"C{i}"
+    return registry.colors(kind)[0] if kind in registry.kinds() and label.count("=") == 1 else f"C{i}"
 
 
 MARKERS = "osD^vP*X"
