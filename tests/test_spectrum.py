@@ -111,7 +111,7 @@ def test_rnn_step_jacobian_is_the_hand_written_one():
     for k in range(T - 1):
         h = prof.states["h"][T - 1 - k, 0]                                          # (B, H)
         hand = (1 - h ** 2).unsqueeze(-1) * W_hh.T                                 # (B, H_out, H_in)
-        got = explicit(lambda _, q: step(k, q), 1, 4, len(x))[0]
+        got = explicit(lambda _, q, k=k: step(k, q), 1, 4, len(x))[0]
         torch.testing.assert_close(got, hand.mT, atol=1e-12, rtol=0)
         assert (got - hand).abs().max() > 1e-3
 

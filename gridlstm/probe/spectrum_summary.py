@@ -1,0 +1,157 @@
+"""The Lyapunov spectrum beside the measured decay: gradients/spectrum.csv, and the prediction
+columns of summary.csv and depth.csv (docs/design.md §8; the spectrum itself: spectrum.py).
+
+Time.  Every state's gradient is a component of the one backward product of the carried state, so
+every (state, layer) row of summary.csv is predicted to decay at λ₁/ln 10 decades per step back
+(``predicted_slope``: the mean over the examples measured and the seeds; ``predicted_slope_std``:
+the spread over examples and seeds), and ``slope_over_predicted`` = measured slope / predicted.
+
+Depth.  At the scored step g[T,1] = M g[T,top] with M = J_2ᵀ ⋯ J_topᵀ, so ‖g[T,1]‖ ≤ σ₁(M)·‖g[T,top]‖,
+with equality approached for a gradient along the top singular direction: the predicted decades
+lost are −log10 σ₁(M) (mean over examples and seeds; ``predicted_decades``, per layer
+``predicted_per_layer``), and ``directions_1e-3`` / ``directions_1e-6`` count the singular values
+of M above 1e-3 / 1e-6 of σ₁ (mean over examples and seeds): how many directions of the state the
+bottom layer still receives.  The grid's product is that of its whole depth state (h′, memory′),
+set beside each of its depth-carrying states.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+from torch import Tensor, nn
+
+from .spectrum import LN10, DepthSpectrum, TimeSpectrum, depth_spectrum, time_spectrum
+
+EXAMPLES = 8  # the examples of the measured batch whose spectra are computed (the first ones)
+
+
+@dataclass(frozen=True)
+class SpectrumSettings:
+    """What to compute: the top ``k`` exponents (None: all) of the first ``examples`` examples
+    of each measured batch, the first ``warmup`` maps back from the loss left out (None: spectrum.py's
+    default, a tenth)."""
+
+    k: Optional[int] = 8
+    examples: int = EXAMPLES
+    warmup: Optional[int] = None
+
+
+@dataclass
+class Spectra:
+    """The spectra of every measurement seed, in order."""
+
+    settings: SpectrumSettings
+    time: list[TimeSpectrum] = field(default_factory=list)
+    depth: list[DepthSpectrum] = field(default_factory=list)
+
+    def add(self, model: nn.Module, x: Tensor, states: dict[str, Tensor], seed: int) -> None:
+        """The spectra of one seed's measured batch x (B, T, I) and its states (T, D, B, H)."""
+        s = self.settings
+        self.time.append(time_spectrum(model, x, states, s.k, s.examples, s.warmup, seed))
+        dep = depth_spectrum(model, x[:s.examples], {n: v[:, :, :s.examples] for n, v in states.items()}, s.k, seed)
+        if dep is not None:
+            self.depth.append(dep)
+
+    def top_time(self) -> np.ndarray:
+        """λ₁/ln 10 of every example of every seed, decades per step.  -> (S·B',)"""
+        return np.concatenate([t.exponents[:, 0] for t in self.time]) / LN10
+
+    def predicted_decades(self) -> np.ndarray:
+        """−log10 σ₁(M) of every example of every seed.  -> (S·B',)"""
+        return -np.concatenate([d.log_singular[:, 0] for d in self.depth]) / LN10
+
+
+SPECTRUM_FIELDS = ("axis", "index", "exponent", "decades", "decades_std_examples", "decades_std_seeds",
+                   "log10_singular", "examples", "seeds", "maps", "warmup")
+
+
+def _axis_rows(axis: str, per_seed: list[np.ndarray], maps: int, warmup: int,
+               singular: Optional[list[np.ndarray]] = None) -> list[dict[str, Any]]:
+    """Rows of one axis: per_seed[s] (B', K) nats per map; singular[s] (B', n) log σ_i (depth)."""
+    every = np.concatenate(per_seed)                                          # (S·B', K)
+    seed_means = np.stack([p.mean(0) for p in per_seed]) / LN10              # (S, K)
+    rows = []
+    for i in range(every.shape[1]):
+        row: dict[str, Any] = {
+            "axis": axis, "index": i + 1, "exponent": float(every[:, i].mean()),
+            "decades": float(every[:, i].mean() / LN10), "decades_std_examples": float(every[:, i].std() / LN10),
+            "decades_std_seeds": float(seed_means[:, i].std(ddof=1)) if len(per_seed) > 1 else math.nan,
+            "examples": every.shape[0], "seeds": len(per_seed), "maps": maps, "warmup": warmup}
+        if singular is not None:
+            row["log10_singular"] = float(np.concatenate(singular)[:, i].mean() / LN10)
+        rows.append(row)
+    return rows
+
+
+def spectrum_rows(spectra: Spectra) -> list[dict[str, Any]]:
+    """spectrum.csv: one row per axis (time, depth) and exponent index i (1 = the top), with
+    exponent = mean λ_i (nats per step or per layer), decades = λ_i/ln 10, the spread over all
+    examples and over the seed means; depth also log10 σ_i of the product M."""
+    t = spectra.time
+    rows = _axis_rows("time", [s.exponents for s in t], t[0].steps, t[0].warmup)
+    if spectra.depth:
+        d = spectra.depth
+        k = d[0].exponents.shape[1]
+        rows += _axis_rows("depth", [s.exponents for s in d], d[0].layers, 0, [s.log_singular[:, :k] for s in d])
+    return rows
+
+
+def annotate_summary(summary: list[dict[str, Any]], spectra: Spectra) -> None:
+    """Put λ₁/ln 10 beside every measured slope of summary.csv (in place)."""
+    top = spectra.top_time()
+    for r in summary:
+        r.update(predicted_slope=float(top.mean()), predicted_slope_std=float(top.std()))
+        slope = r.get("slope_decades_per_step")
+        if slope is not None and np.isfinite(slope):
+            r["slope_over_predicted"] = float(slope / top.mean())
+
+
+def annotate_depth(depth: list[dict[str, Any]], spectra: Spectra, layers: int) -> None:
+    """Put −log10 σ₁ of the depth product beside every depth row whose top layer is the model's top
+    (in place; a grid's depth memory, whose top layer has no path to the loss, gets the same product
+    over one layer fewer: not annotated)."""
+    if not spectra.depth:
+        return
+    pred = spectra.predicted_decades()
+    dirs = {k: np.concatenate([d.surviving(10.0 ** -k) for d in spectra.depth]) for k in (3, 6)}
+    for r in depth:
+        if r["top_layer"] != layers:
+            continue
+        r.update(predicted_decades=float(pred.mean()), predicted_per_layer=float(pred.mean() / (layers - 1)),
+                 **{f"directions_1e-{k}": float(v.mean()) for k, v in dirs.items()})
+        if pred.mean() != 0:
+            r["decades_over_predicted"] = float(r["decades"] / pred.mean())
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def spectrum_lines(spectra: Spectra, summary: list[dict[str, Any]], depth: list[dict[str, Any]],
+                   n: int) -> list[str]:
+    """Plain-text lines: what was computed, and how far each measurement is from its prediction."""
+    t, s = spectra.time[0], spectra.settings
+    top = spectra.top_time()
+    head = (f"Lyapunov spectrum along time (QR method, {t.exponents.shape[1]} of {t.n} exponents of the "
+            f"carried state, {t.steps} maps back from the loss, the first {t.warmup} left out as warm-up; "
+            f"the first {min(s.examples, n)} example(s) of each batch, {len(spectra.time)} seed(s)): "
+            f"λ₁/ln 10 = {top.mean():+.4g} ± {top.std():.2g} decades/step (a prediction of the slope, "
+            "not a bound)")
+    lines = [head]
+    for r in summary:
+        ratio = r.get("slope_over_predicted")
+        if ratio is not None and not r.get("structural_zero"):
+            lines.append(f"layer {r['layer']}, {r['state']}: measured slope {r['slope_decades_per_step']:+.4g}, "
+                         f"predicted λ₁/ln 10 {r['predicted_slope']:+.4g}: measured/predicted = {ratio:.3g} "
+                         f"({100 * (ratio - 1):+.0f}%)")
+    for r in depth:
+        if "predicted_decades" in r:
+            lines.append(f"{r['state']} along depth (layers {r['top_layer']} → 1): measured {r['decades']:.4g} "
+                         f"decades lost, predicted −log10 σ₁(J_2ᵀ⋯J_Dᵀ) = {r['predicted_decades']:.4g} "
+                         f"({r['predicted_per_layer']:+.4g}/layer; measured/predicted = "
+                         f"{r.get('decades_over_predicted', math.nan):.3g}); directions above 1e-3 / 1e-6 of "
+                         f"the top one after {r['top_layer'] - 1} layers: {r['directions_1e-3']:.3g} / "
+                         f"{r['directions_1e-6']:.3g}")
+    return lines
