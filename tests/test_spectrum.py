@@ -174,3 +174,51 @@ def test_depth_spectrum_of_a_stacked_lstm_against_the_multiplied_jacobians():
     wrong = torch.log(torch.linalg.svdvals(J[0] @ J[1])).numpy()
     assert np.abs(wrong - ds.log_singular).max() > 1e-2
     assert np.all(ds.surviving(1e-3) >= ds.surviving(1e-6))
+
+
+# ----------------------------------------------------------------------------- gradcheck --spectrum
+
+
+def test_gradcheck_spectrum_writes_predictions_beside_measurements(tmp_path):
+    """gradcheck --spectrum 3 of a 2-layer lstm: spectrum.csv has 3 time and 3 depth exponents
+    (over 29 maps not necessarily in order), summary.csv has λ₁/ln10 and measured/predicted in every row, depth.csv the
+    predicted decades, summary.md and the terminal say how far measurement is from prediction."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from gridlstm.cli.main import cli
+
+    out = tmp_path / "g"
+    res = CliRunner().invoke(cli, ["gradcheck", "configs/adding_lstm.yaml", "task.length=30", "model.hidden=8",
+                                   "model.layers=2", "--batch", "4", "--spectrum", "3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(out / "spectrum.csv")))
+    assert [(r["axis"], r["index"]) for r in rows] == [("time", "1"), ("time", "2"), ("time", "3"),
+                                                      ("depth", "1"), ("depth", "2"), ("depth", "3")]
+    time = [float(r["decades"]) for r in rows if r["axis"] == "time"]
+    assert rows[0]["examples"] == "4" and rows[0]["maps"] == "29" and rows[0]["warmup"] == "2"
+    summary = list(csv.DictReader(open(out / "summary.csv")))
+    for r in summary:
+        assert float(r["predicted_slope"]) == pytest.approx(time[0])
+        assert float(r["slope_over_predicted"]) == pytest.approx(float(r["slope_decades_per_step"]) / time[0])
+    depth = list(csv.DictReader(open(out / "depth.csv")))
+    h = next(r for r in depth if r["state"] == "h")
+    assert float(h["predicted_decades"]) == pytest.approx(-float(rows[3]["log10_singular"]))
+    assert 1 <= float(h["directions_1e-6"]) <= 8
+    md = (out / "summary.md").read_text()
+    assert "λ₁/ln10" in md and "measured/predicted" in md
+    assert "measured/predicted" in res.output
+
+
+@pytest.mark.parametrize("bad", ["0", "many", "2.5"])
+def test_gradcheck_spectrum_rejects_a_bad_count(tmp_path, bad):
+    from click.testing import CliRunner
+
+    from gridlstm.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["gradcheck", "configs/adding_rnn.yaml", "task.length=5", f"--spectrum={bad}",
+                                   "--out", str(tmp_path / "g")])
+    assert res.exit_code == 2
+    assert "--spectrum" in res.output and "'all'" in res.output
+    assert not (tmp_path / "g").exists()
