@@ -209,6 +209,14 @@ def test_gradcheck_spectrum_writes_predictions_beside_measurements(tmp_path):
     md = (out / "summary.md").read_text()
     assert "λ₁/ln10" in md and "measured/predicted" in md
     assert "measured/predicted" in res.output
+    png = tmp_path / "spectrum.png"
+    res = CliRunner().invoke(cli, ["plot", str(out), str(out), "--what", "spectrum", "--out", str(png)])
+    assert res.exit_code == 0, res.output
+    from matplotlib.image import imread
+    assert imread(png).shape[0] > 300
+    (out / "spectrum.csv").unlink()
+    res = CliRunner().invoke(cli, ["plot", str(out), "--what", "spectrum", "--out", str(png)])
+    assert res.exit_code == 2 and "no spectrum.csv" in res.output and "--spectrum" in res.output
 
 
 @pytest.mark.parametrize("bad", ["0", "many", "2.5"])
