@@ -195,16 +195,21 @@ def test_gradcheck_spectrum_writes_predictions_beside_measurements(tmp_path):
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(out / "spectrum.csv")))
     assert [(r["axis"], r["index"]) for r in rows] == [("time", "1"), ("time", "2"), ("time", "3"),
+                                                      ("time_from_layer", "1"), ("time_from_layer", "2"),
                                                       ("depth", "1"), ("depth", "2"), ("depth", "3")]
     time = [float(r["decades"]) for r in rows if r["axis"] == "time"]
+    from_layer = [float(r["decades"]) for r in rows if r["axis"] == "time_from_layer"]
+    assert from_layer[0] == pytest.approx(time[0])   # layers ≥ 1: the whole model
     assert rows[0]["examples"] == "4" and rows[0]["maps"] == "29" and rows[0]["warmup"] == "2"
     summary = list(csv.DictReader(open(out / "summary.csv")))
-    for r in summary:
-        assert float(r["predicted_slope"]) == pytest.approx(time[0])
-        assert float(r["slope_over_predicted"]) == pytest.approx(float(r["slope_decades_per_step"]) / time[0])
+    for r in summary:  # h, c of layer d (and x: layer 1) decay at the top exponent of layers ≥ d
+        assert float(r["predicted_slope"]) == pytest.approx(from_layer[max(int(r["layer"]), 1) - 1])
+        assert float(r["slope_over_predicted"]) == pytest.approx(float(r["slope_decades_per_step"]) / float(r["predicted_slope"]))
     depth = list(csv.DictReader(open(out / "depth.csv")))
     h = next(r for r in depth if r["state"] == "h")
-    assert float(h["predicted_decades"]) == pytest.approx(-float(rows[3]["log10_singular"]))
+    assert float(h["sigma1_decades"]) == pytest.approx(-float(rows[5]["log10_singular"]))
+    assert float(h["predicted_decades"]) == pytest.approx(-float(rows[5]["decades"]))  # D − 1 = 1 layer
+    assert float(h["predicted_decades"]) >= float(h["sigma1_decades"]) - 1e-9
     assert 1 <= float(h["directions_1e-6"]) <= 8
     md = (out / "summary.md").read_text()
     assert "λ₁/ln10" in md and "measured/predicted" in md

@@ -48,7 +48,7 @@ def spectrum_figure(runs: list[Run]) -> Figure:
     ax = fig.add_subplot()
     handles, labels = [], []
     for run_spec, label, color in zip(spectra, run_labels(runs), run_colors(runs), strict=True):
-        for axis, rows in run_spec.items():
+        for axis, rows in ((a, r) for a, r in run_spec.items() if a in DASHES):
             i = np.arange(1, len(rows) + 1)
             ax.fill_between(i, rows[:, 0] - rows[:, 1], rows[:, 0] + rows[:, 1], color=color, alpha=0.15, lw=0)
             (line,) = ax.plot(i, rows[:, 0], DASHES.get(axis, ":"), color=color, marker="o", ms=3)

@@ -108,7 +108,7 @@ def depth_theory(model: nn.Module, x: Tensor, states: dict[str, Tensor]) -> Dept
 
 DEPTH_FIELDS = ("state", "top_layer", "decades", "decades_std", "underflow", "seeds", "per_layer",
                 "theory_kind", "theory_per_layer", "reference_kind", "reference_per_layer", "bound_decades",
-                "bound_holds", "predicted_decades", "predicted_per_layer", "decades_over_predicted",
+                "bound_holds", "predicted_decades", "predicted_per_layer", "decades_over_predicted", "sigma1_decades",
                 "directions_1e-3", "directions_1e-6")
 THEORY_TEXT = {"jacobian_bound": "‖J_d‖₂ bound (lost ≥)", "depth_forget_gate": "depth forget gate f′"}
 

@@ -55,14 +55,26 @@ def benettin(step: StepVJP, steps: int, q0: Tensor, warmup: int = 0) -> Tensor:
     """The QR method: Q, R = qr(J_kᵀ Q) for k = 0..steps−1, λ_i = mean_{k ≥ warmup} log|R_ii|.
 
     step(k, Q) applies the k-th backward map; q0: (B, n, K) orthonormal.  -> (B, K) nats per step."""
+    return benettin_groups(step, steps, [q0], [None], warmup)[0]
+
+
+def benettin_groups(step: StepVJP, steps: int, q0s: list[Tensor], masks: list[Optional[Tensor]],
+                    warmup: int = 0) -> list[Tensor]:
+    """Several QR runs through one map call per step: group g's frame (B, n, K_g) is stacked with
+    the others into one Jᵀ Q, then restricted to its coordinates (mask (n,) of 0/1, None: all), so
+    that it follows P Jᵀ P, the backward map of the coordinates kept.  -> per group (B, K_g)."""
     if not 0 <= warmup < steps:
         raise ValueError(f"warm-up {warmup} must be below the {steps} steps of the product")
-    q, total = q0, torch.zeros(q0.shape[0], q0.shape[2], dtype=torch.float64)
+    qs = list(q0s)
+    totals = [torch.zeros(q.shape[0], q.shape[2], dtype=torch.float64) for q in qs]
+    sizes = [q.shape[2] for q in qs]
     for k in range(steps):
-        q, r = torch.linalg.qr(step(k, q))                                   # (B, n, K), (B, K, K)
-        if k >= warmup:
-            total += torch.log(torch.diagonal(r, dim1=-2, dim2=-1).abs()).double().cpu()
-    return total / (steps - warmup)
+        out = step(k, torch.cat(qs, dim=2)).split(sizes, dim=2)
+        for g, (o, mask) in enumerate(zip(out, masks, strict=True)):
+            qs[g], r = torch.linalg.qr(o if mask is None else o * mask[:, None])  # (B, n, K_g), (B, K_g, K_g)
+            if k >= warmup:
+                totals[g] += torch.log(torch.diagonal(r, dim1=-2, dim2=-1).abs()).double().cpu()
+    return [t / (steps - warmup) for t in totals]
 
 
 def directions(k: Optional[int], n: int) -> int:
@@ -152,12 +164,17 @@ def time_jacobian_step(cell: Cell, px: Tensor, carried: States) -> StepVJP:
 
 @dataclass
 class TimeSpectrum:
-    """One seed's time spectrum: exponents (B', K) in nats per step of the examples measured."""
+    """One seed's time spectrum: exponents (B', K) in nats per step of the examples measured;
+    from_layer (B', D): column d (0-based) is the top exponent of the carried state of layers
+    d..D−1 alone (column 0 = exponents[:, 0]).  The time map is block lower-triangular in the
+    layers (layer d at t reads layer d−1 at t, never a higher layer), so the gradient of layers ≥ d
+    evolves by itself, g_{≥d}[t−1] = (Jᵀ)_{≥d,≥d} g_{≥d}[t]: a state of layer d decays at from_layer[d]."""
 
     exponents: np.ndarray
     n: int          # the carried state's size per example, |right|·D·H
     steps: int      # maps in the product (T − 1)
     warmup: int     # the first maps back from the loss left out of the mean
+    from_layer: Optional[np.ndarray] = None
 
 
 def default_warmup(steps: int) -> int:
@@ -180,9 +197,14 @@ def time_spectrum(model: nn.Module, x: Tensor, states: dict[str, Tensor], k: Opt
     if steps < 1:
         raise ValueError("a time spectrum needs at least two steps (task.length ≥ 2)")
     warmup = default_warmup(steps) if warmup is None else warmup
-    q0 = random_frame(B, n, directions(k, n), seed)
-    lam = benettin(time_jacobian_step(cell, px, carried), steps, q0, warmup)
-    return TimeSpectrum(lam.numpy(), n, steps, warmup)
+    D, H = cell.layers, cell.hidden
+    layer_of = torch.arange(D).repeat_interleave(H).repeat(len(carried))   # (n,) layer of coordinate
+    masks = [None] + [(layer_of >= d).double() for d in range(1, D)]
+    q0s = [random_frame(B, n, directions(k, n), seed)]
+    q0s += [torch.linalg.qr(random_frame(B, n, 1, seed + d) * m[:, None]).Q for d, m in enumerate(masks[1:], 1)]
+    lams = benettin_groups(time_jacobian_step(cell, px, carried), steps, q0s, masks, warmup)
+    tops = np.stack([lams[0][:, 0].numpy()] + [lam[:, 0].numpy() for lam in lams[1:]], axis=1)  # (B', D)
+    return TimeSpectrum(lams[0].numpy(), n, steps, warmup, tops)
 
 
 # ----------------------------------------------------------------------------- depth

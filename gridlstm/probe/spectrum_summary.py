@@ -1,17 +1,23 @@
 """The Lyapunov spectrum beside the measured decay: gradients/spectrum.csv, and the prediction
 columns of summary.csv and depth.csv (docs/design.md §8; the spectrum itself: spectrum.py).
 
-Time.  Every state's gradient is a component of the one backward product of the carried state, so
-every (state, layer) row of summary.csv is predicted to decay at λ₁/ln 10 decades per step back
-(``predicted_slope``: the mean over the examples measured and the seeds; ``predicted_slope_std``:
-the spread over examples and seeds), and ``slope_over_predicted`` = measured slope / predicted.
+Time.  Every state's gradient is a component of the one backward product of the carried state.
+The time map is block lower-triangular in the layers (layer d at t reads layers ≤ d only), so the
+gradient of the carried state of layers ≥ d evolves by itself, and a state that first reaches
+layer d's carried state (a carried state of layer d; a depth-only state of layer d − 1; x: layer 1)
+is predicted to decay at λ₁(layers ≥ d)/ln 10 decades per step back, the top exponent of that
+block (spectrum.py ``from_layer``; for layer 1 the whole model's λ₁).  summary.csv:
+``predicted_slope`` (mean over the examples measured and the seeds), ``predicted_slope_std`` (their
+spread), ``slope_over_predicted`` = measured slope / predicted.
 
-Depth.  At the scored step g[T,1] = M g[T,top] with M = J_2ᵀ ⋯ J_topᵀ, so ‖g[T,1]‖ ≤ σ₁(M)·‖g[T,top]‖,
-with equality approached for a gradient along the top singular direction: the predicted decades
-lost are −log10 σ₁(M) (mean over examples and seeds; ``predicted_decades``, per layer
-``predicted_per_layer``), and ``directions_1e-3`` / ``directions_1e-6`` count the singular values
-of M above 1e-3 / 1e-6 of σ₁ (mean over examples and seeds): how many directions of the state the
-bottom layer still receives.  The grid's product is that of its whole depth state (h′, memory′),
+Depth.  At the scored step g[T,1] = M g[T,top] with M = J_2ᵀ ⋯ J_topᵀ.  For a gradient in a
+random direction, log ‖M g‖/‖g‖ is what the QR method's top exponent sums over the D − 1 layers
+from its random frame: the predicted decades lost are −(D − 1)·λ₁/ln 10 (mean over examples and
+seeds; ``predicted_decades``, per layer ``predicted_per_layer``; the two become −log10 σ₁(M) for a
+long stack).  Per example ‖M g‖ ≤ σ₁(M)·‖g‖ for every g, so −log10 σ₁(M) is the fewest decades any
+gradient can lose (``sigma1_decades``, a bound).  ``directions_1e-3`` / ``directions_1e-6`` count
+the singular values of M above 1e-3 / 1e-6 of σ₁ (mean over examples and seeds): how many
+directions of the state the bottom layer still receives.  The grid's product is that of its whole depth state (h′, memory′),
 set beside each of its depth-carrying states.
 """
 from __future__ import annotations
@@ -46,10 +52,14 @@ class Spectra:
     settings: SpectrumSettings
     time: list[TimeSpectrum] = field(default_factory=list)
     depth: list[DepthSpectrum] = field(default_factory=list)
+    carried: tuple[str, ...] = ()   # the cell's time-carried (right) states
+    layers: int = 1
 
     def add(self, model: nn.Module, x: Tensor, states: dict[str, Tensor], seed: int) -> None:
         """The spectra of one seed's measured batch x (B, T, I) and its states (T, D, B, H)."""
         s = self.settings
+        cell = model.cell
+        self.carried, self.layers = tuple(cell.state_names[i] for i in cell.right_idx), cell.layers
         self.time.append(time_spectrum(model, x, states, s.k, s.examples, s.warmup, seed))
         dep = depth_spectrum(model, x[:s.examples], {n: v[:, :, :s.examples] for n, v in states.items()}, s.k, seed)
         if dep is not None:
@@ -59,8 +69,22 @@ class Spectra:
         """λ₁/ln 10 of every example of every seed, decades per step.  -> (S·B',)"""
         return np.concatenate([t.exponents[:, 0] for t in self.time]) / LN10
 
+    def first_layer(self, state: str, layer: int) -> Optional[int]:
+        """The lowest layer (1-based) whose carried state the gradient of (state, layer) reaches
+        first: its own for a carried state, the next for a depth-only one, 1 for x; None past the top."""
+        first = 1 if state == "x" else layer if state in self.carried else layer + 1
+        return first if first <= self.layers else None
+
+    def top_from(self, layer: int) -> np.ndarray:
+        """λ₁(layers ≥ layer)/ln 10 of every example of every seed.  -> (S·B',)"""
+        return np.concatenate([t.from_layer[:, layer - 1] for t in self.time]) / LN10
+
     def predicted_decades(self) -> np.ndarray:
-        """−log10 σ₁(M) of every example of every seed.  -> (S·B',)"""
+        """−(D − 1)·λ₁/ln 10 (QR, from a random frame) of every example of every seed.  -> (S·B',)"""
+        return -np.concatenate([d.exponents[:, 0] * d.layers for d in self.depth]) / LN10
+
+    def sigma1_decades(self) -> np.ndarray:
+        """−log10 σ₁(M) of every example of every seed: the fewest decades lost.  -> (S·B',)"""
         return -np.concatenate([d.log_singular[:, 0] for d in self.depth]) / LN10
 
 
@@ -89,9 +113,12 @@ def _axis_rows(axis: str, per_seed: list[np.ndarray], maps: int, warmup: int,
 def spectrum_rows(spectra: Spectra) -> list[dict[str, Any]]:
     """spectrum.csv: one row per axis (time, depth) and exponent index i (1 = the top), with
     exponent = mean λ_i (nats per step or per layer), decades = λ_i/ln 10, the spread over all
-    examples and over the seed means; depth also log10 σ_i of the product M."""
+    examples and over the seed means; depth also log10 σ_i of the product M; axis time_from_layer
+    (D > 1): index d, the top exponent of the carried state of layers ≥ d alone."""
     t = spectra.time
     rows = _axis_rows("time", [s.exponents for s in t], t[0].steps, t[0].warmup)
+    if spectra.layers > 1:
+        rows += _axis_rows("time_from_layer", [s.from_layer for s in t], t[0].steps, t[0].warmup)
     if spectra.depth:
         d = spectra.depth
         k = d[0].exponents.shape[1]
@@ -100,9 +127,12 @@ def spectrum_rows(spectra: Spectra) -> list[dict[str, Any]]:
 
 
 def annotate_summary(summary: list[dict[str, Any]], spectra: Spectra) -> None:
-    """Put λ₁/ln 10 beside every measured slope of summary.csv (in place)."""
-    top = spectra.top_time()
+    """Put λ₁(layers ≥ d)/ln 10 beside every measured slope of summary.csv (in place)."""
     for r in summary:
+        first = spectra.first_layer(r["state"], int(r["layer"]))
+        if first is None:
+            continue
+        top = spectra.top_from(first)
         r.update(predicted_slope=float(top.mean()), predicted_slope_std=float(top.std()))
         slope = r.get("slope_decades_per_step")
         if slope is not None and np.isfinite(slope):
@@ -121,6 +151,7 @@ def annotate_depth(depth: list[dict[str, Any]], spectra: Spectra, layers: int) -
         if r["top_layer"] != layers:
             continue
         r.update(predicted_decades=float(pred.mean()), predicted_per_layer=float(pred.mean() / (layers - 1)),
+                 sigma1_decades=float(spectra.sigma1_decades().mean()),
                  **{f"directions_1e-{k}": float(v.mean()) for k, v in dirs.items()})
         if pred.mean() != 0:
             r["decades_over_predicted"] = float(r["decades"] / pred.mean())
@@ -143,15 +174,17 @@ def spectrum_lines(spectra: Spectra, summary: list[dict[str, Any]], depth: list[
     for r in summary:
         ratio = r.get("slope_over_predicted")
         if ratio is not None and not r.get("structural_zero"):
+            which = "" if spectra.layers == 1 else f" (layers ≥ {spectra.first_layer(r['state'], int(r['layer']))})"
             lines.append(f"layer {r['layer']}, {r['state']}: measured slope {r['slope_decades_per_step']:+.4g}, "
-                         f"predicted λ₁/ln 10 {r['predicted_slope']:+.4g}: measured/predicted = {ratio:.3g} "
+                         f"predicted λ₁{which}/ln 10 {r['predicted_slope']:+.4g}: measured/predicted = {ratio:.3g} "
                          f"({100 * (ratio - 1):+.0f}%)")
     for r in depth:
         if "predicted_decades" in r:
             lines.append(f"{r['state']} along depth (layers {r['top_layer']} → 1): measured {r['decades']:.4g} "
-                         f"decades lost, predicted −log10 σ₁(J_2ᵀ⋯J_Dᵀ) = {r['predicted_decades']:.4g} "
+                         f"decades lost, predicted −(D−1)·λ₁/ln 10 = {r['predicted_decades']:.4g} "
                          f"({r['predicted_per_layer']:+.4g}/layer; measured/predicted = "
-                         f"{r.get('decades_over_predicted', math.nan):.3g}); directions above 1e-3 / 1e-6 of "
+                         f"{r.get('decades_over_predicted', math.nan):.3g}); bound: no gradient loses fewer than "
+                         f"−log10 σ₁(J_2ᵀ⋯J_Dᵀ) = {r['sigma1_decades']:.4g}; directions above 1e-3 / 1e-6 of "
                          f"the top one after {r['top_layer'] - 1} layers: {r['directions_1e-3']:.3g} / "
                          f"{r['directions_1e-6']:.3g}")
     return lines
