@@ -63,3 +63,41 @@ def spectrum_figure(runs: list[Run]) -> Figure:
     labels += [f"— {a}" for a in DASHES]
     legend_below(fig, handles, labels, ncols=3)
     return fig
+
+
+def study_figure(panels: list[tuple]) -> Figure:
+    """The spectrum study's figure: one panel per axis (time: decades per step; depth: per layer),
+    one colour per entry, solid at initialisation and dashed after training.  panels: (entry, the
+    init folder, the trained run folder) in order (studies/spectrum.py)."""
+    import matplotlib as mpl
+
+    from gridlstm.nn.registry import colors as kind_colors
+
+    axes_used = [a for a in DASHES if any(e.axis == a for e, _, _ in panels)]
+    fig = new_figure(6.0 * len(axes_used), 5.0)
+    axes = {a: fig.add_subplot(1, len(axes_used), i + 1) for i, a in enumerate(axes_used)}
+    handles, labels = [], []
+    shade: dict[str, int] = {}
+    for entry, init, trained in panels:
+        kind = entry.config.model.kind
+        color, cmap = kind_colors(kind)
+        i = shade[kind] = shade.get(kind, -1) + 1
+        if i:
+            color = mpl.colormaps[cmap](0.9 - 0.3 * i)
+        ax = axes[entry.axis]
+        for folder, ls, stage in ((init, "-", "init"), (trained, "--", "trained")):
+            rows = read_spectrum(Run(folder))[entry.axis]
+            (line,) = ax.plot(np.arange(1, len(rows) + 1), rows[:, 0], ls, color=color, marker="o", ms=3)
+            if stage == "init":
+                handles.append(line)
+                labels.append(entry.name)
+    for a, ax in axes.items():
+        ax.axhline(0.0, color="0.4", lw=0.8)
+        ax.set_xlabel("exponent index i")
+        ax.set_ylabel("λ_i / ln 10, decades per " + ("step" if a == "time" else "layer"))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"along {a}")
+    handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--")]
+    labels += ["at initialisation", "after training"]
+    legend_below(fig, handles, labels, ncols=4)
+    return fig

@@ -177,9 +177,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
         spectrum_summary.annotate_depth(depth, spectra, m.layers)
         result.spectrum = spectrum_summary.spectrum_rows(spectra)
         result.spectrum_lines = spectrum_summary.spectrum_lines(spectra, summary, depth, batch)
-        meta["spectrum"] = {"k": int(spectra.time[0].exponents.shape[1]),
-                            "n": spectra.time[0].n, "examples": min(spectrum.examples, batch),
-                            "warmup": spectra.time[0].warmup, "maps": spectra.time[0].steps}
+        meta["spectrum"] = spectrum_summary.spectrum_meta(spectra, batch)
     return result
 
 

@@ -183,10 +183,12 @@ def default_warmup(steps: int) -> int:
 
 
 def time_spectrum(model: nn.Module, x: Tensor, states: dict[str, Tensor], k: Optional[int] = 8,
-                  examples: Optional[int] = None, warmup: Optional[int] = None, seed: int = 0) -> TimeSpectrum:
+                  examples: Optional[int] = None, warmup: Optional[int] = None,
+                  seed: int = 0) -> Optional[TimeSpectrum]:
     """The top k exponents of the backward time map of the whole model, per example, on the
     measured batch x (B, T, I) and its captured states (T, D, B, H) (Profile.states).  examples:
-    the first ones of the batch only (None: all); k None: the whole spectrum."""
+    the first ones of the batch only (None: all); k None: the whole spectrum.  None for T = 1 (a
+    task that gives its whole input at once: no map along time)."""
     cell = float64_cell(model)
     B = x.shape[0] if examples is None else min(examples, x.shape[0])
     with torch.no_grad():
@@ -195,7 +197,7 @@ def time_spectrum(model: nn.Module, x: Tensor, states: dict[str, Tensor], k: Opt
     n = len(carried) * cell.layers * cell.hidden
     steps = px.shape[0] - 1
     if steps < 1:
-        raise ValueError("a time spectrum needs at least two steps (task.length ≥ 2)")
+        return None
     warmup = default_warmup(steps) if warmup is None else warmup
     D, H = cell.layers, cell.hidden
     layer_of = torch.arange(D).repeat_interleave(H).repeat(len(carried))   # (n,) layer of coordinate

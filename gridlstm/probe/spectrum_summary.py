@@ -60,7 +60,9 @@ class Spectra:
         s = self.settings
         cell = model.cell
         self.carried, self.layers = tuple(cell.state_names[i] for i in cell.right_idx), cell.layers
-        self.time.append(time_spectrum(model, x, states, s.k, s.examples, s.warmup, seed))
+        t = time_spectrum(model, x, states, s.k, s.examples, s.warmup, seed)
+        if t is not None:
+            self.time.append(t)
         dep = depth_spectrum(model, x[:s.examples], {n: v[:, :, :s.examples] for n, v in states.items()}, s.k, seed)
         if dep is not None:
             self.depth.append(dep)
@@ -86,6 +88,15 @@ class Spectra:
     def sigma1_decades(self) -> np.ndarray:
         """−log10 σ₁(M) of every example of every seed: the fewest decades lost.  -> (S·B',)"""
         return -np.concatenate([d.log_singular[:, 0] for d in self.depth]) / LN10
+
+
+def spectrum_meta(spectra: Spectra, batch: int) -> dict[str, Any]:
+    """meta.json's spectrum: what was computed (n: the time state's size; depth_n: the depth state's)."""
+    t = spectra.time[0] if spectra.time else None
+    d = spectra.depth[0] if spectra.depth else None
+    return {"k": spectra.settings.k or "all", "examples": min(spectra.settings.examples, batch),
+            "n": t.n if t else None, "warmup": t.warmup if t else None, "maps": t.steps if t else 0,
+            "depth_n": int(d.log_singular.shape[1]) if d else None, "depth_maps": d.layers if d else 0}
 
 
 SPECTRUM_FIELDS = ("axis", "index", "exponent", "decades", "decades_std_examples", "decades_std_seeds",
@@ -115,9 +126,10 @@ def spectrum_rows(spectra: Spectra) -> list[dict[str, Any]]:
     exponent = mean λ_i (nats per step or per layer), decades = λ_i/ln 10, the spread over all
     examples and over the seed means; depth also log10 σ_i of the product M; axis time_from_layer
     (D > 1): index d, the top exponent of the carried state of layers ≥ d alone."""
-    t = spectra.time
-    rows = _axis_rows("time", [s.exponents for s in t], t[0].steps, t[0].warmup)
-    if spectra.layers > 1:
+    t, rows = spectra.time, []
+    if t:
+        rows += _axis_rows("time", [s.exponents for s in t], t[0].steps, t[0].warmup)
+    if t and spectra.layers > 1:
         rows += _axis_rows("time_from_layer", [s.from_layer for s in t], t[0].steps, t[0].warmup)
     if spectra.depth:
         d = spectra.depth
@@ -128,7 +140,7 @@ def spectrum_rows(spectra: Spectra) -> list[dict[str, Any]]:
 
 def annotate_summary(summary: list[dict[str, Any]], spectra: Spectra) -> None:
     """Put λ₁(layers ≥ d)/ln 10 beside every measured slope of summary.csv (in place)."""
-    for r in summary:
+    for r in summary if spectra.time else []:
         first = spectra.first_layer(r["state"], int(r["layer"]))
         if first is None:
             continue
@@ -160,18 +172,21 @@ def annotate_depth(depth: list[dict[str, Any]], spectra: Spectra, layers: int) -
 # ----------------------------------------------------------------------------- text
 
 
-def spectrum_lines(spectra: Spectra, summary: list[dict[str, Any]], depth: list[dict[str, Any]],
-                   n: int) -> list[str]:
-    """Plain-text lines: what was computed, and how far each measurement is from its prediction."""
-    t, s = spectra.time[0], spectra.settings
-    top = spectra.top_time()
-    head = (f"Lyapunov spectrum along time (QR method, {t.exponents.shape[1]} of {t.n} exponents of the "
+def time_head(spectra: Spectra, n: int) -> str:
+    """What was computed along time, and the whole model's λ₁."""
+    t, s, top = spectra.time[0], spectra.settings, spectra.top_time()
+    return (f"Lyapunov spectrum along time (QR method, {t.exponents.shape[1]} of {t.n} exponents of the "
             f"carried state, {t.steps} maps back from the loss, the first {t.warmup} left out as warm-up; "
             f"the first {min(s.examples, n)} example(s) of each batch, {len(spectra.time)} seed(s)): "
             f"λ₁/ln 10 = {top.mean():+.4g} ± {top.std():.2g} decades/step (a prediction of the slope, "
             "not a bound)")
-    lines = [head]
-    for r in summary:
+
+
+def spectrum_lines(spectra: Spectra, summary: list[dict[str, Any]], depth: list[dict[str, Any]],
+                   n: int) -> list[str]:
+    """Plain-text lines: what was computed, and how far each measurement is from its prediction."""
+    lines = [time_head(spectra, n)] if spectra.time else []
+    for r in summary if spectra.time else []:
         ratio = r.get("slope_over_predicted")
         if ratio is not None and not r.get("structural_zero"):
             which = "" if spectra.layers == 1 else f" (layers ≥ {spectra.first_layer(r['state'], int(r['layer']))})"
