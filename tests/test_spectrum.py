@@ -97,6 +97,13 @@ def test_qr_from_the_right_singular_vectors_gives_the_log_singular_values(kind):
     assert np.all(np.cumsum(random.numpy(), 1) * steps <= np.cumsum(torch.log(S[:, :K]).numpy(), 1) + 1e-8)
     transposed = sp.benettin(lambda k, q: maps[k].mT @ q, steps, V)
     assert np.abs(transposed.numpy() * steps - torch.log(S[:, :K]).numpy()).max() > 1e-2
+    # block lower-triangular in the layers: the gradient of layer 2's carried state evolves by itself
+    upper = torch.arange(2).repeat_interleave(4).repeat(len(carried)) >= 1            # (n,) layer ≥ 2
+    for m in maps:
+        assert torch.all(m[:, upper][:, :, ~upper] == 0)
+        assert m[:, ~upper][:, :, upper].abs().max() > 1e-6                           # not block-diagonal
+    sub = product([m[:, upper][:, :, upper] for m in maps])
+    torch.testing.assert_close(sub, product(maps)[:, upper][:, :, upper], atol=1e-12, rtol=1e-10)
 
 
 def test_rnn_step_jacobian_is_the_hand_written_one():
