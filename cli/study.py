@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -56,10 +56,15 @@ def depth(args: tuple[str, ...], seeds: int, batch: Optional[int], out: Path, de
         console.print(f"  [{i}/{n}] {run_id} ({seconds:.1f} s)", markup=False)
 
     result = run_depth_study(sweep, out, seeds, batch, device, path, progress)
-    console.print(f"measured in {result.seconds:.0f} s")
-    for f in result.files:
+    finish(console, f"measured in {result.seconds:.0f} s", result.files, result.folder)
+
+
+def finish(console: Any, line: str, files: list[Path], folder: Path) -> None:
+    """The closing line on stderr, then every file written and the study folder last on stdout."""
+    console.print(line)
+    for f in files:
         click.echo(str(f))
-    click.echo(str(result.folder))
+    click.echo(str(folder))
 
 
 @study.command(context_settings=CONTEXT)
@@ -103,10 +108,7 @@ def spectrum(args: tuple[str, ...], seeds: int, batch: Optional[int], k: str, st
         console.print(f"  {name} ({seconds:.1f} s)", markup=False)
 
     result = run_spectrum_study(study_spec, out, settings, seeds, batch, device, progress)
-    console.print(f"done in {result.seconds:.0f} s")
-    for f in result.files:
-        click.echo(str(f))
-    click.echo(str(result.folder))
+    finish(console, f"done in {result.seconds:.0f} s", result.files, result.folder)
 
 
 @study.command(context_settings=CONTEXT)
