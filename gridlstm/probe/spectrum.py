@@ -9,8 +9,9 @@ decades per step: a prediction, not a bound.  The QR (Benettin) method gives the
     for k = 1..N:  Q_k, R_k = qr(J_kᵀ Q_{k−1})            (J_k: the k-th map the gradient crosses)
     λ_i = mean over k > warm-up of log |R_k[i, i]|        (nats per step; decades = λ/ln 10)
 
-Started from the top-K right singular vectors of the backward product M = J_Nᵀ ⋯ J_1ᵀ... applied in
-that order, Σ_k log|R_k[i,i]| = log σ_i(M) exactly (QR of M·V = U·Σ is unique): the tests' check.
+Started from the top-K right singular vectors V of the backward product M = J_Nᵀ ⋯ J_1ᵀ (J_1ᵀ
+applied first), Σ_k log|R_k[i,i]| = log σ_i(M) exactly, since the QR of M·V = U·Σ is unique: the
+tests' check.  From a random frame, K·(mean log|R_11|) = log ‖M q₀‖ for the first column q₀.
 
 Time (``time_spectrum``).  The state at t is what every layer carries from t−1 to t, the cell's
 ``right`` states of every layer (h of rnn/gru; h, c of lstm; the grid's time h and memory), laid
