@@ -11,7 +11,7 @@ decades per step: a prediction, not a bound.  The QR (Benettin) method gives the
 
 Started from the top-K right singular vectors V of the backward product M = J_Nᵀ ⋯ J_1ᵀ (J_1ᵀ
 applied first), Σ_k log|R_k[i,i]| = log σ_i(M) exactly, since the QR of M·V = U·Σ is unique: the
-tests' check.  From a random frame, K·(mean log|R_11|) = log ‖M q₀‖ for the first column q₀.
+tests' check.  From a random frame with no warm-up, N·λ₁ = log ‖M q₀‖ for its first column q₀.
 
 Time (``time_spectrum``).  The state at t is what every layer carries from t−1 to t, the cell's
 ``right`` states of every layer (h of rnn/gru; h, c of lstm; the grid's time h and memory), laid
