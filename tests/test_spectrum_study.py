@@ -41,6 +41,7 @@ def test_study_spectrum_at_toy_scale(tmp_path):
         top = max((s for s in summary if s["state"] == "h"), key=lambda s: int(s["layer"]))
         assert float(r["predicted_slope"]) == pytest.approx(float(top["predicted_slope"]))
         assert float(r["measured_slope"]) == pytest.approx(float(top["slope_decades_per_step"]))
+        assert r["measured_slope_last_half"]
     grid = rows[-1]
     depth = list(csv.DictReader(open(folder / "runs" / grid["run"] / "gradients" / "depth.csv")))
     hd = next(d for d in depth if d["state"] == "h_depth")

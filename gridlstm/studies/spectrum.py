@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import yaml
 
 from gridlstm import compose
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import ConfigError
-from gridlstm.probe.gradcheck import Source, load_source, run_gradcheck, write_outputs
+from gridlstm.probe.decay import geometric_mean
+from gridlstm.probe.gradcheck import Source, by_steps_back, load_source, run_gradcheck, write_outputs
 from gridlstm.probe.spectrum_summary import SpectrumSettings
 from gridlstm.runs.folder import atomic_write_text, make_run_dir, write_json
 from gridlstm.safe_yaml import read_yaml
@@ -38,8 +40,8 @@ from gridlstm.safe_yaml import read_yaml
 DEFAULT_SPECTRUM_STUDY = compose.CONFIG_DIR / "studies" / "spectrum.yaml"
 AXES = ("time", "depth")
 FIELDS = ("entry", "axis", "stage", "step", "task", "T", "D", "H", "eval_loss", "measured_slope",
-          "predicted_slope", "slope_over_predicted", "measured_decades", "predicted_decades",
-          "sigma1_decades", "directions_1e-3", "directions_1e-6", "n", "run")
+          "measured_slope_last_half", "predicted_slope", "slope_over_predicted", "measured_decades", "predicted_decades",
+          "sigma1_decades", "directions_1e-3", "directions_1e-6", "n_time", "n_depth", "run")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,19 @@ def _first(rows: list[dict[str, Any]], pred: Callable[[dict[str, Any]], bool]) -
     return next((r for r in rows if pred(r)), {})
 
 
+def last_half_slope(result: Any, state: str, layer: int) -> Optional[float]:
+    """Least-squares slope of log10 g over the last half of the steps back (the geometric-mean
+    profile over seeds), where the top exponent has had time to dominate; None on underflow."""
+    profiles = by_steps_back(result.rows).get((state, layer))
+    if not profiles or len(profiles[0]) < 4:
+        return None
+    g = geometric_mean(profiles)
+    half = g[len(g) // 2:]
+    if not np.all(half >= result.meta["underflow_threshold"]):
+        return None
+    return float(np.polyfit(np.arange(len(half)), np.log10(half), 1)[0])
+
+
 def study_row(entry: Entry, stage: str, result: Any, run: Path, eval_loss: Optional[float]) -> dict[str, Any]:
     """One table row: the top layer's time h (its slope beside λ₁ of its block) and the hidden depth
     carrier's decades beside the depth spectrum's prediction."""
@@ -105,13 +120,16 @@ def study_row(entry: Entry, stage: str, result: Any, run: Path, eval_loss: Optio
     top = max(hs, key=lambda r: r["layer"]) if hs else {}
     carrier = "h_depth" if any(r["state"] == "h_depth" for r in result.depth) else "h"
     dep = _first(result.depth, lambda r: r["state"] == carrier)
+    timed = top.get("predicted_slope") is not None  # a task with steps along time
     return {"entry": entry.name, "axis": entry.axis, "stage": stage, "step": m["step"], "task": m["task"],
             "T": m["T"], "D": m["D"], "H": m["hidden"], "eval_loss": eval_loss,
-            "measured_slope": top.get("slope_decades_per_step"), "predicted_slope": top.get("predicted_slope"),
+            "measured_slope": top.get("slope_decades_per_step") if timed else None,
+            "measured_slope_last_half": last_half_slope(result, "h", top["layer"]) if timed else None,
+            "predicted_slope": top.get("predicted_slope"),
             "slope_over_predicted": top.get("slope_over_predicted"), "measured_decades": dep.get("decades"),
             "predicted_decades": dep.get("predicted_decades"), "sigma1_decades": dep.get("sigma1_decades"),
             "directions_1e-3": dep.get("directions_1e-3"), "directions_1e-6": dep.get("directions_1e-6"),
-            "n": m["spectrum"]["depth_n" if entry.axis == "depth" else "n"], "run": run.name}
+            "n_time": m["spectrum"]["n"], "n_depth": m["spectrum"]["depth_n"], "run": run.name}
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
@@ -132,20 +150,23 @@ def rows_markdown(rows: list[dict[str, Any]], study: SpectrumStudy, settings: Sp
     lines = [f"# Lyapunov spectrum at initialisation and after {study.train_steps} training steps ({study.name})", "",
              f"{k} exponents per axis by the QR method on the first {settings.examples} examples of each "
              f"measured batch, {seeds} measurement seed(s); measured in {seconds:.0f} s.", "",
-             "**time**: slope of log10 ‖∂ℓ/∂h‖ of the top layer against steps back (measured) beside λ₁/ln 10 "
-             "of the carried state of that layer and above (predicted), decades per step. **depth**: "
+             "**time**: slope of log10 ‖∂ℓ/∂h‖ of the top layer against steps back (measured: over all "
+             "steps, and over the last half, where the top exponent has had time to dominate) beside "
+             "λ₁/ln 10 of the carried state of that layer and above (predicted), decades per step; "
+             "ratio: all steps / predicted. **depth**: "
              "decades lost by the hidden depth carrier (h, or the grid's h′) from layer D to 1 at the "
              "scored step (measured) beside −(D−1)·λ₁/ln 10 of the depth Jacobians (predicted) and "
              "−log10 σ₁ of their product (the fewest any gradient can lose); **dirs**: singular values "
              "of the product above 1e-3 / 1e-6 of the top one, out of n.", "",
-             "| entry | stage | task T | eval loss | slope measured | λ₁/ln10 | ratio | depth measured | "
-             "depth predicted | bound (σ₁) | dirs 1e-3 / 1e-6 of n |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| entry | stage | task T | eval loss | slope measured | last half | λ₁/ln10 | ratio | depth "
+             "measured | depth predicted | bound (σ₁) | dirs 1e-3 / 1e-6 of n |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         dirs = "—" if r["directions_1e-3"] is None else \
-            f"{r['directions_1e-3']:.3g} / {r['directions_1e-6']:.3g} of {r['n']}"
+            f"{r['directions_1e-3']:.3g} / {r['directions_1e-6']:.3g} of {r['n_depth']}"
         lines.append(f"| {r['entry']} | {r['stage']} (step {r['step']}) | {r['task']} {r['T']} | "
-                     f"{_f(r['eval_loss'], '.3g')} | {_f(r['measured_slope'])} | {_f(r['predicted_slope'])} | "
+                     f"{_f(r['eval_loss'], '.3g')} | {_f(r['measured_slope'])} | {_f(r['measured_slope_last_half'])} | "
+                     f"{_f(r['predicted_slope'])} | "
                      f"{_f(r['slope_over_predicted'], '.3g')} | {_f(r['measured_decades'], '.3g')} | "
                      f"{_f(r['predicted_decades'], '.3g')} | {_f(r['sigma1_decades'], '.3g')} | {dirs} |")
     return "\n".join(lines) + "\n"
