@@ -1,4 +1,5 @@
-"""The Lyapunov spectrum of the backward Jacobians, along time and along depth (docs/design.md §8).
+"""The Lyapunov spectrum of the backward Jacobians, along time and along depth (docs/gradients.md,
+"Lyapunov spectrum").
 
 The probe measures g[t−1] = J[t]ᵀ g[t] step after step, a product of one-step Jacobians of the
 state that crosses from one step to the next.  For almost every starting gradient ‖g‖ grows at

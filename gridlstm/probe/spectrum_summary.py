@@ -1,5 +1,6 @@
 """The Lyapunov spectrum beside the measured decay: gradients/spectrum.csv, and the prediction
-columns of summary.csv and depth.csv (docs/design.md §8; the spectrum itself: spectrum.py).
+columns of summary.csv and depth.csv (docs/gradients.md, "Lyapunov spectrum"; the spectrum itself:
+spectrum.py).
 
 Time.  Every state's gradient is a component of the one backward product of the carried state.
 The time map is block lower-triangular in the layers (layer d at t reads layers ≤ d only), so the
