@@ -1,7 +1,6 @@
 """The spectrum study (docs/gradients.md, "Lyapunov spectrum"): the Lyapunov spectrum at initialisation
-and after a short
-training, beside the measured decay.  What the norm alone hides: how many directions of the state
-still carry a gradient, along time (adding, T = 200: rnn, lstm, gru, grid) and along depth (parity
+and after a short training, beside the measured decay.  What the norm alone hides: how many
+directions of the state still carry a gradient, along time (adding, T = 200: rnn, lstm, gru, grid) and along depth (parity
 through depth, D = 16: lstm and the grids).
 
 A study file (configs/studies/spectrum.yaml) lists entries {name, axis: time|depth, config, set};
