@@ -8,7 +8,7 @@ from typing import Optional
 import click
 from rich.table import Table
 
-from gridlstm.probe.depth_theory import DEPTH_HEADERS, DEPTH_LEGEND, depth_cells, depth_lines
+from gridlstm.probe.depth_theory import DEPTH_LEGEND, depth_headers, depth_lines, depth_row_cells
 from gridlstm.probe.gradcheck import (
     LEGEND,
     GradcheckResult,
@@ -129,10 +129,11 @@ def decay_table(result: GradcheckResult) -> Table:
 def depth_table(result: GradcheckResult) -> Table:
     """The decay along depth at the scored step beside its theory (summary.md's depth section)."""
     table = Table(title="decay along depth at the scored step", caption=DEPTH_LEGEND, header_style="bold")
-    for h in DEPTH_HEADERS:
+    headers = depth_headers(result.depth)
+    for h in headers:
         table.add_column(h, justify="left" if h in ("state", "theory") else "right")
     for r in result.depth:
-        table.add_row(*depth_cells(r))
+        table.add_row(*depth_row_cells(r, headers))
     return table
 
 

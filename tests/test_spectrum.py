@@ -219,7 +219,7 @@ def test_gradcheck_spectrum_writes_predictions_beside_measurements(tmp_path):
     assert float(h["predicted_decades"]) >= float(h["sigma1_decades"]) - 1e-9
     assert 1 <= float(h["directions_1e-6"]) <= 8
     md = (out / "summary.md").read_text()
-    assert "λ₁/ln10" in md and "measured/predicted" in md
+    assert "λ₁/ln10" in md and "measured/predicted" in md and "predicted/layer" in md
     assert "measured/predicted" in res.output
     png = tmp_path / "spectrum.png"
     res = CliRunner().invoke(cli, ["plot", str(out), str(out), "--what", "spectrum", "--out", str(png)])
