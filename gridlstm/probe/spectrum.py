@@ -47,10 +47,12 @@ StepVJP = Callable[[int, Tensor], Tensor]  # (k, Q (B, n, K)) -> J_kᵀ Q (B, n,
 LN10 = math.log(10.0)
 
 
-def random_frame(batch: int, n: int, k: int, seed: int, dtype: torch.dtype = torch.float64) -> Tensor:
-    """Q₀: a random orthonormal n × k frame per example, from ``seed``.  -> (B, n, k)."""
+def random_frame(batch: int, n: int, k: int, seed: int, dtype: torch.dtype = torch.float64,
+                 device: torch.device | str = "cpu") -> Tensor:
+    """Q₀: a random orthonormal n × k frame per example, from ``seed`` (drawn on the CPU, so the
+    same on every device).  -> (B, n, k)."""
     g = torch.Generator().manual_seed(seed)
-    return torch.linalg.qr(torch.randn(batch, n, k, generator=g, dtype=dtype)).Q
+    return torch.linalg.qr(torch.randn(batch, n, k, generator=g, dtype=dtype)).Q.to(device)
 
 
 def benettin(step: StepVJP, steps: int, q0: Tensor, warmup: int = 0) -> Tensor:
@@ -202,10 +204,12 @@ def time_spectrum(model: nn.Module, x: Tensor, states: dict[str, Tensor], k: Opt
         return None
     warmup = default_warmup(steps) if warmup is None else warmup
     D, H = cell.layers, cell.hidden
-    layer_of = torch.arange(D).repeat_interleave(H).repeat(len(carried))   # (n,) layer of coordinate
+    dev = px.device
+    layer_of = torch.arange(D, device=dev).repeat_interleave(H).repeat(len(carried))  # (n,) layer of coordinate
     masks = [None] + [(layer_of >= d).double() for d in range(1, D)]
-    q0s = [random_frame(B, n, directions(k, n), seed)]
-    q0s += [torch.linalg.qr(random_frame(B, n, 1, seed + d) * m[:, None]).Q for d, m in enumerate(masks[1:], 1)]
+    q0s = [random_frame(B, n, directions(k, n), seed, device=dev)]
+    q0s += [torch.linalg.qr(random_frame(B, n, 1, seed + d, device=dev) * m[:, None]).Q
+            for d, m in enumerate(masks[1:], 1)]
     lams = benettin_groups(time_jacobian_step(cell, px, carried), steps, q0s, masks, warmup)
     tops = np.stack([lams[0][:, 0].numpy()] + [lam[:, 0].numpy() for lam in lams[1:]], axis=1)  # (B', D)
     return TimeSpectrum(lams[0].numpy(), n, steps, warmup, tops)
@@ -238,7 +242,7 @@ def depth_jacobians(model: nn.Module, x: Tensor, states: dict[str, Tensor]) -> l
     with torch.no_grad():
         px = model.proj(x).transpose(0, 1).double()                          # (T, B, H)
     n = len(cell.up_idx) * cell.hidden
-    eye = torch.eye(n, dtype=torch.float64).expand(B, n, n)
+    eye = torch.eye(n, dtype=torch.float64, device=px.device).expand(B, n, n)
     out = []
     for d in range(1, cell.layers):
         below, left = at_last_step(*block_inputs(cell, px, st, d), B)        # each (1, B, H)
@@ -257,8 +261,8 @@ def depth_spectrum(model: nn.Module, x: Tensor, states: dict[str, Tensor], k: Op
     prod = top_down[0]
     for jt in top_down[1:]:
         prod = jt @ prod                                                     # M = J_2ᵀ ⋯ J_Dᵀ
-    log_sv = torch.log(torch.linalg.svdvals(prod)).numpy()
+    log_sv = torch.log(torch.linalg.svdvals(prod)).cpu().numpy()
     B, n, _ = prod.shape
-    q0 = random_frame(B, n, directions(k, n), seed)
+    q0 = random_frame(B, n, directions(k, n), seed, device=prod.device)
     lam = benettin(lambda i, q: top_down[i] @ q, len(top_down), q0, 0)
     return DepthSpectrum(log_sv, lam.numpy(), len(top_down))
