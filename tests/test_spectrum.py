@@ -221,6 +221,12 @@ def test_gradcheck_spectrum_writes_predictions_beside_measurements(tmp_path):
     md = (out / "summary.md").read_text()
     assert "λ₁/ln10" in md and "measured/predicted" in md and "predicted/layer" in md
     assert "measured/predicted" in res.output
+    res = CliRunner().invoke(cli, ["report", str(out), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    rep = next(csv.DictReader(res.output.splitlines()))
+    top_h = max((r for r in summary if r["state"] == "h"), key=lambda r: int(r["layer"]))
+    assert float(rep["grad_predicted"]) == pytest.approx(float(top_h["predicted_slope"]), rel=1e-3)
+    assert float(rep["depth_predicted_per_layer"]) == pytest.approx(float(h["predicted_per_layer"]), rel=1e-3)
     png = tmp_path / "spectrum.png"
     res = CliRunner().invoke(cli, ["plot", str(out), str(out), "--what", "spectrum", "--out", str(png)])
     assert res.exit_code == 0, res.output
