@@ -20,7 +20,7 @@ from gridlstm.probe.gradcheck import (
     title,
     write_outputs,
 )
-from gridlstm.probe.spectrum_summary import SpectrumSettings
+from gridlstm.probe.spectrum_summary import EXAMPLES, SpectrumSettings
 from gridlstm.probe.verify import Check, verify_all
 
 from .common import (
@@ -52,12 +52,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--spectrum", "spectrum", metavar="K|all", default=None, is_flag=False, flag_value="8",
               help="Also compute the top K Lyapunov exponents of the backward Jacobians (QR method; "
                    "K=8 when the flag is given alone, all: the whole carried state) along time and "
-                   "along depth, on the first 8 examples of each batch: the predicted slope λ₁/ln10 "
-                   "beside the measured one, and gradients/spectrum.csv.")
+                   "along depth, on the first --spectrum-examples examples of each batch: the predicted "
+                   "slope λ₁/ln10 beside the measured one, and gradients/spectrum.csv.")
+@click.option("--spectrum-examples", type=click.IntRange(1), default=EXAMPLES, show_default=True,
+              help="Examples of each measured batch (the first ones) whose spectra --spectrum computes.")
 @device_option
 @handle_errors
 def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: Optional[int],
-              out: Optional[Path], verify: bool, which: str, spectrum: Optional[str], device: str) -> None:
+              out: Optional[Path], verify: bool, which: str, spectrum: Optional[str], spectrum_examples: int,
+              device: str) -> None:
     """Gradient norm ‖∂L/∂state[t, d]‖ for every timestep t, layer d and state kind, from ONE
     backward pass, with the decay summary beside the vanishing-gradient theory (σ_max bound for
     the RNN, forget gates for LSTM / grid memory), and the decay along depth at the scored step
@@ -79,7 +82,7 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     path, overrides = split_config_args(args)
     if length is not None:
         overrides.append(f"task.length={length}")
-    settings = spectrum_settings(spectrum)
+    settings = spectrum_settings(spectrum, spectrum_examples)
     source = load_source(path, overrides, which)
     result = run_gradcheck(source, seeds, batch, device, settings)
     console = stderr_console()
@@ -103,16 +106,16 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
             sys.exit(1)
 
 
-def spectrum_settings(value: Optional[str]) -> Optional[SpectrumSettings]:
+def spectrum_settings(value: Optional[str], examples: int = EXAMPLES) -> Optional[SpectrumSettings]:
     """--spectrum K|all -> what to compute (None: no spectrum); a bad K is a usage error."""
     if value is None:
         return None
     if value == "all":
-        return SpectrumSettings(k=None)
+        return SpectrumSettings(k=None, examples=examples)
     if not value.isdigit() or int(value) < 1:
         raise click.BadParameter(f"{value!r}: expected a positive number of exponents or 'all'",
                                  param_hint="--spectrum")
-    return SpectrumSettings(k=int(value))
+    return SpectrumSettings(k=int(value), examples=examples)
 
 
 def decay_table(result: GradcheckResult) -> Table:

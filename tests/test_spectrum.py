@@ -198,7 +198,8 @@ def test_gradcheck_spectrum_writes_predictions_beside_measurements(tmp_path):
 
     out = tmp_path / "g"
     res = CliRunner().invoke(cli, ["gradcheck", "configs/adding_lstm.yaml", "task.length=30", "model.hidden=8",
-                                   "model.layers=2", "--batch", "4", "--spectrum", "3", "--out", str(out)])
+                                   "model.layers=2", "--batch", "6", "--spectrum", "3", "--spectrum-examples", "4",
+                                   "--out", str(out)])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(out / "spectrum.csv")))
     assert [(r["axis"], r["index"]) for r in rows] == [("time", "1"), ("time", "2"), ("time", "3"),
