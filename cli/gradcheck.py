@@ -8,19 +8,19 @@ from typing import Optional
 import click
 from rich.table import Table
 
-from gridlstm.probe.depth_theory import DEPTH_HEADERS, DEPTH_LEGEND, depth_cells, depth_lines
+from gridlstm.probe.depth_theory import DEPTH_LEGEND, depth_headers, depth_lines, depth_row_cells
 from gridlstm.probe.gradcheck import (
-    HEADERS,
     LEGEND,
-    SHOWN,
     GradcheckResult,
     cell,
+    columns,
     load_source,
     output_dir,
     run_gradcheck,
     title,
     write_outputs,
 )
+from gridlstm.probe.spectrum_summary import EXAMPLES, SpectrumSettings
 from gridlstm.probe.verify import Check, verify_all
 
 from .common import (
@@ -49,10 +49,18 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--from", "which", type=click.Choice(["last", "best"]), default="last", show_default=True,
               help="Which checkpoint of RUN_DIR: last (checkpoint.pt) or best (best.pt, the step of "
                    "the best eval metric).")
+@click.option("--spectrum", "spectrum", metavar="K|all", default=None, is_flag=False, flag_value="8",
+              help="Also compute the top K Lyapunov exponents of the backward Jacobians (QR method; "
+                   "K=8 when the flag is given alone, all: the whole carried state) along time and "
+                   "along depth, on the first --spectrum-examples examples of each batch: the predicted "
+                   "slope λ₁/ln10 beside the measured one, and gradients/spectrum.csv.")
+@click.option("--spectrum-examples", type=click.IntRange(1), default=EXAMPLES, show_default=True,
+              help="Examples of each measured batch (the first ones) whose spectra --spectrum computes.")
 @device_option
 @handle_errors
 def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: Optional[int],
-              out: Optional[Path], verify: bool, which: str, device: str) -> None:
+              out: Optional[Path], verify: bool, which: str, spectrum: Optional[str], spectrum_examples: int,
+              device: str) -> None:
     """Gradient norm ‖∂L/∂state[t, d]‖ for every timestep t, layer d and state kind, from ONE
     backward pass, with the decay summary beside the vanishing-gradient theory (σ_max bound for
     the RNN, forget gates for LSTM / grid memory), and the decay along depth at the scored step
@@ -74,8 +82,9 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     path, overrides = split_config_args(args)
     if length is not None:
         overrides.append(f"task.length={length}")
+    settings = spectrum_settings(spectrum, spectrum_examples)
     source = load_source(path, overrides, which)
-    result = run_gradcheck(source, seeds, batch, device)
+    result = run_gradcheck(source, seeds, batch, device, settings)
     console = stderr_console()
     console.print(decay_table(result))
     for line in result.theory:
@@ -84,6 +93,8 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
         console.print(depth_table(result))
         for line in depth_lines(result.depth):
             console.print(f"  {line}", markup=False)
+    for line in result.spectrum_lines:
+        console.print(f"  {line}", markup=False)
     folder = output_dir(source, out)
     for file in write_outputs(result, folder):
         click.echo(str(file))
@@ -95,23 +106,37 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
             sys.exit(1)
 
 
+def spectrum_settings(value: Optional[str], examples: int = EXAMPLES) -> Optional[SpectrumSettings]:
+    """--spectrum K|all -> what to compute (None: no spectrum); a bad K is a usage error."""
+    if value is None:
+        return None
+    if value == "all":
+        return SpectrumSettings(k=None, examples=examples)
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"{value!r}: expected a positive number of exponents or 'all'",
+                                 param_hint="--spectrum")
+    return SpectrumSettings(k=int(value), examples=examples)
+
+
 def decay_table(result: GradcheckResult) -> Table:
     """gradcheck's summary for a terminal: the columns of summary.md, the legend as its caption."""
     table = Table(title=title(result.meta), caption=LEGEND, header_style="bold")
-    for h in HEADERS:
+    shown, headers = columns(result)
+    for h in headers:
         table.add_column(h, justify="left" if h == "state" else "right")
     for r in result.summary:
-        table.add_row(*(cell(r, k) for k in SHOWN))
+        table.add_row(*(cell(r, k) for k in shown))
     return table
 
 
 def depth_table(result: GradcheckResult) -> Table:
     """The decay along depth at the scored step beside its theory (summary.md's depth section)."""
     table = Table(title="decay along depth at the scored step", caption=DEPTH_LEGEND, header_style="bold")
-    for h in DEPTH_HEADERS:
+    headers = depth_headers(result.depth)
+    for h in headers:
         table.add_column(h, justify="left" if h in ("state", "theory") else "right")
     for r in result.depth:
-        table.add_row(*depth_cells(r))
+        table.add_row(*depth_row_cells(r, headers))
     return table
 
 

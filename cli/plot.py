@@ -23,7 +23,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="gradients: norm against steps back, one line per run; heatmap: time × depth map "
                    "per state kind; loss: learning curves with the chance baseline; profiles: the "
                    "gradient profiles recorded during training; depth: norm against layer d at the "
-                   "scored step, one line per run and state kind.")
+                   "scored step, one line per run and state kind; spectrum: the Lyapunov exponents "
+                   "(gradcheck --spectrum) against their index, one line per run and axis.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file; its suffix picks the format (.png, .svg, .pdf). "
                    "Default: RUN/plots/WHAT.png; several runs: compare/WHAT-Nruns-<UTC stamp>.png in "

@@ -1,8 +1,9 @@
 """``gridlstm study``: studies built from one command (logic in gridlstm/studies/)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -21,6 +22,7 @@ def study() -> None:
     \b
     Example:
       gridlstm study depth                       # configs/studies/depth.yaml
+      gridlstm study spectrum                    # configs/studies/spectrum.yaml
     """
 
 
@@ -54,10 +56,59 @@ def depth(args: tuple[str, ...], seeds: int, batch: Optional[int], out: Path, de
         console.print(f"  [{i}/{n}] {run_id} ({seconds:.1f} s)", markup=False)
 
     result = run_depth_study(sweep, out, seeds, batch, device, path, progress)
-    console.print(f"measured in {result.seconds:.0f} s")
-    for f in result.files:
+    finish(console, f"measured in {result.seconds:.0f} s", result.files, result.folder)
+
+
+def finish(console: Any, line: str, files: list[Path], folder: Path) -> None:
+    """The closing line on stderr, then every file written and the study folder last on stdout."""
+    console.print(line)
+    for f in files:
         click.echo(str(f))
-    click.echo(str(result.folder))
+    click.echo(str(folder))
+
+
+@study.command(context_settings=CONTEXT)
+@click.argument("args", nargs=-1, metavar="[STUDY_FILE] [KEY=VALUE]...")
+@measurement_options(100, 1, "Measurement seeds per model and stage.", "train.batch_size of each config")
+@click.option("--k", "k", default="8", show_default=True, metavar="K|all",
+              help="Lyapunov exponents per axis (all: the whole state).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Training steps before the second measurement [default: the file's train_steps].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
+              show_default=True, help="Root folder; the study goes to OUT/studies/NAME/<UTC time>-<id>/.")
+@device_option
+@handle_errors
+def spectrum(args: tuple[str, ...], seeds: int, batch: Optional[int], k: str, steps: Optional[int], out: Path,
+             device: str) -> None:
+    """The Lyapunov spectrum at initialisation and after a short training: every entry of
+    STUDY_FILE (default configs/studies/spectrum.yaml: adding T=200 for rnn, lstm, gru, grid along
+    time; parity through depth at D=16 for lstm and the grids along depth) is gradchecked with
+    --spectrum, trained for the file's train_steps, and gradchecked again; then spectrum.png,
+    spectrum.md and spectrum.csv. KEY=VALUE overrides every entry. Prints the files, the folder last.
+
+    \b
+    Example:
+      gridlstm study spectrum
+      gridlstm study spectrum configs/studies/spectrum.yaml model.hidden=32 --k 4 --steps 50
+    """
+    from gridlstm.studies.spectrum import DEFAULT_SPECTRUM_STUDY, load_spectrum_study, run_spectrum_study
+
+    from .gradcheck import spectrum_settings
+
+    path, overrides = split_config_args(args)
+    settings = spectrum_settings(k)
+    study_spec = load_spectrum_study(path or DEFAULT_SPECTRUM_STUDY, overrides)
+    if steps is not None:
+        study_spec = replace(study_spec, train_steps=steps)
+    console = stderr_console()
+    console.print(f"{study_spec.name}: {len(study_spec.entries)} models, measured at initialisation and after "
+                  f"{study_spec.train_steps} training steps")
+
+    def progress(name: str, seconds: float) -> None:
+        console.print(f"  {name} ({seconds:.1f} s)", markup=False)
+
+    result = run_spectrum_study(study_spec, out, settings, seeds, batch, device, progress)
+    finish(console, f"done in {result.seconds:.0f} s", result.files, result.folder)
 
 
 @study.command(context_settings=CONTEXT)

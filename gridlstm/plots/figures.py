@@ -12,6 +12,7 @@ Runs are labelled by what differs between them, the rule of ``report`` (results/
     depth      log-y ‖∂ℓ/∂state[T, d]‖ against layer d, one line per run and state kind  (depth.py)
     profiles   the profiles recorded at several training steps, one figure per run
     loss       train/eval loss and metric against step, chance baseline, success threshold (training.py)
+    spectrum   the Lyapunov exponents against their index, one line per run and axis  (spectrum.py)
 """
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ from gridlstm.results.collect import Run
 
 from .depth import depth_figure
 from .gradients import gradients_figure, heatmap_figure, profiles_figure
+from .spectrum import spectrum_figure
 from .style import DPI, save, style
 from .training import loss_figure
 
-WHAT = ("gradients", "heatmap", "loss", "profiles", "depth")
+WHAT = ("gradients", "heatmap", "loss", "profiles", "depth", "spectrum")
 FORMATS = (".png", ".svg", ".pdf")
 
 
@@ -69,6 +71,8 @@ def make_figures(runs: list[Run], what: str, state: Optional[str] = None, layer:
     with style():
         if what == "depth":
             return [depth_figure(runs, state, mean_t)]
+        if what == "spectrum":
+            return [spectrum_figure(runs)]
         state = state or "h"
         if what == "gradients":
             return [gradients_figure(runs, state, layer, x_axis)]

@@ -157,7 +157,7 @@ SUMMARY_FIELDS = ("state", "layer", "slope_decades_per_step", "slope_std", "firs
                   "steps_to_1e-3", "steps_to_1e-6", "steps_to_1e-12", "underflow_step", "ref_step", "fit_points",
                   "theory_kind", "theory_slope", "sigma_max", "gamma", "vanishing_sufficient", "spectral_radius",
                   "bound_holds", "mean_forget", "mean_log10_forget", "log10_mean_forget", "structural_zero",
-                  "structural_zero_step")
+                  "structural_zero_step", "predicted_slope", "predicted_slope_std", "slope_over_predicted")
 
 
 def _mean(values: list[float]) -> float:

@@ -109,7 +109,8 @@ def depth_theory(model: nn.Module, x: Tensor, states: dict[str, Tensor]) -> Dept
 
 DEPTH_FIELDS = ("state", "top_layer", "decades", "decades_std", "underflow", "seeds", "per_layer",
                 "theory_kind", "theory_per_layer", "reference_kind", "reference_per_layer", "bound_decades",
-                "bound_holds")
+                "bound_holds", "predicted_decades", "predicted_per_layer", "decades_over_predicted", "sigma1_decades",
+                "directions_1e-3", "directions_1e-6")
 THEORY_TEXT = {"jacobian_bound": "‖J_d‖₂ bound (lost ≥)", "depth_forget_gate": "depth forget gate f′"}
 
 
@@ -181,7 +182,27 @@ DEPTH_LEGEND = ("decades lost from the top layer the loss reaches down to layer 
                 "FLT_MIN); per layer: divided by top − 1, positive = vanishing; theory: −mean_d log10 "
                 "mean_b ‖J_d‖₂ with J_d = ∂h[T,d]/∂h[T,d−1] (stacked: a lower bound on the decades "
                 "lost per example whose ‖J_d‖ are the batch means; the strict bound for the batch "
-                "follows the table), or −max over units of mean log10 f′ (grid depth memory: the slowest unit)")
+                "follows the table), or −max over units of mean log10 f′ (grid depth memory: the slowest unit); "
+                "predicted/layer (with the spectrum): −λ₁/ln 10 of the depth Jacobians, and the singular "
+                "values of their product above 1e-3 / 1e-6 of the top one")
+
+
+SPECTRUM_HEADERS = ("predicted/layer", "dirs 1e-3 / 1e-6")  # with the spectrum (spectrum_summary.py)
+
+
+def depth_headers(depth: list[dict[str, Any]]) -> tuple[str, ...]:
+    """DEPTH_HEADERS, and the spectrum's prediction when any row has one."""
+    return DEPTH_HEADERS + (SPECTRUM_HEADERS if any("predicted_per_layer" in r for r in depth) else ())
+
+
+def depth_row_cells(r: dict[str, Any], headers: tuple[str, ...]) -> tuple[str, ...]:
+    """The cells of one row under ``headers`` (depth_headers)."""
+    cells = depth_cells(r)
+    if len(headers) == len(DEPTH_HEADERS):
+        return cells
+    if "predicted_per_layer" not in r:
+        return cells + ("—", "—")
+    return cells + (f"≈ {r['predicted_per_layer']:.3g}", f"{r['directions_1e-3']:.3g} / {r['directions_1e-6']:.3g}")
 
 
 def depth_cells(r: dict[str, Any]) -> tuple[str, ...]:
@@ -222,7 +243,8 @@ def depth_markdown(depth: list[dict[str, Any]]) -> list[str]:
     """summary.md's depth section (empty for a model with one layer)."""
     if not depth:
         return []
+    headers = depth_headers(depth)
     lines = ["", "## Decay along depth at the scored step", "", DEPTH_LEGEND + ". Every column: depth.csv.", "",
-             "| " + " | ".join(DEPTH_HEADERS) + " |", "|" + "---|" * len(DEPTH_HEADERS)]
-    lines += ["| " + " | ".join(depth_cells(r)) + " |" for r in depth]
+             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(depth_row_cells(r, headers)) + " |" for r in depth]
     return lines + [""] + [f"- {t}" for t in depth_lines(depth)]

@@ -7,6 +7,8 @@
              gradients/summary.md      the same table in markdown, plus the theory lines and the
                                        decay along depth at the scored step beside its theory
              gradients/depth.csv       one row per depth-carrying state (depth_theory.py; D > 1 only)
+             gradients/spectrum.csv    with a spectrum: the Lyapunov exponents along time and depth
+                                       (spectrum.py), their predictions in summary.csv and depth.csv
              gradients/meta.json       what was measured
     train    GradientRecorder appends the same rows to gradients/profiles.csv at gradients.at_steps
 
@@ -32,7 +34,7 @@ from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_di
 from gridlstm.tasks import Task
 from gridlstm.train.trainer import build, resolve_device
 
-from . import decay, depth_theory
+from . import decay, depth_theory, spectrum_summary
 from .gradients import GRADIENT_FIELDS, measure, profile_rows
 
 # Model fields that change the weights: a checkpoint must agree on all of them (schedule does not),
@@ -124,11 +126,14 @@ class GradcheckResult:
     theory: list[str]                 # theory lines of summary.md
     meta: dict[str, Any]
     depth: list[dict[str, Any]] = field(default_factory=list)  # depth.csv: decay along depth at T
+    spectrum: list[dict[str, Any]] = field(default_factory=list)  # spectrum.csv (with a spectrum)
+    spectrum_lines: list[str] = field(default_factory=list)       # its predictions beside the measurements
 
 
-def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
-                  device: str = "auto") -> GradcheckResult:
-    """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory."""
+def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, device: str = "auto",
+                  spectrum: Optional[spectrum_summary.SpectrumSettings] = None) -> GradcheckResult:
+    """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory (and, with
+    ``spectrum``, the Lyapunov spectrum of the same batches: spectrum_summary.py)."""
     if seeds < 1:
         raise GridlstmError(f"--seeds {seeds}: expected a positive number of measurement seeds")
     cfg = source.cfg
@@ -139,6 +144,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
     dev = resolve_device(device)
     rows, theories, depth_theories = [], [], []
     task = None
+    spectra = spectrum_summary.Spectra(spectrum) if spectrum is not None else None
     for i in range(seeds):
         seed = cfg.seed + i
         task, model = build_model(source, seed, dev)
@@ -149,6 +155,8 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         if cfg.model.layers > 1:  # on the same batch and forward pass as the measurement
             depth_theories.append(depth_theory.depth_theory(model, x, profile.states))
         rows += profile_rows(profile, source.step, seed)
+        if spectra is not None:
+            spectra.add(model, x, profile.states, seed)
     tiny = torch.finfo(next(model.parameters()).dtype).tiny
     per_seed = by_steps_back(rows)
     last_step = task.scores == "last"
@@ -165,7 +173,14 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
     }
     lines = decay.theory_lines(summary, per_seed, m.layers, model.cell.memories)
     depth = depth_theory.depth_summary(rows, depth_theories, m.model_dump()) if m.layers > 1 else []
-    return GradcheckResult(rows, summary, lines, meta, depth)
+    result = GradcheckResult(rows, summary, lines, meta, depth)
+    if spectra is not None:
+        spectrum_summary.annotate_summary(summary, spectra)
+        spectrum_summary.annotate_depth(depth, spectra, m.layers)
+        result.spectrum = spectrum_summary.spectrum_rows(spectra)
+        result.spectrum_lines = spectrum_summary.spectrum_lines(spectra, summary, depth, batch)
+        meta["spectrum"] = spectrum_summary.spectrum_meta(spectra, batch)
+    return result
 
 
 # ----------------------------------------------------------------------------- output
@@ -184,10 +199,21 @@ def output_dir(source: Source, out: Optional[Path], out_root: Path = Path("outpu
 
 SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_value", "first_last_ratio",
          "steps_to_1e-3", "steps_to_1e-6", "steps_to_1e-12", "underflow_step")
-HEADERS = ("state", "layer", "slope", "theory", "σmax/f", "first/last", "1e-3", "1e-6", "1e-12", "uflow")
-LEGEND = ("slope and theory in decades per step back from the loss; σmax/f: σ_max(W_hh) (rnn) or the "
+HEADERS = ("state", "layer", "slope", "bound", "σmax/f", "first/last", "1e-3", "1e-6", "1e-12", "uflow")
+LEGEND = ("slope and bound in decades per step back from the loss (bound: log10 γσ_max for the rnn, the "
+          "slowest unit's mean log10 f for a memory); λ₁/ln10 (when the spectrum is computed): the predicted "
+          "slope; σmax/f: σ_max(W_hh) (rnn) or the "
           "mean gate of a memory (forget gate f; a gru's update gate z); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
           "back until g underflows (g < FLT_MIN), or where g is structurally 0 (no path to the loss)")
+
+
+def columns(result: GradcheckResult) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(summary keys, headers) of the decay table: SHOWN, and λ₁/ln10 beside the bound when the
+    spectrum was computed."""
+    if not result.spectrum:
+        return SHOWN, HEADERS
+    i = SHOWN.index("theory_slope") + 1
+    return SHOWN[:i] + ("predicted_slope",) + SHOWN[i:], HEADERS[:i] + ("λ₁/ln10",) + HEADERS[i:]
 
 
 def cell(r: dict[str, Any], key: str) -> str:
@@ -201,7 +227,7 @@ def cell(r: dict[str, Any], key: str) -> str:
         return "—"
     if key == "slope_decades_per_step" and not np.isnan(r.get("slope_std", np.nan)):
         return f"{v:+.3g}±{r['slope_std']:.1g}"
-    if key in ("slope_decades_per_step", "theory_slope"):
+    if key in ("slope_decades_per_step", "theory_slope", "predicted_slope"):
         return f"{v:+.3g}"
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
@@ -218,21 +244,26 @@ def summary_markdown(result: GradcheckResult) -> str:
              "g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ (per-example norms), averaged over seeds.", "",
              "Steps back s = T − t from the last scored position (the final step; for copy every "
              "position is scored and s counts back from the last one). slope: least-squares slope of "
-             "log10 g against s before underflow (decades per step, negative = vanishing); theory: "
+             "log10 g against s before underflow (decades per step, negative = vanishing); bound: "
              "log10(γσ_max) for the rnn (the slowest decay the bound allows), for a time memory the "
-             "max over units of mean log10 f (the slowest unit, which the norm follows); σmax/f: σ_max(W_hh) or the mean forget gate; first/last: g at t = 1 over g at "
+             "max over units of mean log10 f (the slowest unit, which the norm follows); λ₁/ln10 (when computed): the top Lyapunov exponent of the "
+             "backward time map in decades per step, the slope predicted for every state; σmax/f: σ_max(W_hh) or the mean forget gate; first/last: g at t = 1 over g at "
              "t = T; 1e-k: first s with g < 1e-k·g at the loss; uflow: first s with g < "
              f"{result.meta['underflow_threshold']:.3g} (underflow); structurally 0: exactly 0 from that s "
              "on, with no path to the loss (not underflow). Over seeds every number is that of the "
              "geometric-mean profile (slope = mean of the per-seed slopes; ± their spread). A state with no path to the loss at "
              "s = 0 (the paper grid's time h and m feed only the next step) is measured from the first s "
              "where g > 0 instead (ref_step in summary.csv). Full data: gradients.csv; every column: "
-             "summary.csv.", "",
-             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+             "summary.csv.", ""]
+    shown, headers = columns(result)
+    lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for r in result.summary:
-        lines.append("| " + " | ".join(cell(r, k) for k in SHOWN) + " |")
+        lines.append("| " + " | ".join(cell(r, k) for k in shown) + " |")
     lines += ["", "## Theory beside measurement", ""] + [f"- {t}" for t in result.theory]
     lines += depth_theory.depth_markdown(result.depth)
+    if result.spectrum_lines:
+        lines += ["", "## Lyapunov spectrum: predictions beside measurements", "",
+                  *[f"- {t}" for t in result.spectrum_lines], "", "Every exponent: spectrum.csv."]
     return "\n".join(lines) + "\n"
 
 
@@ -247,6 +278,8 @@ def write_outputs(result: GradcheckResult, out_dir: Path) -> list[Path]:
     }
     if result.depth:
         files["depth.csv"] = csv_text(result.depth, depth_theory.DEPTH_FIELDS)
+    if result.spectrum:
+        files["spectrum.csv"] = csv_text(result.spectrum, spectrum_summary.SPECTRUM_FIELDS)
     for name, text in files.items():
         atomic_write_text(out_dir / name, text)
     write_json(out_dir / "meta.json", result.meta)

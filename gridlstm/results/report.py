@@ -8,6 +8,9 @@
                             of a config: config.yaml, status "untrained")
     gradients/summary.csv   decay slope (decades per step back) and first/last ratio of the
                             top layer's time hidden state h; blank when the run has no gradients
+    gradients/summary.csv   with gradcheck's spectrum: the predicted slope λ₁/ln 10 beside it
+    gradients/depth.csv     with the spectrum: the predicted decades lost per layer, −λ₁/ln 10 of
+                            the depth Jacobians by QR (of the hidden state's row)
     gradients/gradients.csv depth: decades lost per layer from the top layer to layer 1 at the
                             scored step, of h (rnn, lstm) or the grid's depth hidden state h′,
                             mean over measurement seeds (results/depth.py); a lower bound when
@@ -34,8 +37,8 @@ from gridlstm.errors import GridlstmError
 from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
 
-from .collect import Run, finite
-from .depth import run_depth_decay
+from .collect import Run, finite, read_csv
+from .depth import depth_hidden, run_depth_decay
 from .differ import configs, differing_keys, shared_items, short_names, value_text
 
 FORMATS = ("rich", "md", "csv", "latex")
@@ -77,8 +80,10 @@ COLUMNS = (
     Column("eval_metric", "value", _g(4)),
     Column("solved", "solved", _yes, right=False),
     Column("grad_slope", "h slope (dec/step, top layer)", _g(3)),
+    Column("grad_predicted", "predicted λ₁/ln10", _g(3)),
     Column("grad_ratio", "h first/last", _g(3)),
     Column("depth_decades_per_layer", "depth", _g(3)),  # decades lost per layer
+    Column("depth_predicted_per_layer", "depth predicted", _g(3)),  # −λ₁/ln 10 per layer (QR)
 )
 KEYS = tuple(c.key for c in COLUMNS)
 # The rich view's results, after the run and its differing config keys (status only where it differs).
@@ -133,6 +138,21 @@ def top_h_row(run: Run) -> Optional[dict[str, Any]]:
     return max(h, key=lambda r: r["layer"]) if h else None
 
 
+def depth_prediction(run: Run) -> Optional[float]:
+    """depth.csv's predicted decades lost per layer (the spectrum's) of the hidden depth carrier."""
+    path = run.gradient_file("depth.csv")
+    if not path.is_file():
+        return None
+    _, rows = read_csv(path, "rewrite it with: gridlstm gradcheck RUN --spectrum")
+    states = [r.get("state") for r in rows]
+    want = depth_hidden([s for s in states if s])
+    value = next((r.get("predicted_per_layer") for r in rows if r.get("state") == want), None)
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
 def run_summary(run: Run) -> dict[str, Any]:
     """summary.json; for a run still training (or killed) the same keys from config.yaml and the
     last eval row of metrics.csv; for a gradcheck of a config (never trained) from config.yaml."""
@@ -181,8 +201,10 @@ def report_row(run: Run) -> dict[str, Any]:
         "eval_metric": s.get("eval_metric"),
         "solved": s.get("solved"),
         "grad_slope": grad.get("slope_decades_per_step") if grad else None,
+        "grad_predicted": grad.get("predicted_slope") if grad else None,
         "grad_ratio": grad.get("first_last_ratio") if grad else None,
         "depth_decades_per_layer": depth.per_layer if depth else None,
+        "depth_predicted_per_layer": depth_prediction(run),
     }
 
 
