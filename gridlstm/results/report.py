@@ -145,7 +145,7 @@ def depth_prediction(run: Run) -> Optional[float]:
         return None
     _, rows = read_csv(path, "rewrite it with: gridlstm gradcheck RUN --spectrum")
     states = [r.get("state") for r in rows]
-    want = depth_hidden([s for s in states if s])
+    want = depth_hidden([s for s in states if s], run.config["model"])
     value = next((r.get("predicted_per_layer") for r in rows if r.get("state") == want), None)
     try:
         return float(value) if value else None
