@@ -3,25 +3,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
-from rich.table import Table
-
-from gridlstm.probe.depth_theory import DEPTH_HEADERS, DEPTH_LEGEND, depth_cells, depth_lines
-from gridlstm.probe.gradcheck import (
-    HEADERS,
-    LEGEND,
-    SHOWN,
-    GradcheckResult,
-    cell,
-    load_source,
-    output_dir,
-    run_gradcheck,
-    title,
-    write_outputs,
-)
-from gridlstm.probe.verify import Check, verify_all
 
 from .common import (
     check_out_dir,
@@ -31,12 +15,19 @@ from .common import (
     split_config_args,
     stderr_console,
 )
+from .complete import complete_args
+
+if TYPE_CHECKING:  # the measurement stack imports torch: only when a command runs, not for --help
+    from rich.table import Table
+
+    from gridlstm.probe.gradcheck import GradcheckResult
+    from gridlstm.probe.verify import Check
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("args", nargs=-1, metavar="[CONFIG|RUN_DIR] [KEY=VALUE]...")
+@click.argument("args", nargs=-1, metavar="[CONFIG|RUN_DIR] [KEY=VALUE]...", shell_complete=complete_args)
 @measurement_options(1000, 1, "Measurement seeds (batches; from a config also fresh initial weights): mean "
                      "and spread.", "train.batch_size")
 @click.option("--length", type=click.IntRange(2), default=None, help="Sequence length T (task.length).")
@@ -69,6 +60,10 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a --from best
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
     """
+    from gridlstm.probe.depth_theory import depth_lines
+    from gridlstm.probe.gradcheck import load_source, output_dir, run_gradcheck, write_outputs
+    from gridlstm.probe.verify import verify_all
+
     if out is not None:
         check_out_dir(out)
     path, overrides = split_config_args(args)
@@ -97,6 +92,10 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
 
 def decay_table(result: GradcheckResult) -> Table:
     """gradcheck's summary for a terminal: the columns of summary.md, the legend as its caption."""
+    from rich.table import Table
+
+    from gridlstm.probe.gradcheck import HEADERS, LEGEND, SHOWN, cell, title
+
     table = Table(title=title(result.meta), caption=LEGEND, header_style="bold")
     for h in HEADERS:
         table.add_column(h, justify="left" if h == "state" else "right")
@@ -107,6 +106,10 @@ def decay_table(result: GradcheckResult) -> Table:
 
 def depth_table(result: GradcheckResult) -> Table:
     """The decay along depth at the scored step beside its theory (summary.md's depth section)."""
+    from rich.table import Table
+
+    from gridlstm.probe.depth_theory import DEPTH_HEADERS, DEPTH_LEGEND, depth_cells
+
     table = Table(title="decay along depth at the scored step", caption=DEPTH_LEGEND, header_style="bold")
     for h in DEPTH_HEADERS:
         table.add_column(h, justify="left" if h in ("state", "theory") else "right")
@@ -116,6 +119,8 @@ def depth_table(result: GradcheckResult) -> Table:
 
 
 def verify_table(checks: list[Check]) -> Table:
+    from rich.table import Table
+
     table = Table(title="gradient verification (float64)", header_style="bold")
     for h in ("check", "max rel error", "tolerance", "result"):
         table.add_column(h, justify="left" if h == "check" else "right")

@@ -190,7 +190,7 @@ def outcome(summary: Any) -> tuple[str, int]:
 
 def main() -> None:
     """The installed `gridlstm` command: one process per command (exits_after_command())."""
-    cli(obj=ENTRY_POINT)
+    cli(obj=ENTRY_POINT, prog_name="gridlstm")
 
 
 if __name__ == "__main__":

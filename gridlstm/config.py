@@ -286,7 +286,7 @@ def load_config(path: Optional[Path] = None, overrides: tuple[str, ...] | list[s
     """Read ``path`` (default: configs/default.yaml), apply groups (``model=grid``) then overrides, validate; ConfigError on failure."""
     picks, overrides = compose.split_selections(list(overrides))
     try:
-        data = compose.apply_groups(read_yaml(Path(path) if path is not None else DEFAULT_CONFIG), picks)
+        data = compose.apply_groups(read_yaml(compose.find_config(path) if path is not None else DEFAULT_CONFIG), picks)
     except ConfigError as e:  # still report the overrides' own problems in the same block
         _, override_problems = apply_overrides({}, list(overrides))
         raise ConfigError(e.problems + override_problems) from None

@@ -62,8 +62,10 @@ def test_cli_train_composes_and_saves_the_resolved_config(tmp_path):
                                                                    "model.hidden=4", "train.steps=2"])
 
 
-def test_completion_of_keys_groups_and_paths():
-    from gridlstm.cli.complete import complete_args
+def test_completion_of_keys_groups_and_paths(tmp_path, monkeypatch):
+    from gridlstm.cli.complete import CACHE_ENV, complete_args
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # the key cache goes here, not to the home folder
 
     def values(text):
         return [i.value for i in complete_args(None, None, text)]

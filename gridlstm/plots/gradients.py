@@ -22,9 +22,9 @@ from gridlstm.errors import GridlstmError
 from gridlstm.probe.zeros import UNDERFLOW, underflow_step
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
 
+from .kinds import X_AXES
 from .style import legend_below, new_figure, run_colors, run_labels
 
-X_AXES = ("auto", "steps-back", "timestep")
 STATE_NAMES = {
     "h": "time hidden state h", "c": "time memory c", "m": "time memory m",
     "h_depth": "depth hidden state h′", "c_depth": "depth memory c′", "m_depth": "depth memory m′",

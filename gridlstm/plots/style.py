@@ -15,7 +15,7 @@ from gridlstm.nn.registry import colors as kind_colors
 from gridlstm.results import differ
 from gridlstm.results.collect import Run
 
-DPI = 150
+from .kinds import DPI
 
 STYLE = {
     "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10.5,
