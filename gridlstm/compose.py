@@ -41,8 +41,12 @@ def unknown(group: str, name: Any) -> str:
 
 
 def apply_groups(data: dict[str, Any], picks: list[tuple[str, str]]) -> dict[str, Any]:
-    """Replace the sections each picked group file holds; one-line error for an unknown option."""
+    """Replace the sections each picked group file holds; one-line error for an unknown option.
+    A composed config is named after what was composed (``<task>-<model kind>``, Config.run_name),
+    not after its base file: ``task=addition model=lstm`` over default.yaml is no run "default"."""
     data = dict(data)
+    if picks:
+        data.pop("name", None)  # a name=... override, --name or a sweep's name still applies after
     for group, name in picks:
         if name not in options(group):
             raise ConfigError([unknown(group, name)])

@@ -15,6 +15,7 @@ initial weights too; a run folder's weights are fixed, only the batch changes.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -22,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from gridlstm import limits
+from gridlstm import compose, limits
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import csv_text
@@ -48,6 +49,7 @@ class Source:
     path: Path
     step: int = 0
     weights: Optional[dict[str, Any]] = None
+    checkpoint: Optional[str] = None  # the run folder's file measured: checkpoint.pt or best.pt
 
 
 def describe_model(m: dict[str, Any]) -> str:
@@ -55,6 +57,8 @@ def describe_model(m: dict[str, Any]) -> str:
 
 
 CHECKPOINTS = {"last": "checkpoint.pt", "best": "best.pt"}
+# where a run folder's measurement goes: each checkpoint its own folder, so neither overwrites the other
+GRADIENT_DIRS = {"checkpoint.pt": "gradients", "best.pt": "gradients-best"}
 
 
 def load_source(path: Optional[Path], overrides: list[str], which: str = "last") -> Source:
@@ -62,6 +66,9 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
     best.pt (``"best"``, the step of the best eval metric); one-line errors."""
     if which not in CHECKPOINTS:
         raise GridlstmError(f"--from {which}: expected one of {', '.join(CHECKPOINTS)}")
+    if path is not None and not path.exists():  # a shipped config by name (adding_rnn)
+        with contextlib.suppress(ConfigError):
+            path = compose.find_config(path)
     if path is None or path.is_file() or path.suffix in (".yaml", ".yml"):
         return Source(load_config(path, overrides), "config", path or Path("configs/default.yaml"))
     if not path.exists():
@@ -86,7 +93,7 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
         raise GridlstmError(f"checkpoint {file} holds {got}, but the config asks for "
                             f"{describe_model(wanted)} (differs in {', '.join(differ) or 'model'}); "
                             "measure it without model.* overrides")
-    return Source(cfg, "run", path, int(ckpt.get("step", 0)), ckpt["model"])
+    return Source(cfg, "run", path, int(ckpt.get("step", 0)), ckpt["model"], CHECKPOINTS[which])
 
 
 def build_model(source: Source, seed: int, device: torch.device) -> tuple[Task, RecurrentModel]:
@@ -157,6 +164,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         "hidden": m.hidden, "D": m.layers, "task": task.name, "length": cfg.task.length,
         "T": int(x.shape[1]), "scores": task.scores, "seeds": [cfg.seed + i for i in range(seeds)],
         "batch": batch, "step": source.step, "source": source.kind, "source_path": str(source.path),
+        "checkpoint": source.checkpoint,  # which file of the run folder was measured (None: a config)
         "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
         "schedule": model.last_schedule,  # the order the probed passes ran (auto: wavefront)
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
@@ -170,11 +178,11 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
 
 
 def output_dir(source: Source, out: Optional[Path], out_root: Path = Path("outputs")) -> Path:
-    """--out DIR; else RUN_DIR/gradients; else a fresh outputs/gradcheck/<name>/<stamp-id>/gradients."""
+    """--out DIR; else RUN_DIR/gradients (RUN_DIR/gradients-best for best.pt); else a fresh outputs/gradcheck/<name>/<stamp-id>/gradients."""
     if out is not None:
         return out
     if source.kind == "run":
-        return source.path / "gradients"
+        return source.path / GRADIENT_DIRS[source.checkpoint or "checkpoint.pt"]
     run_dir = make_run_dir(out_root / "gradcheck", source.cfg.run_name)
     atomic_write_text(run_dir / "config.yaml", dump_config(source.cfg))
     return run_dir / "gradients"
