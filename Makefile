@@ -19,14 +19,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml Makefile
 run: install
 	@# train prints the run folder on its last stdout line; then measure and draw that run: the top
 	@# layer's h, every state of every layer (heatmap), and layer 1's memory c, whose flat profile in
-	@# the trained grid is why it solves the task
-	RUN=$$($(BIN)/gridlstm train $(CONFIG)) && RUN=$$(printf '%s\n' "$$RUN" | tail -n 1) && \
-	$(BIN)/gridlstm gradcheck $$RUN --seeds 3 && \
-	$(BIN)/gridlstm plot $$RUN --what gradients && \
-	$(BIN)/gridlstm plot $$RUN --what heatmap && \
+	@# the trained grid is why it solves the task. The tables go to the terminal, the file lists do not;
+	@# scripts/closing.py ends with what the run showed and which figure to open
+	@RUN=$$($(BIN)/gridlstm train $(CONFIG)) && RUN=$$(printf '%s\n' "$$RUN" | tail -n 1) && \
+	$(BIN)/gridlstm gradcheck $$RUN --seeds 3 >/dev/null && \
+	$(BIN)/gridlstm plot $$RUN --what gradients >/dev/null && \
+	$(BIN)/gridlstm plot $$RUN --what heatmap >/dev/null && \
 	if grep -q '^[0-9]*,[0-9]*,c,1,' $$RUN/gradients/gradients.csv; then \
-	  $(BIN)/gridlstm plot $$RUN --what gradients --state c --layer 1 --out $$RUN/plots/gradients-c-layer1.png; fi && \
-	$(BIN)/gridlstm plot $$RUN --what loss
+	  $(BIN)/gridlstm plot $$RUN --what gradients --state c --layer 1 --out $$RUN/plots/gradients-c-layer1.png >/dev/null; fi && \
+	$(BIN)/gridlstm plot $$RUN --what loss >/dev/null && \
+	echo && $(BIN)/python scripts/closing.py $$RUN
 
 # The test suite also runs the sweep on a local Ray instance: the optional ray extra.
 $(VENV)/.installed-ray: $(VENV)/.installed

@@ -61,7 +61,7 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
     """
     from gridlstm.probe.depth_theory import depth_lines
-    from gridlstm.probe.gradcheck import load_source, output_dir, run_gradcheck, write_outputs
+    from gridlstm.probe.gradcheck import conclusion, load_source, output_dir, run_gradcheck, write_outputs
     from gridlstm.probe.verify import verify_all
 
     if out is not None:
@@ -79,6 +79,9 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
         console.print(depth_table(result))
         for line in depth_lines(result.depth):
             console.print(f"  {line}", markup=False)
+    said = conclusion(result.summary, source.cfg.model.layers)
+    if said:
+        console.print(said[0].upper() + said[1:] + ".", markup=False, soft_wrap=True)
     folder = output_dir(source, out)
     for file in write_outputs(result, folder):
         click.echo(str(file))

@@ -90,11 +90,13 @@ def configs() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
               help="Continue RUN_DIR from its last checkpoint, in the same folder, exactly.")
 @click.option("--force", is_flag=True, help="With --resume: accept a config that differs from the run's.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the resolved config (stdout) and its memory estimate; train nothing, write nothing.")
 @device_option
 @tracking_option
 @handle_errors
 def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path | None, force: bool,
-          device: str, tracking_uri: str | None) -> None:
+          dry_run: bool, device: str, tracking_uri: str | None) -> None:
     """Train CONFIG (default configs/default.yaml) with groups GROUP=NAME and dotted KEY=VALUE overrides.
 
     GROUP=NAME (task, model, train; `gridlstm configs` lists them) replaces that section of CONFIG
@@ -111,11 +113,15 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
       gridlstm train
       gridlstm train configs/adding_grid.yaml model.hidden=128 task.length=200
       gridlstm train task=copy model=grid model.hidden=32
+      gridlstm train adding_rnn task.length=200 --dry-run
       gridlstm train configs/copy_lstm.yaml train.steps=500 --out /tmp/runs --name trial
       gridlstm train --resume outputs/default/20250101-120000-ab12
       gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000
     """
     check_train_options(out, name, resume_dir)
+    if dry_run:
+        show_resolved(args if name is None else args + (f"name={name}",), resume_dir)
+        return
     # first: a SIGTERM while torch loads or the model builds is handled. The installed command exits
     # after this, so once a stop has begun Ctrl-C stays ignored (in-process callers get it back)
     with StopSignals(release=not exits_after_command()) as stop:
@@ -163,6 +169,18 @@ def check_train_options(out: Path, name: str | None, resume_dir: Path | None) ->
         check_resume_dir(resume_dir)
     else:
         check_out_dir(out)
+
+
+def show_resolved(args: tuple[str, ...], resume_dir: Path | None) -> None:
+    """--dry-run: the config a run would use, as YAML on stdout, and its memory estimate."""
+    from gridlstm import limits
+    from gridlstm.config import dump_config
+
+    if resume_dir is not None:
+        raise GridlstmError("--dry-run applies to a new run; a resumed run uses its folder's config.yaml")
+    cfg = config_from_args(args)
+    click.echo(dump_config(cfg), nl=False)
+    stderr_console().print(f"run name: {cfg.run_name}; {limits.describe(cfg)}", markup=False, soft_wrap=True)
 
 
 def signal_exit_code(name: str) -> int:

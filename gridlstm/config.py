@@ -195,7 +195,18 @@ def valid_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
     return keys
 
 
+# names other tools use for a key of ours (PyTorch, Keras, Lightning, Hydra examples): did-you-mean
+ALIASES = {"learning_rate": "train.lr", "lr": "train.lr", "epochs": "train.steps", "max_steps": "train.steps",
+           "iterations": "train.steps", "hidden_size": "model.hidden", "num_layers": "model.layers",
+           "n_layers": "model.layers", "depth": "model.layers", "batch": "train.batch_size",
+           "seq_len": "task.length", "sequence_length": "task.length", "T": "task.length",
+           "cell": "model.kind", "optim": "train.optimizer", "grad_clip": "train.clip_norm"}
+
+
 def suggest(key: str) -> str:
+    alias = ALIASES.get(key.rsplit(".", 1)[-1])
+    if alias is not None and alias != key:
+        return f" (did you mean {alias}?)"
     sections = [name for name, f in Config.model_fields.items()
                 if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)]
     close = difflib.get_close_matches(key, valid_keys() + sections, n=1, cutoff=0.6)

@@ -165,6 +165,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         "T": int(x.shape[1]), "scores": task.scores, "seeds": [cfg.seed + i for i in range(seeds)],
         "batch": batch, "step": source.step, "source": source.kind, "source_path": str(source.path),
         "checkpoint": source.checkpoint,  # which file of the run folder was measured (None: a config)
+        "conclusion": conclusion(summary, m.layers),  # the measurement in one sentence
         "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
         "schedule": model.last_schedule,  # the order the probed passes ran (auto: wavefront)
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
@@ -194,6 +195,30 @@ HEADERS = ("state", "layer", "slope", "theory", "σmax/f", "first/last", "1e-3",
 LEGEND = ("slope and theory in decades per step back from the loss; σmax/f: σ_max(W_hh) (rnn) or the "
           "mean gate of a memory (forget gate f; a gru's update gate z); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
           "back until g underflows (g < FLT_MIN), or where g is structurally 0 (no path to the loss)")
+
+
+WORDS = {"h": "hidden state h", "c": "memory c", "m": "memory m"}
+
+
+def conclusion(summary: list[dict[str, Any]], layers: int) -> Optional[str]:
+    """The measurement in one sentence: which state along time keeps its gradient best (the least
+    negative slope, decades per step back) and how fast the top layer's h loses it."""
+    rows = [r for r in summary if r["state"] in WORDS and np.isfinite(r.get("slope_decades_per_step", np.nan))]
+    top = next((r for r in rows if r["state"] == "h" and int(r["layer"]) == layers), None)
+    if not rows or top is None:
+        return None
+    best = max(rows, key=lambda r: r["slope_decades_per_step"])
+
+    def lost(r: dict[str, Any]) -> str:
+        text = f"{-r['slope_decades_per_step']:.2g} decades/step"
+        return text + (f", underflowing {r['underflow_step']} steps back" if r.get("underflow_step") else "")
+
+    if len(rows) == 1:
+        return f"the hidden state h loses {lost(top)}"
+    if best is top:
+        return f"the top layer's hidden state h keeps its gradient best of all states: it loses {lost(top)}"
+    return (f"layer {best['layer']}'s {WORDS[best['state']]} keeps its gradient best: it loses "
+            f"{lost(best)}; the top layer's h loses {lost(top)}")
 
 
 def cell(r: dict[str, Any], key: str) -> str:
