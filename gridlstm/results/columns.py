@@ -57,3 +57,7 @@ COLUMNS = (
 KEYS = tuple(c.key for c in COLUMNS)
 # The rich view's results, after the run and its differing config keys (status only where it differs).
 VIEW = ("status", "steps", "eval_loss", "eval_metric", "solved", "wall_seconds")
+
+# config keys that are a result column's fact already (task.length is T): not repeated as a column
+SAME_AS_COLUMN = {"task.name": "task", "task.length": "T", "model.kind": "model", "model.variant": "variant",
+                  "model.tied": "tied", "model.layers": "layers", "model.hidden": "hidden"}

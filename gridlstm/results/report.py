@@ -34,7 +34,7 @@ from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
 
 from .collect import Run
-from .columns import COLUMNS, FORMATS, KEYS, VIEW, Column, finite  # noqa: F401  (FORMATS, KEYS: report's API)
+from .columns import COLUMNS, FORMATS, KEYS, SAME_AS_COLUMN, VIEW, Column, finite  # noqa: F401  (FORMATS, KEYS: report's API)
 from .depth import run_depth_decay
 from .differ import configs, differing_keys, shared_items, short_names, value_text
 
@@ -47,18 +47,26 @@ class Table:
     config_keys: list[str]
     shared: dict[str, Any]
 
-    def config_columns(self) -> list[Column]:
+    def config_columns(self, repeated: bool = True) -> list[Column]:
+        """A column per differing config key, headed by its last part unless a result column (or
+        another key) has that header; ``repeated=False`` leaves out keys a result column shows."""
         names = short_names(self.config_keys)
+        taken = {c.header for c in COLUMNS}
+        names = {k: (k if n in taken else n) for k, n in names.items()}
+        keys = [k for k in self.config_keys if repeated or k not in SAME_AS_COLUMN]
         return [Column(k, names[k], value_text, right=all(
             isinstance(r[k], (int, float)) and not isinstance(r[k], bool) for r in self.rows if r[k] is not None))
-            for k in self.config_keys]
+            for k in keys]
 
-    def all_columns(self) -> list[Column]:
-        return list(COLUMNS) + self.config_columns()
+    def all_columns(self, repeated: bool = False) -> list[Column]:
+        """Every result column, then the differing config keys (``repeated``: also those a result
+        column shows already, as csv keeps them for a program reading it)."""
+        return list(COLUMNS) + self.config_columns(repeated)
 
-    def columns(self, chosen: Optional[list[str]] = None, view: bool = False) -> list[Column]:
+    def columns(self, chosen: Optional[list[str]] = None, view: bool = False,
+                repeated: bool = False) -> list[Column]:
         """``chosen`` keys in that order; else every column, or (``view``) the rich view."""
-        by_key = {c.key: c for c in self.all_columns()}
+        by_key = {c.key: c for c in (*COLUMNS, *self.config_columns())}  # any may be chosen
         if chosen:
             unknown = [k for k in chosen if k not in by_key]
             if unknown:
@@ -66,7 +74,7 @@ class Table:
                                     f"{', '.join(by_key)}")
             return [by_key[k] for k in chosen]
         if not view:
-            return self.all_columns()
+            return self.all_columns(repeated)
         keys = ["run", *self.config_keys, *VIEW]
         if len({r["status"] for r in self.rows}) <= 1:
             keys.remove("status")
@@ -205,4 +213,4 @@ def render(table: Table | list[dict[str, Any]], fmt: str, chosen: Optional[list[
         raise GridlstmError(f"format {fmt}: expected one of {', '.join(writers)}")
     if isinstance(table, list):
         table = Table(table, [], {})
-    return writers[fmt](table.rows, table.columns(chosen))
+    return writers[fmt](table.rows, table.columns(chosen, repeated=fmt == "csv"))
