@@ -40,7 +40,12 @@ $(VENV)/.installed-mlflow: $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[mlflow]"
 	touch $@
 
-test: install $(VENV)/.installed-ray $(VENV)/.installed-mlflow
+# ... and writes TensorBoard logs, read back with tensorboard's own event reader: the tensorboard extra.
+$(VENV)/.installed-tensorboard: $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[tensorboard]"
+	touch $@
+
+test: install $(VENV)/.installed-ray $(VENV)/.installed-mlflow $(VENV)/.installed-tensorboard
 	$(BIN)/python -m pytest -q
 
 # The inner loop: everything but the tests marked slow (subprocesses, signals, sweeps, Ray).

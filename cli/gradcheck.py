@@ -16,6 +16,7 @@ from .common import (
     stderr_console,
 )
 from .complete import complete_args
+from .tracking import log_measurement
 
 if TYPE_CHECKING:  # the measurement stack imports torch: only when a command runs, not for --help
     from rich.table import Table
@@ -85,6 +86,8 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     folder = output_dir(source, out)
     for file in write_outputs(result, folder):
         click.echo(str(file))
+    if source.kind == "run" and out is None:  # the run's own trackers get the numbers too
+        log_measurement(source.path)
     click.echo(str(folder))
     if verify:
         checks = verify_all(source)

@@ -27,7 +27,14 @@ from .common import (
     stderr_console,
 )
 from .complete import complete_args
-from .tracking import live_tracking, saved_uri, tracking_option
+from .tracking import (
+    live_tracking,
+    saved_tensorboard,
+    saved_uri,
+    tensorboard_finish,
+    tensorboard_hook,
+    tracking_option,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Commands that pull in heavy imports (matplotlib, ray, the benchmarks) load only when invoked, so
@@ -137,19 +144,22 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
             if resume_dir is not None:
                 path, overrides = split_config_args(args)
                 tracking = live_tracking(tracking_uri or saved_uri(resume_dir))
+                board = tensorboard_hook(saved_tensorboard(resume_dir))
                 summary = resume_run(resume_dir, path, overrides, force, device, RichReporter(console),
-                                     sys.argv, stop=stop, hooks=(tracking,) if tracking else ())
+                                     sys.argv, stop=stop, hooks=tuple(h for h in (tracking, board) if h))
             else:
                 if force:
                     raise GridlstmError("--force only applies together with --resume RUN_DIR")
                 cfg = config_from_args(args)
                 tracking = live_tracking(tracking_uri or cfg.tracking.uri)
+                board = tensorboard_hook(cfg.tracking.tensorboard)
                 summary = start_run(cfg, out, device=device, reporter=RichReporter(console), argv=sys.argv,
-                                    stop=stop, hooks=(tracking,) if tracking else ())
+                                    stop=stop, hooks=tuple(h for h in (tracking, board) if h))
         except StoppedBeforeStart as e:
             fail(f"{e}; start it again", signal_exit_code(e.signal))
         if tracking is not None:
             tracking.finish(Path(summary["run_dir"]))
+        tensorboard_finish(board, Path(summary["run_dir"]))
     message, code = outcome(summary)
     console.print(message, markup=False, soft_wrap=True)
     click.echo(summary["run_dir"])

@@ -14,7 +14,7 @@ from gridlstm.errors import GridlstmError
 
 from .common import check_out_dir, device_option, given, handle_errors, stderr_console
 from .complete import complete_args, complete_paths
-from .tracking import log_sweep, sweep_tracker, tracking_option
+from .tracking import log_sweep, log_sweep_tensorboard, sweep_tracker, tracking_option
 
 if TYPE_CHECKING:  # the sweep stack imports torch: only when a sweep runs, not for --help or Tab
     from gridlstm.sweep.spec import Sweep
@@ -101,6 +101,7 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
         console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
     console.print("wrote " + ", ".join(str(p.relative_to(sweep_dir)) for p in paths))
     log_sweep(tracker, sweep_dir, base.experiment if base else None)
+    log_sweep_tensorboard(base.tensorboard if base else None, sweep_dir)
     click.echo(sweep_dir)
     if board.failures():
         sys.exit(1)

@@ -143,6 +143,8 @@ class TrackingConfig(_Section):
     uri: Optional[str] = Field(None, description="MLflow tracking URI (http://..., sqlite:///...); "
                                "null = no tracking; needs pip install 'gridlstm[mlflow]'")
     experiment: Optional[str] = Field(None, description="MLflow experiment; null = the run name")
+    tensorboard: Optional[str] = Field(None, description="TensorBoard log folder (each run logs to "
+                                       "DIR/<name>/<run folder>); null = none; needs pip install '.[tensorboard]'")
 
 
 class Config(_Section):
@@ -324,12 +326,15 @@ def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for x, d in ((a, old), (b, new)):
         for section in NEW_SECTIONS.keys() - d.keys():
             x.update(flatten(NEW_SECTIONS[section], f"{section}."))
+        for key, default in NEW_KEYS.items():  # a key added to a section later reads as its default
+            x.setdefault(key, default)
     return [f"{k}: {a.get(k, 'absent')} -> {b.get(k, 'absent')}"
             for k in sorted(set(a) | set(b)) if a.get(k, "absent") != b.get(k, "absent")]
 
 
 # sections added after configs were first saved: their defaults stand in for a missing section
 NEW_SECTIONS = {"tracking": TrackingConfig().model_dump(mode="json")}
+NEW_KEYS = {"tracking.tensorboard": None}  # keys added to a section after configs were first saved
 
 
 def dump_config(cfg: Config) -> str:
