@@ -35,9 +35,10 @@ $(VENV)/.installed-ray: $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[ray]"
 	touch $@
 
-# ... and logs runs to MLflow (a SQLite store under tmp): the optional mlflow extra.
+# ... and logs runs to MLflow (a SQLite store under tmp) and opens them in the MLflow UI: the optional
+# mlflow and mlflow-ui extras, in one resolve (one version of mlflow and mlflow-skinny; docs/scale.md).
 $(VENV)/.installed-mlflow: $(VENV)/.installed
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[mlflow]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[mlflow,mlflow-ui]"
 	touch $@
 
 # ... and writes TensorBoard logs, read back with tensorboard's own event reader: the tensorboard extra.

@@ -30,7 +30,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
               show_default=True, help="Root folder; a new sweep goes to OUT/sweeps/NAME/<UTC time>-<id>/.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: a process pool on this machine; ray: a Ray cluster (pip install 'gridlstm[ray]').")
+              help="local: a process pool on this machine; ray: a Ray cluster (pip install '.[ray]').")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="local: runs at once (default: all cores; torch threads per run = cores // jobs). "
                    "ray without --address: CPUs of the private Ray instance.")
@@ -71,7 +71,7 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
       gridlstm sweep configs/sweeps/grid_depth.yaml --dry-run
       gridlstm sweep configs/default.yaml model=rnn,lstm,grid seed=0,1,2 --dry-run
     """
-    from gridlstm.sweep.folder import open_target, run_sweep
+    from gridlstm.sweep.folder import create_sweep_dir, open_target, run_sweep
     from gridlstm.sweep.results import write_results
 
     from .sweep_display import RichSweepProgress, expansion_table
@@ -79,12 +79,18 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     console = stderr_console()
     runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)
     tracker = sweep_tracker(tracking_uri)  # a missing extra is refused before any folder exists
-    spec, sweep_dir, _ = open_target(target, overrides, out, create=not dry_run)
+    spec, sweep_dir, _ = open_target(target, overrides, out, create=False)
+    base = spec.runs[0].config.tracking if spec.runs else None
+    if base is not None and base.tensorboard:  # a missing extra is refused before any folder exists
+        from gridlstm.tensorboard_log import writer_class
+
+        writer_class()
     if dry_run:
         Console(highlight=False).print(expansion_table(spec))
         return
-    base = spec.runs[0].config.tracking if spec.runs else None
-    tracker = tracker or sweep_tracker(base.uri if base else None)
+    tracker = tracker or sweep_tracker(base.uri if base else None)  # also before the folder exists
+    if sweep_dir is None:
+        sweep_dir = create_sweep_dir(spec, out)
     try:
         board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
                           tuple(sys.argv))

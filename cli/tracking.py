@@ -18,7 +18,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 tracking_option = click.option(
     "--tracking-uri", default=None, metavar="URI",
     help="Also log to MLflow at URI (http://HOST:5000, sqlite:///PATH.db); default: the config's "
-         "tracking.uri. Needs pip install 'gridlstm[mlflow]'.")
+         "tracking.uri. Needs pip install '.[mlflow]'.")
 
 
 def saved_uri(run_dir: Path) -> Optional[str]:

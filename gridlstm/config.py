@@ -141,7 +141,7 @@ class TrackingConfig(_Section):
     """Where runs are also logged (gridlstm/tracking.py); changes nothing that is computed."""
 
     uri: Optional[str] = Field(None, description="MLflow tracking URI (http://..., sqlite:///...); "
-                               "null = no tracking; needs pip install 'gridlstm[mlflow]'")
+                               "null = no tracking; needs pip install '.[mlflow]'")
     experiment: Optional[str] = Field(None, description="MLflow experiment; null = the run name")
     tensorboard: Optional[str] = Field(None, description="TensorBoard log folder (each run logs to "
                                        "DIR/<name>/<run folder>); null = none; needs pip install '.[tensorboard]'")

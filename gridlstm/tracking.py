@@ -1,4 +1,4 @@
-"""Copy run folders into MLflow (the optional extra ``gridlstm[mlflow]``); the folder stays the truth.
+"""Copy run folders into MLflow (the optional extra ``mlflow``: pip install '.[mlflow]' in the source folder); the folder stays the truth.
 
     params      the run's config.yaml, flattened (model.hidden, train.lr, ...)
     metrics     every row of metrics.csv, with its step: train/loss train/metric grad_norm lr
@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 from gridlstm.errors import GridlstmError
 
-MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install 'gridlstm[mlflow]' "
+MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install '.[mlflow]' "
                   "(or pip install 'mlflow-skinny>=2.10' sqlalchemy alembic)")
 RUN_DIR_TAG, STATUS_TAG, PARENT_TAG = "gridlstm.run_dir", "gridlstm.status", "mlflow.parentRunId"
 ARTIFACT_FILES = ("config.yaml", "meta.json", "summary.json")

@@ -99,3 +99,33 @@ def test_one_run_in_tensorboard_and_mlflow_with_gradcheck_numbers_in_both(tmp_pa
     assert "keeps its gradient best" in found.data.tags["gridlstm.gradients"]
     # runs sortable by a gradient number in the UI's terms: ORDER BY metrics.`grad/h/L2/slope`
     assert client.search_runs([found.info.experiment_id], order_by=["metrics.`grad/h/L2/slope` DESC"])
+
+
+@pytest.mark.skipif(HAS_TENSORBOARD, reason="checks the refusal without the tensorboard package")
+def test_without_tensorboard_a_config_asking_for_it_is_refused_before_any_folder(tmp_path):
+    result = CliRunner().invoke(cli, ["train", *ARGS, f"tracking.tensorboard={tmp_path / 'tb'}",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "pip install '.[tensorboard]'" in result.stderr
+    sweep = CliRunner().invoke(cli, ["sweep", "adding_lstm", "seed=0,1", f"tracking.tensorboard={tmp_path / 'tb'}",
+                                     "--out", str(tmp_path / "out")])
+    assert sweep.exit_code == 2 and "pip install '.[tensorboard]'" in sweep.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "tb").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_TENSORBOARD, reason="needs the optional extra: pip install '.[tensorboard]'")
+def test_a_sweep_logs_one_tensorboard_run_per_child_grouped_by_sweep(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    small = [a for a in ARGS[1:] if not a.startswith("gradients.")]
+    result = CliRunner().invoke(cli, ["sweep", "adding_lstm", "seed=0,1", *small, f"tracking.tensorboard={tmp_path / 'tb'}",
+                                      "--out", str(tmp_path / "out"), "--jobs", "1", "--no-gradients"])
+    assert result.exit_code == 0, result.output
+    sweep_dir = Path(result.stdout.strip().splitlines()[-1])
+    runs = sorted(p.name for p in (sweep_dir / "runs").iterdir())
+    group = tmp_path / "tb" / sweep_dir.parent.name / sweep_dir.name
+    assert sorted(p.name for p in group.iterdir()) == runs == ["seed=0", "seed=1"]
+    for run in runs:
+        events = EventAccumulator(str(group / run))
+        events.Reload()
+        assert [e.step for e in events.Scalars("eval/loss")] == [0, 6, 12]
