@@ -186,7 +186,7 @@ FORGET = Memory("time", "forget gate", "f", "forget_gate", True)
 class RNNCell(Cell):
     """Naive (Elman) RNN, seed Q1:  h[t,d] = φ(W_ih·h[t,d-1] + W_hh·h[t-1,d] + b)."""
 
-    kind, colors = "rnn", ("#c0392b", "Reds")
+    kind, colors = "rnn", ("#D55E00", "Oranges")  # Okabe–Ito vermillion
     options = {"nonlinearity": None, "init": ("default", "orthogonal", "identity")}
     state_names, right_idx, up_idx = ("h",), (0,), (0,)
     depth_carrier = "h"  # J_d = diag(φ'(a))·W_in: h[t,d-1] enters only through the input rows
@@ -235,7 +235,7 @@ class LSTMCell(Cell):
         c[t,d] = f⊙c[t-1,d] + i⊙g;       h[t,d] = o⊙tanh(c[t,d])
     """
 
-    kind, colors, options = "lstm", ("#1f5fa8", "Blues"), LSTM_OPTIONS
+    kind, colors, options = "lstm", ("#0072B2", "Blues"), LSTM_OPTIONS  # Okabe–Ito blue
     state_names, right_idx, up_idx = ("h", "c"), (0, 1), (0,)
     memories = {"c": FORGET}
     depth_carrier = "h"  # c[t,d-1] stays in its layer: only h carries the gradient down the stack

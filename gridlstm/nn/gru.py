@@ -76,7 +76,7 @@ def update_gate(z: Tensor) -> Tensor:
 class GRUCell(Cell):
     """Stacked GRU layer: h[t,d] = GRU(input h[t,d-1]; recurrent h[t-1,d]), the equations above."""
 
-    kind, colors = "gru", ("#7d3c98", "Purples")
+    kind, colors = "gru", ("#CC79A7", "RdPu")  # Okabe–Ito reddish purple
     options = {"init": ("default", "orthogonal")}
     state_names, right_idx, up_idx = ("h",), (0,), (0,)
     memories = {"h": Memory("time", "update gate", "z", "update_gate", False)}
