@@ -23,26 +23,24 @@ tracking_option = click.option(
 
 def saved_uri(run_dir: Path) -> Optional[str]:
     """tracking.uri in a run folder's config.yaml (None when absent or unreadable)."""
-    from gridlstm.safe_yaml import read_yaml
-
-    try:
-        section = read_yaml(Path(run_dir) / "config.yaml").get("tracking")
-    except GridlstmError:
-        return None
-    uri = section.get("uri") if isinstance(section, dict) else None
-    return uri if isinstance(uri, str) and uri else None
+    return saved_tracking(run_dir, "uri")
 
 
 def saved_tensorboard(run_dir: Path) -> Optional[str]:
     """tracking.tensorboard in a run folder's config.yaml (None when absent or unreadable)."""
+    return saved_tracking(run_dir, "tensorboard")
+
+
+def saved_tracking(run_dir: Path, key: str) -> Optional[str]:
+    """tracking.KEY in a run folder's config.yaml (None when absent, empty or unreadable)."""
     from gridlstm.safe_yaml import read_yaml
 
     try:
         section = read_yaml(Path(run_dir) / "config.yaml").get("tracking")
     except GridlstmError:
         return None
-    folder = section.get("tensorboard") if isinstance(section, dict) else None
-    return folder if isinstance(folder, str) and folder else None
+    value = section.get(key) if isinstance(section, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def tensorboard_hook(folder: Optional[str]) -> Any:

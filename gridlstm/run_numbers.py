@@ -44,7 +44,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return []
 
 
-def _json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; {} when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -64,7 +65,7 @@ def steps_to_solve(folder: Path, metric_name: str, target: float) -> Optional[in
 
 def outcome(folder: Path) -> dict[str, float]:
     """How the run ended (empty before summary.json exists)."""
-    s = _json(Path(folder) / "summary.json")
+    s = read_json(Path(folder) / "summary.json")
     if not s:
         return {}
     out = {"outcome/solved": float(bool(s.get("solved"))), "outcome/steps": _number(s.get("steps")),
@@ -112,7 +113,7 @@ def gradients(folder: Path) -> dict[str, float]:
 
 def conclusion(folder: Path) -> Optional[str]:
     """gradcheck's one-line conclusion of the last checkpoint (gradients/meta.json), if measured."""
-    said = _json(Path(folder) / "gradients" / "meta.json").get("conclusion")
+    said = read_json(Path(folder) / "gradients" / "meta.json").get("conclusion")
     return said if isinstance(said, str) else None
 
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from gridlstm import run_numbers
 from gridlstm.errors import GridlstmError
 
 MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install '.[mlflow]' "
@@ -75,14 +76,7 @@ def metric_rows(text: str) -> list[tuple[int, dict[str, float], float]]:
     return out
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+_read_json = run_numbers.read_json  # a JSON object file, {} when missing or unreadable
 
 
 def _started_ms(meta: dict[str, Any]) -> int:
@@ -208,8 +202,6 @@ class Tracker:
     def log_numbers(self, run_id: str, folder: Path, started_ms: int) -> None:
         """The outcome and gradcheck's numbers (gridlstm/run_numbers.py) as metrics at the run's
         last step, so the UI sorts and charts runs by them; solved and the conclusion as tags."""
-        from gridlstm import run_numbers
-
         values = run_numbers.numbers(folder)
         if values:
             step = int(values.get("outcome/steps", 0))
