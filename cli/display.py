@@ -48,6 +48,7 @@ class TrainingLine:
         self.eval: Optional[tuple[int, float, float]] = None
         self.t0 = time.monotonic()
         self.stopped_at: Optional[float] = None
+        self.completed = False  # set at the end: the run completed (also an early stop)
 
     def elapsed(self) -> float:
         return (self.stopped_at or time.monotonic()) - self.t0
@@ -59,7 +60,10 @@ class TrainingLine:
 
     def fields(self) -> dict[str, str]:
         rate = self.rate()
-        eta = 0.0 if self.step >= self.total or self.stopped_at else (None if rate is None else (self.total - self.step) / rate)
+        if self.stopped_at is not None:  # ended: nothing left, or (interrupted, diverged) no estimate
+            eta = 0.0 if self.completed else None
+        else:
+            eta = 0.0 if self.step >= self.total else (None if rate is None else (self.total - self.step) / rate)
         out = {"name": "train", "count": f"{self.step}/{self.total}",
                "rate": "— step/s" if rate is None else f"{rate:.3g} step/s",
                "elapsed": clock(self.elapsed()), "eta": f"eta {clock(eta)}",
@@ -154,6 +158,7 @@ class RichReporter:
     def finish(self, summary: dict[str, Any]) -> None:
         if self.state is not None:
             self.state.step, self.state.stopped_at = summary["steps"], time.monotonic()
+            self.state.completed = str(summary["status"]) == "completed"
         if self.live is not None:  # one last draw, at the step the run really ended
             self.live.stop()
             self.live = None

@@ -36,10 +36,11 @@ def gridlstm(args: list[str], cwd: Path, cache: Path, **env: str) -> tuple[str, 
 def complete(words: str, shell: str, tmp_path: Path) -> tuple[list[str], list[str]]:
     """The completions of the last word of ``words`` (bash: words split at '=' as bash does)."""
     parts = words.split(" ")
+    cword = parts[-1] if shell == "fish" else str(len(parts) - 1)  # fish passes the word itself
     out, loaded = gridlstm([], tmp_path, tmp_path / "cache", _GRIDLSTM_COMPLETE=f"{shell}_complete",
-                           COMP_WORDS=words, COMP_CWORD=str(len(parts) - 1))
-    if shell == "bash":  # "type,value" per line
-        return [line.split(",", 1)[1] for line in out.splitlines()], loaded
+                           COMP_WORDS=words, COMP_CWORD=cword)
+    if shell in ("bash", "fish"):  # "type,value" per line (fish: a tab and the help may follow)
+        return [line.split(",", 1)[1].split("\t")[0] for line in out.splitlines()], loaded
     lines = out.splitlines()  # zsh: type, value, help: three lines per item
     return lines[1::3], loaded
 
@@ -64,7 +65,7 @@ def warm(tmp_path_factory):
     return where
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh"])
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 @pytest.mark.parametrize("words, expected", [
     ("gridlstm train model.kind=", ["rnn", "lstm", "grid", "gru"]),
     ("gridlstm train model=", ["grid", "gru", "lstm", "rnn"]),
@@ -95,7 +96,7 @@ def test_after_equals_the_choices_of_the_key(warm, shell, words, expected):
     ("gridlstm report outp", ["outputs/"]),
     ("gridlstm tra", ["train"]),
 ])
-@pytest.mark.parametrize("shell", ["bash", "zsh"])
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_keys_names_files_and_run_folders_complete(warm, words, expected, shell):
     got, loaded = complete(words, shell, warm)
     assert got == expected

@@ -98,3 +98,16 @@ def test_interrupt_names_the_step(tmp_path):
 
     out, summary = shown(tmp_path, config(early_stop=False), hooks=(press,), stop=stop)
     assert out.rstrip().splitlines()[-1] == "interrupted at step 4"
+
+
+def test_an_interrupted_terminal_run_ends_on_its_step_without_an_eta(tmp_path):
+    stop = StopSignals()
+
+    def press(trainer) -> None:
+        if trainer.step == 4:
+            stop.signum = signal.SIGINT
+
+    out, summary = shown(tmp_path, config(early_stop=False), width=100, terminal=True, hooks=(press,), stop=stop)
+    last_bar = [line for line in out.replace("\r", "\n").splitlines() if "/10" in line][-1]
+    assert "4/10" in last_bar and "eta -:--:--" in last_bar
+    assert out.count("interrupted at step 4") == 1

@@ -50,6 +50,7 @@ def draw_profile(ax: Axes, profile: DepthProfile, color, label: str, marker: str
     shown = ~structural & ~underflow
     style = "--" if profile.state in MEMORIES else "-"
     ax.plot(x, np.where(shown, mid, np.nan), color=color, ls=style, lw=2.0, marker=marker, ms=4.5,
+            markevery=max(1, len(x) // 12),
             label=label, gid="curve")
     band = profile.seeds > 1
     if band:
