@@ -75,12 +75,12 @@ def keys() -> dict[str, list[str]]:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         pass
-    found = schema_keys()
+    found = schema_keys()  # imports torch: runs/folder's atomic writer costs nothing more here
+    from gridlstm.runs.folder import atomic_write_text
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_suffix(f".{os.getpid()}.tmp")
-        temp.write_text(json.dumps(found))
-        os.replace(temp, path)
+        atomic_write_text(path, json.dumps(found))
     except OSError:  # a read-only home: complete anyway, only slower
         pass
     return found
