@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import click
-from click.shell_completion import CompletionItem
+from click.shell_completion import BashComplete, CompletionItem, add_completion_class
 
 import gridlstm
 from gridlstm import compose
@@ -125,3 +125,16 @@ def complete_paths(ctx: click.Context, param: click.Parameter, incomplete: str) 
         elif path.endswith((".yaml", ".yml")):
             items.append(CompletionItem(path))
     return items
+
+
+class BashCompletion(BashComplete):
+    """click's bash script, but a completed ``KEY=`` or ``folder/`` gets no space after it, so the
+    value or the next path part can follow at once."""
+
+    source_template = BashComplete.source_template.replace(
+        "            COMPREPLY+=($value)\n",
+        "            COMPREPLY+=($value)\n"
+        "            [[ $value == *= || $value == */ ]] && compopt -o nospace\n")
+
+
+add_completion_class(BashCompletion, "bash")  # click's documented hook for a shell's script

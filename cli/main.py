@@ -72,6 +72,10 @@ def cli() -> None:
       gridlstm train                                   # configs/default.yaml
       gridlstm train configs/adding_rnn.yaml task.length=200
       gridlstm train task=copy model=grid model.hidden=32   # config groups (gridlstm configs)
+
+    Tab completion of commands, options, config names, run folders and KEY=VALUE choices: add
+    eval "$(_GRIDLSTM_COMPLETE=bash_source gridlstm)" to ~/.bashrc (zsh: zsh_source in ~/.zshrc;
+    fish: _GRIDLSTM_COMPLETE=fish_source gridlstm | source in config.fish).
     """
 
 

@@ -106,3 +106,17 @@ def test_keys_names_files_and_run_folders_complete(warm, words, expected, shell)
 def test_options_complete(warm):
     got, _ = complete("gridlstm gradcheck --fr", "bash", warm)
     assert got == ["--from"]
+
+
+def test_bash_puts_no_space_after_a_key_or_a_folder(tmp_path):
+    script, _ = gridlstm([], tmp_path, tmp_path / "cache", _GRIDLSTM_COMPLETE="bash_source")
+    assert "COMPREPLY+=($value)\n            [[ $value == *= || $value == */ ]] && compopt -o nospace" in script
+    shim = tmp_path / "gridlstm"  # the installed command, as bash calls it
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'from gridlstm.cli.main import main; main()' \"$@\"\n")
+    shim.chmod(0o755)
+    done = subprocess.run(["bash", "-c", script + "\nCOMP_WORDS=(gridlstm train model.ki); COMP_CWORD=2; "
+                           "_gridlstm_completion gridlstm 2>/dev/null; printf '%s\\n' \"${COMPREPLY[@]}\""],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "c"),
+                                             "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["model.kind="], done.stderr
