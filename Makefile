@@ -19,26 +19,34 @@ $(VENV)/.installed: setup.cfg pyproject.toml Makefile
 run: install
 	@# train prints the run folder on its last stdout line; then measure and draw that run: the top
 	@# layer's h, every state of every layer (heatmap), and layer 1's memory c, whose flat profile in
-	@# the trained grid is why it solves the task
-	RUN=$$($(BIN)/gridlstm train $(CONFIG)) && RUN=$$(printf '%s\n' "$$RUN" | tail -n 1) && \
-	$(BIN)/gridlstm gradcheck $$RUN --seeds 3 && \
-	$(BIN)/gridlstm plot $$RUN --what gradients && \
-	$(BIN)/gridlstm plot $$RUN --what heatmap && \
+	@# the trained grid is why it solves the task. The tables go to the terminal, the file lists do not;
+	@# scripts/closing.py ends with what the run showed and which figure to open
+	@RUN=$$($(BIN)/gridlstm train $(CONFIG)) && RUN=$$(printf '%s\n' "$$RUN" | tail -n 1) && \
+	$(BIN)/gridlstm gradcheck $$RUN --seeds 3 >/dev/null && \
+	$(BIN)/gridlstm plot $$RUN --what gradients >/dev/null && \
+	$(BIN)/gridlstm plot $$RUN --what heatmap >/dev/null && \
 	if grep -q '^[0-9]*,[0-9]*,c,1,' $$RUN/gradients/gradients.csv; then \
-	  $(BIN)/gridlstm plot $$RUN --what gradients --state c --layer 1 --out $$RUN/plots/gradients-c-layer1.png; fi && \
-	$(BIN)/gridlstm plot $$RUN --what loss
+	  $(BIN)/gridlstm plot $$RUN --what gradients --state c --layer 1 --out $$RUN/plots/gradients-c-layer1.png >/dev/null; fi && \
+	$(BIN)/gridlstm plot $$RUN --what loss >/dev/null && \
+	echo && $(BIN)/python scripts/closing.py $$RUN
 
 # The test suite also runs the sweep on a local Ray instance: the optional ray extra.
 $(VENV)/.installed-ray: $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[ray]"
 	touch $@
 
-# ... and logs runs to MLflow (a SQLite store under tmp): the optional mlflow extra.
+# ... and logs runs to MLflow (a SQLite store under tmp) and opens them in the MLflow UI: the optional
+# mlflow and mlflow-ui extras, in one resolve (one version of mlflow and mlflow-skinny; docs/scale.md).
 $(VENV)/.installed-mlflow: $(VENV)/.installed
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[mlflow]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[mlflow,mlflow-ui]"
 	touch $@
 
-test: install $(VENV)/.installed-ray $(VENV)/.installed-mlflow
+# ... and writes TensorBoard logs, read back with tensorboard's own event reader: the tensorboard extra.
+$(VENV)/.installed-tensorboard: $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[tensorboard]"
+	touch $@
+
+test: install $(VENV)/.installed-ray $(VENV)/.installed-mlflow $(VENV)/.installed-tensorboard
 	$(BIN)/python -m pytest -q
 
 # The inner loop: everything but the tests marked slow (subprocesses, signals, sweeps, Ray).

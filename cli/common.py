@@ -11,13 +11,15 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 from rich.console import Console
 
-from gridlstm.config import Config, load_config, valid_keys
 from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted
+
+if TYPE_CHECKING:  # the config schema imports torch (the cell registry): not for --help or Tab
+    from gridlstm.config import Config
 
 TORCH_WRITE_FAILED = re.compile(r"inline_container|PytorchStreamWriter|file write failed")
 LOOKS_LIKE_PATH = re.compile(r"\.ya?ml$|[/\\]")  # a path separator, or a config file's suffix
@@ -120,6 +122,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def is_override(arg: str) -> bool:
     """``key=value``, unless ``arg`` is an existing path (sweep run folders are named like
     ``kind=lstm,seed=0``) or, with a key that is no config key, looks like a path."""
+    from gridlstm.config import valid_keys
+
     key, sep, _ = arg.partition("=")
     if not sep or os.path.exists(arg):
         return False
@@ -176,6 +180,8 @@ def _read_only(path: Path) -> bool:
 
 
 def config_from_args(args: tuple[str, ...]) -> Config:
+    from gridlstm.config import load_config
+
     path, overrides = split_config_args(args)
     return load_config(path, overrides)
 

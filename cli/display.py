@@ -1,19 +1,18 @@
-"""Terminal display: a rich progress bar while training and a summary table at the end."""
+"""Terminal display: one progress line while training (fits any width) and a summary table at the end.
+
+The line's fields, most important first: step/total, ETA, rate, latest loss, the bar, the metric, the
+latest eval, elapsed time, the chance loss. At a given width the fields that fit are kept by that
+priority (a field is shown whole or not at all, never cut mid-number) and drawn in reading order;
+the bar takes what is left. Not a terminal (CI logs, pipes): one plain line per eval instead.
+"""
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -21,17 +20,87 @@ from gridlstm.config import Config
 from gridlstm.formatting import sig
 from gridlstm.tasks import Task, task_class
 
+# reading order of the fields; PRIORITY says which survive a narrow terminal
+ORDER = ("name", "bar", "count", "rate", "elapsed", "eta", "loss", "metric", "eval", "chance")
+PRIORITY = ("count", "eta", "rate", "loss", "bar", "metric", "eval", "elapsed", "name", "chance")
+BAR_MIN, BAR_MAX = 10, 40
+
 
 def fmt(x: Any, digits: int = 4) -> str:
     return sig(x, digits, blank="—", show_nonfinite=True)
 
 
-class RateColumn(ProgressColumn):
-    """Training steps per second (rich's own speed column counts bytes)."""
+def clock(seconds: Optional[float]) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "-:--:--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
-    def render(self, task: Any) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("— step/s" if speed is None else f"{speed:.3g} step/s", style="progress.data.speed")
+
+class TrainingLine:
+    """The state of the progress line; rendered at the width rich gives it (``line(width)``)."""
+
+    def __init__(self, total: int, metric_name: str, chance: float, start_step: int = 0):
+        self.total, self.metric_name, self.chance = total, metric_name, chance
+        self.step = self.start_step = start_step
+        self.loss: Optional[float] = None
+        self.metric: Optional[float] = None
+        self.eval: Optional[tuple[int, float, float]] = None
+        self.t0 = time.monotonic()
+        self.stopped_at: Optional[float] = None
+        self.completed = False  # set at the end: the run completed (also an early stop)
+
+    def elapsed(self) -> float:
+        return (self.stopped_at or time.monotonic()) - self.t0
+
+    def rate(self) -> Optional[float]:
+        """Steps per second in this session (a resumed run counts from where it resumed)."""
+        done, seconds = self.step - self.start_step, self.elapsed()
+        return done / seconds if done > 0 and seconds > 0 else None
+
+    def fields(self) -> dict[str, str]:
+        rate = self.rate()
+        if self.stopped_at is not None:  # ended: nothing left, or (interrupted, diverged) no estimate
+            eta = 0.0 if self.completed else None
+        else:
+            eta = 0.0 if self.step >= self.total else (None if rate is None else (self.total - self.step) / rate)
+        out = {"name": "train", "count": f"{self.step}/{self.total}",
+               "rate": "— step/s" if rate is None else f"{rate:.3g} step/s",
+               "elapsed": clock(self.elapsed()), "eta": f"eta {clock(eta)}",
+               "loss": f"loss {fmt(self.loss)}", "chance": f"(chance {fmt(self.chance)})"}
+        if self.metric is not None:
+            out["metric"] = f"{self.metric_name} {fmt(self.metric)}"
+        if self.eval is not None:
+            step, loss, metric = self.eval
+            out["eval"] = f"| eval@{step} loss {fmt(loss)} {self.metric_name} {fmt(metric)}"
+        return out
+
+    def line(self, width: int) -> str:
+        """The fields that fit in ``width`` columns, by PRIORITY; never a field cut short."""
+        fields = self.fields()
+        chosen: set[str] = set()
+        used = -1  # the first field needs no separating space
+        for name in PRIORITY:
+            size = BAR_MIN if name == "bar" else len(fields.get(name, ""))
+            if name != "bar" and name not in fields:
+                continue
+            if used + 1 + size > width:
+                break  # drop this field and every less important one
+            chosen.add(name)
+            used += 1 + size
+        if "bar" in chosen:
+            bar = min(BAR_MAX, BAR_MIN + width - used)
+            filled = round(bar * min(self.step, self.total) / max(self.total, 1))
+            fields["bar"] = "━" * filled + "─" * (bar - filled)
+        return " ".join(fields[n] for n in ORDER if n in chosen)
+
+    def plain(self) -> str:
+        """The line for a log (not a terminal): every field but the bar, in reading order."""
+        fields = self.fields()
+        return " ".join(fields[n] for n in ORDER if n in fields and n not in ("bar", "name"))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(self.line(options.max_width), no_wrap=True, overflow="crop")
 
 
 def ending(summary: dict[str, Any], total: int) -> str:
@@ -47,46 +116,52 @@ def ending(summary: dict[str, Any], total: int) -> str:
 
 
 class RichReporter:
-    """Progress bar showing step, loss, metric and the chance baseline; summary table at the end."""
+    """The progress line (a live line on a terminal, one line per eval otherwise), then the summary
+    table and how the run ended. The live line is drawn by rich's refresh thread, ``refresh_per_second``."""
 
-    def __init__(self, console: Console, refresh_every: int = 5):
+    def __init__(self, console: Console, refresh_per_second: float = 4):
         self.console = console
-        self.refresh_every = refresh_every
-        self.progress: Progress | None = None
+        self.refresh_per_second = refresh_per_second
+        self.live: Optional[Live] = None
+        self.state: Optional[TrainingLine] = None
+        self.resumed_from = 0
+
+    def resumed(self, step: int) -> None:
+        """Called before start() when the run continues from the checkpoint at ``step``."""
+        self.resumed_from = step
 
     def start(self, cfg: Config, task: Task, run_dir: Path, params: int) -> None:
-        self.task, self.chance = task, task.chance
-        self.eval_text = "eval —"
+        self.total = cfg.train.steps
         self.console.print(f"[bold]{cfg.run_name}[/]: {cfg.model.kind} "
                            f"(H={cfg.model.hidden}, D={cfg.model.layers}, {params:,} params) on "
-                           f"{task.name} T={task.length}; chance loss {self.chance:.4g}")
-        self.console.print(f"run folder: {run_dir}")
-        self.progress = Progress(
-            TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"),
-            console=self.console, transient=False)
-        self.total = cfg.train.steps
-        self.status_text = ""
-        self.bar = self.progress.add_task("train", total=cfg.train.steps, status="")
-        self.progress.start()
+                           f"{task.name} T={task.length}; chance loss {task.chance:.4g}")
+        self.console.print(f"run folder: {run_dir}", markup=False, soft_wrap=True)
+        if self.resumed_from:
+            self.console.print(f"resumed from step {self.resumed_from} of {self.total}")
+        self.state = TrainingLine(self.total, task.metric_name, task.chance, self.resumed_from)
+        if self.console.is_terminal:
+            self.live = Live(self.state, console=self.console, auto_refresh=True, transient=False,
+                             refresh_per_second=self.refresh_per_second)
+            self.live.start()
 
     def step(self, step: int, loss: float, metric: float) -> None:
-        if self.progress and (step % self.refresh_every == 0 or step == 1):
-            self.status_text = (f"loss {loss:.4f} (chance {self.chance:.4f}) "
-                                f"{self.task.metric_name} {metric:.4f}")
-            self.progress.update(self.bar, completed=step, status=f"{self.status_text} | {self.eval_text}")
+        if self.state is not None:
+            self.state.step, self.state.loss, self.state.metric = step, loss, metric
 
     def evaluated(self, step: int, loss: float, metric: float) -> None:
-        self.eval_text = f"eval@{step} loss {loss:.4f} {self.task.metric_name} {metric:.4f}"
-        if self.progress:  # the bar's last line shows the latest eval, also after an early stop
-            self.progress.update(self.bar, status=f"{self.status_text} | {self.eval_text}")
+        if self.state is None:
+            return
+        self.state.step, self.state.eval = step, (step, loss, metric)
+        if self.live is None:  # a log: one plain line per eval
+            self.console.print(self.state.plain(), markup=False, highlight=False, soft_wrap=True)
 
     def finish(self, summary: dict[str, Any]) -> None:
-        if self.progress:
-            self.progress.update(self.bar, completed=summary["steps"],
-                                 status=f"{self.status_text} | {self.eval_text}")
-            self.progress.stop()
+        if self.state is not None:
+            self.state.step, self.state.stopped_at = summary["steps"], time.monotonic()
+            self.state.completed = str(summary["status"]) == "completed"
+        if self.live is not None:  # one last draw, at the step the run really ended
+            self.live.stop()
+            self.live = None
         self.console.print(summary_table(summary))
         self.console.print(ending(summary, self.total))
 

@@ -3,25 +3,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
-from rich.table import Table
 
-from gridlstm.probe.depth_theory import DEPTH_LEGEND, depth_headers, depth_lines, depth_row_cells
-from gridlstm.probe.gradcheck import (
-    LEGEND,
-    GradcheckResult,
-    cell,
-    columns,
-    load_source,
-    output_dir,
-    run_gradcheck,
-    title,
-    write_outputs,
-)
-from gridlstm.probe.spectrum_summary import EXAMPLES, SpectrumSettings
-from gridlstm.probe.verify import Check, verify_all
+from gridlstm.probe.spectrum_settings import EXAMPLES, SpectrumSettings
 
 from .common import (
     check_out_dir,
@@ -31,12 +17,20 @@ from .common import (
     split_config_args,
     stderr_console,
 )
+from .complete import complete_args
+from .tracking import log_measurement
+
+if TYPE_CHECKING:  # the measurement stack imports torch: only when a command runs, not for --help
+    from rich.table import Table
+
+    from gridlstm.probe.gradcheck import GradcheckResult
+    from gridlstm.probe.verify import Check
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("args", nargs=-1, metavar="[CONFIG|RUN_DIR] [KEY=VALUE]...")
+@click.argument("args", nargs=-1, metavar="[CONFIG|RUN_DIR] [KEY=VALUE]...", shell_complete=complete_args)
 @measurement_options(1000, 1, "Measurement seeds (batches; from a config also fresh initial weights): mean "
                      "and spread.", "train.batch_size")
 @click.option("--length", type=click.IntRange(2), default=None, help="Sequence length T (task.length).")
@@ -77,6 +71,10 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a --from best
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
     """
+    from gridlstm.probe.depth_theory import depth_lines
+    from gridlstm.probe.gradcheck import conclusion, load_source, output_dir, run_gradcheck, write_outputs
+    from gridlstm.probe.verify import verify_all
+
     if out is not None:
         check_out_dir(out)
     path, overrides = split_config_args(args)
@@ -95,9 +93,14 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
             console.print(f"  {line}", markup=False)
     for line in result.spectrum_lines:
         console.print(f"  {line}", markup=False)
+    said = conclusion(result.summary, source.cfg.model.layers)
+    if said:
+        console.print(said[0].upper() + said[1:] + ".", markup=False, soft_wrap=True)
     folder = output_dir(source, out)
     for file in write_outputs(result, folder):
         click.echo(str(file))
+    if source.kind == "run" and out is None:  # the run's own trackers get the numbers too
+        log_measurement(source.path)
     click.echo(str(folder))
     if verify:
         checks = verify_all(source)
@@ -120,6 +123,10 @@ def spectrum_settings(value: Optional[str], examples: int = EXAMPLES) -> Optiona
 
 def decay_table(result: GradcheckResult) -> Table:
     """gradcheck's summary for a terminal: the columns of summary.md, the legend as its caption."""
+    from rich.table import Table
+
+    from gridlstm.probe.gradcheck import LEGEND, cell, columns, title
+
     table = Table(title=title(result.meta), caption=LEGEND, header_style="bold")
     shown, headers = columns(result)
     for h in headers:
@@ -131,6 +138,10 @@ def decay_table(result: GradcheckResult) -> Table:
 
 def depth_table(result: GradcheckResult) -> Table:
     """The decay along depth at the scored step beside its theory (summary.md's depth section)."""
+    from rich.table import Table
+
+    from gridlstm.probe.depth_theory import DEPTH_LEGEND, depth_headers, depth_row_cells
+
     table = Table(title="decay along depth at the scored step", caption=DEPTH_LEGEND, header_style="bold")
     headers = depth_headers(result.depth)
     for h in headers:
@@ -141,6 +152,8 @@ def depth_table(result: GradcheckResult) -> Table:
 
 
 def verify_table(checks: list[Check]) -> Table:
+    from rich.table import Table
+
     table = Table(title="gradient verification (float64)", header_style="bold")
     for h in ("check", "max rel error", "tolerance", "result"):
         table.add_column(h, justify="left" if h == "check" else "right")

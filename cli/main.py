@@ -27,7 +27,14 @@ from .common import (
     stderr_console,
 )
 from .complete import complete_args
-from .tracking import live_tracking, saved_uri, tracking_option
+from .tracking import (
+    live_tracking,
+    saved_tensorboard,
+    saved_uri,
+    tensorboard_finish,
+    tensorboard_hook,
+    tracking_option,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Commands that pull in heavy imports (matplotlib, ray, the benchmarks) load only when invoked, so
@@ -65,6 +72,10 @@ def cli() -> None:
       gridlstm train                                   # configs/default.yaml
       gridlstm train configs/adding_rnn.yaml task.length=200
       gridlstm train task=copy model=grid model.hidden=32   # config groups (gridlstm configs)
+
+    Tab completion of commands, options, config names, run folders and KEY=VALUE choices: add
+    eval "$(_GRIDLSTM_COMPLETE=bash_source gridlstm)" to ~/.bashrc (zsh: zsh_source in ~/.zshrc;
+    fish: _GRIDLSTM_COMPLETE=fish_source gridlstm | source in config.fish).
     """
 
 
@@ -90,11 +101,13 @@ def configs() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
               help="Continue RUN_DIR from its last checkpoint, in the same folder, exactly.")
 @click.option("--force", is_flag=True, help="With --resume: accept a config that differs from the run's.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the resolved config (stdout) and its memory estimate; train nothing, write nothing.")
 @device_option
 @tracking_option
 @handle_errors
 def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path | None, force: bool,
-          device: str, tracking_uri: str | None) -> None:
+          dry_run: bool, device: str, tracking_uri: str | None) -> None:
     """Train CONFIG (default configs/default.yaml) with groups GROUP=NAME and dotted KEY=VALUE overrides.
 
     GROUP=NAME (task, model, train; `gridlstm configs` lists them) replaces that section of CONFIG
@@ -111,11 +124,15 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
       gridlstm train
       gridlstm train configs/adding_grid.yaml model.hidden=128 task.length=200
       gridlstm train task=copy model=grid model.hidden=32
+      gridlstm train adding_rnn task.length=200 --dry-run
       gridlstm train configs/copy_lstm.yaml train.steps=500 --out /tmp/runs --name trial
       gridlstm train --resume outputs/default/20250101-120000-ab12
       gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000
     """
     check_train_options(out, name, resume_dir)
+    if dry_run:
+        show_resolved(args if name is None else args + (f"name={name}",), resume_dir)
+        return
     # first: a SIGTERM while torch loads or the model builds is handled. The installed command exits
     # after this, so once a stop has begun Ctrl-C stays ignored (in-process callers get it back)
     with StopSignals(release=not exits_after_command()) as stop:
@@ -131,19 +148,22 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
             if resume_dir is not None:
                 path, overrides = split_config_args(args)
                 tracking = live_tracking(tracking_uri or saved_uri(resume_dir))
+                board = tensorboard_hook(saved_tensorboard(resume_dir))
                 summary = resume_run(resume_dir, path, overrides, force, device, RichReporter(console),
-                                     sys.argv, stop=stop, hooks=(tracking,) if tracking else ())
+                                     sys.argv, stop=stop, hooks=tuple(h for h in (tracking, board) if h))
             else:
                 if force:
                     raise GridlstmError("--force only applies together with --resume RUN_DIR")
                 cfg = config_from_args(args)
                 tracking = live_tracking(tracking_uri or cfg.tracking.uri)
+                board = tensorboard_hook(cfg.tracking.tensorboard)
                 summary = start_run(cfg, out, device=device, reporter=RichReporter(console), argv=sys.argv,
-                                    stop=stop, hooks=(tracking,) if tracking else ())
+                                    stop=stop, hooks=tuple(h for h in (tracking, board) if h))
         except StoppedBeforeStart as e:
             fail(f"{e}; start it again", signal_exit_code(e.signal))
         if tracking is not None:
             tracking.finish(Path(summary["run_dir"]))
+        tensorboard_finish(board, Path(summary["run_dir"]))
     message, code = outcome(summary)
     console.print(message, markup=False, soft_wrap=True)
     click.echo(summary["run_dir"])
@@ -163,6 +183,18 @@ def check_train_options(out: Path, name: str | None, resume_dir: Path | None) ->
         check_resume_dir(resume_dir)
     else:
         check_out_dir(out)
+
+
+def show_resolved(args: tuple[str, ...], resume_dir: Path | None) -> None:
+    """--dry-run: the config a run would use, as YAML on stdout, and its memory estimate."""
+    from gridlstm import limits
+    from gridlstm.config import dump_config
+
+    if resume_dir is not None:
+        raise GridlstmError("--dry-run applies to a new run; a resumed run uses its folder's config.yaml")
+    cfg = config_from_args(args)
+    click.echo(dump_config(cfg), nl=False)
+    stderr_console().print(f"run name: {cfg.run_name}; {limits.describe(cfg)}", markup=False, soft_wrap=True)
 
 
 def signal_exit_code(name: str) -> int:
@@ -190,7 +222,7 @@ def outcome(summary: Any) -> tuple[str, int]:
 
 def main() -> None:
     """The installed `gridlstm` command: one process per command (exits_after_command())."""
-    cli(obj=ENTRY_POINT)
+    cli(obj=ENTRY_POINT, prog_name="gridlstm")
 
 
 if __name__ == "__main__":

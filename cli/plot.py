@@ -6,19 +6,16 @@ from typing import Optional
 
 import click
 
-from gridlstm.plots.figures import WHAT
-from gridlstm.plots.figures import plot as make_plots
-from gridlstm.plots.gradients import X_AXES
-from gridlstm.plots.style import DPI
-from gridlstm.results.collect import load_runs
+from gridlstm.plots.kinds import DPI, WHAT, X_AXES
 
 from .common import handle_errors
+from .complete import complete_paths
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("runs", nargs=-1, metavar="RUN...")
+@click.argument("runs", nargs=-1, metavar="RUN...", shell_complete=complete_paths)
 @click.option("--what", type=click.Choice(WHAT), default="gradients", show_default=True,
               help="gradients: norm against steps back, one line per run; heatmap: time × depth map "
                    "per state kind; loss: learning curves with the chance baseline; profiles: the "
@@ -57,5 +54,8 @@ def plot(runs: tuple[str, ...], what: str, out: Optional[Path], state: Optional[
       gridlstm plot outputs/adding-rnn/20261128-101500-ab12 --what profiles --state h
       gridlstm plot outputs/gradcheck/adding-lstm/* /tmp/gc-grid --what depth --mean-t
     """
+    from gridlstm.plots.figures import plot as make_plots  # matplotlib loads only now
+    from gridlstm.results.collect import load_runs
+
     for path in make_plots(load_runs(runs), what, out, state, layer, x_axis, dpi, mean_t):
         click.echo(str(path))

@@ -1,7 +1,7 @@
 """``gridlstm report``: one comparison table of runs (the logic lives in gridlstm/results/report.py)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 from rich import box
@@ -9,18 +9,19 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gridlstm.results.collect import load_runs
-from gridlstm.results.differ import value_text
-from gridlstm.results.report import FORMATS, KEYS, cells, collect_table, render
-from gridlstm.results.report import Table as Report
+from gridlstm.results.columns import FORMATS, KEYS
 
 from .common import handle_errors
+from .complete import complete_paths
+
+if TYPE_CHECKING:  # the run readers import torch: only when a report is made, not for --help or Tab
+    from gridlstm.results.report import Table as Report
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("runs", nargs=-1, metavar="RUN...")
+@click.argument("runs", nargs=-1, metavar="RUN...", shell_complete=complete_paths)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True,
               help="rich: terminal table; md: Markdown; csv: raw numbers; latex: booktabs tabular.")
 @click.option("--sort", default=None, metavar="KEY",
@@ -41,8 +42,11 @@ def report(runs: tuple[str, ...], fmt: str, sort: Optional[str], columns: Option
     Example:
       gridlstm report outputs/adding-*/* --format md
       gridlstm report outputs/ --sort -eval_loss
-      gridlstm report outputs/sweeps/lr/*/runs --columns train.lr,train.seed,eval_loss
+      gridlstm report outputs/sweeps/lr/*/runs --columns train.lr,eval_loss,solved
     """
+    from gridlstm.results.collect import load_runs
+    from gridlstm.results.report import collect_table, render
+
     table = collect_table(load_runs(runs), sort)
     chosen = [k.strip() for k in columns.split(",") if k.strip()] if columns else None
     if fmt != "rich":
@@ -57,6 +61,9 @@ def report(runs: tuple[str, ...], fmt: str, sort: Optional[str], columns: Option
 def rich_report(table: Report, chosen: Optional[list[str]] = None) -> RenderableType:
     """The report for a terminal: what the runs share, once, then a table of what differs (cells
     wrap instead of being cut short), solved in green or red."""
+    from gridlstm.results.differ import value_text
+    from gridlstm.results.report import cells
+
     rows = table.rows
     shared = Text("shared: ", style="bold")
     shared.append("  ".join(f"{k}={value_text(v)}" for k, v in table.shared.items()) or "nothing")

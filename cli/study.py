@@ -7,10 +7,8 @@ from typing import Any, Optional
 
 import click
 
-from gridlstm.studies.depth import DEFAULT_STUDY, run_depth_study
-from gridlstm.sweep.spec import load_sweep
-
 from .common import device_option, handle_errors, measurement_options, split_config_args, stderr_console
+from .complete import complete_args, complete_paths
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -27,7 +25,7 @@ def study() -> None:
 
 
 @study.command(context_settings=CONTEXT)
-@click.argument("args", nargs=-1, metavar="[STUDY_FILE] [KEY=VALUE]...")
+@click.argument("args", nargs=-1, metavar="[STUDY_FILE] [KEY=VALUE]...", shell_complete=complete_args)
 @measurement_options(100, 3, "Measurement seeds per model (fresh initial weights and batch each).",
                      "train.batch_size of each config")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
@@ -46,6 +44,9 @@ def depth(args: tuple[str, ...], seeds: int, batch: Optional[int], out: Path, de
       gridlstm study depth
       gridlstm study depth configs/studies/depth.yaml model.hidden=64 --seeds 5
     """
+    from gridlstm.studies.depth import DEFAULT_STUDY, run_depth_study
+    from gridlstm.sweep.spec import load_sweep
+
     path, overrides = split_config_args(args)
     path = path or DEFAULT_STUDY
     sweep = load_sweep(path, overrides)
@@ -112,7 +113,8 @@ def spectrum(args: tuple[str, ...], seeds: int, batch: Optional[int], k: str, st
 
 
 @study.command(context_settings=CONTEXT)
-@click.argument("results_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("results_file", required=False, type=click.Path(dir_okay=False, path_type=Path),
+                shell_complete=complete_paths)
 @click.option("--only", multiple=True, metavar="NAME", help="Only this comparison (repeatable).")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Finish a study folder that was interrupted: completed runs are kept, the "

@@ -4,32 +4,33 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from gridlstm.errors import GridlstmError
-from gridlstm.sweep.executors import make_executor
-from gridlstm.sweep.folder import open_target, run_sweep
-from gridlstm.sweep.results import table_rows, write_results
-from gridlstm.sweep.spec import Sweep
 
 from .common import check_out_dir, device_option, given, handle_errors, stderr_console
-from .sweep_display import RichSweepProgress, expansion_table
-from .tracking import log_sweep, sweep_tracker, tracking_option
+from .complete import complete_args, complete_paths
+from .tracking import log_sweep, log_sweep_tensorboard, sweep_tracker, tracking_option
+
+if TYPE_CHECKING:  # the sweep stack imports torch: only when a sweep runs, not for --help or Tab
+    from gridlstm.sweep.spec import Sweep
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("target", type=click.Path(path_type=Path), metavar="CONFIG|SWEEP_FILE|SWEEP_FOLDER")
-@click.argument("overrides", nargs=-1, metavar="[KEY=A,B,...] [GROUP=NAME] [KEY=VALUE]...")
+@click.argument("target", type=click.Path(path_type=Path), metavar="CONFIG|SWEEP_FILE|SWEEP_FOLDER",
+                shell_complete=complete_paths)
+@click.argument("overrides", nargs=-1, metavar="[KEY=A,B,...] [GROUP=NAME] [KEY=VALUE]...",
+                shell_complete=complete_args)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"),
               show_default=True, help="Root folder; a new sweep goes to OUT/sweeps/NAME/<UTC time>-<id>/.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: a process pool on this machine; ray: a Ray cluster (pip install 'gridlstm[ray]').")
+              help="local: a process pool on this machine; ray: a Ray cluster (pip install '.[ray]').")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="local: runs at once (default: all cores; torch threads per run = cores // jobs). "
                    "ray without --address: CPUs of the private Ray instance.")
@@ -70,15 +71,26 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
       gridlstm sweep configs/sweeps/grid_depth.yaml --dry-run
       gridlstm sweep configs/default.yaml model=rnn,lstm,grid seed=0,1,2 --dry-run
     """
+    from gridlstm.sweep.folder import create_sweep_dir, open_target, run_sweep
+    from gridlstm.sweep.results import write_results
+
+    from .sweep_display import RichSweepProgress, expansion_table
+
     console = stderr_console()
     runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)
     tracker = sweep_tracker(tracking_uri)  # a missing extra is refused before any folder exists
-    spec, sweep_dir, _ = open_target(target, overrides, out, create=not dry_run)
+    spec, sweep_dir, _ = open_target(target, overrides, out, create=False)
+    base = spec.runs[0].config.tracking if spec.runs else None
+    if base is not None and base.tensorboard:  # a missing extra is refused before any folder exists
+        from gridlstm.tensorboard_log import writer_class
+
+        writer_class()
     if dry_run:
         Console(highlight=False).print(expansion_table(spec))
         return
-    base = spec.runs[0].config.tracking if spec.runs else None
-    tracker = tracker or sweep_tracker(base.uri if base else None)
+    tracker = tracker or sweep_tracker(base.uri if base else None)  # also before the folder exists
+    if sweep_dir is None:
+        sweep_dir = create_sweep_dir(spec, out)
     try:
         board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
                           tuple(sys.argv))
@@ -95,6 +107,7 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
         console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
     console.print("wrote " + ", ".join(str(p.relative_to(sweep_dir)) for p in paths))
     log_sweep(tracker, sweep_dir, base.experiment if base else None)
+    log_sweep_tensorboard(base.tensorboard if base else None, sweep_dir)
     click.echo(sweep_dir)
     if board.failures():
         sys.exit(1)
@@ -103,6 +116,8 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
 def check_sweep_options(target: Path, out: Path, executor: str, jobs: Optional[int], address: Optional[str],
                         num_cpus: float, num_gpus: float, dry_run: bool) -> Any:
     """Every option checked (and the executor made) before a sweep folder exists."""
+    from gridlstm.sweep.executors import make_executor
+
     for option, value in (("--num-cpus", num_cpus), ("--num-gpus", num_gpus)):
         if not math.isfinite(value) or value < 0 or (option == "--num-cpus" and value == 0):
             raise GridlstmError(f"{option} {value:g}: expected a finite number "
@@ -116,6 +131,8 @@ def check_sweep_options(target: Path, out: Path, executor: str, jobs: Optional[i
 
 
 def rich_table(sweep: Sweep, grouped: list[dict[str, Any]]) -> Table:
+    from gridlstm.sweep.results import table_rows
+
     headers, rows = table_rows(sweep, grouped)
     seeds = "mean ± std over seeds" if "seed" in sweep.keys else "one run per row"
     table = Table(title=f"sweep {sweep.name}: {len(sweep.runs)} runs ({seeds})", header_style="bold")

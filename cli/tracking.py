@@ -18,19 +18,79 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 tracking_option = click.option(
     "--tracking-uri", default=None, metavar="URI",
     help="Also log to MLflow at URI (http://HOST:5000, sqlite:///PATH.db); default: the config's "
-         "tracking.uri. Needs pip install 'gridlstm[mlflow]'.")
+         "tracking.uri. Needs pip install '.[mlflow]'.")
 
 
 def saved_uri(run_dir: Path) -> Optional[str]:
     """tracking.uri in a run folder's config.yaml (None when absent or unreadable)."""
+    return saved_tracking(run_dir, "uri")
+
+
+def saved_tensorboard(run_dir: Path) -> Optional[str]:
+    """tracking.tensorboard in a run folder's config.yaml (None when absent or unreadable)."""
+    return saved_tracking(run_dir, "tensorboard")
+
+
+def saved_tracking(run_dir: Path, key: str) -> Optional[str]:
+    """tracking.KEY in a run folder's config.yaml (None when absent, empty or unreadable)."""
     from gridlstm.safe_yaml import read_yaml
 
     try:
         section = read_yaml(Path(run_dir) / "config.yaml").get("tracking")
     except GridlstmError:
         return None
-    uri = section.get("uri") if isinstance(section, dict) else None
-    return uri if isinstance(uri, str) and uri else None
+    value = section.get(key) if isinstance(section, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def tensorboard_hook(folder: Optional[str]) -> Any:
+    """A trainer hook that logs to TensorBoard under ``folder`` (None without one). Fails here,
+    before anything trains, when tensorboard is missing."""
+    if not folder:
+        return None
+    from gridlstm.tensorboard_log import TensorBoardLog
+
+    return TensorBoardLog(Path(folder))
+
+
+def tensorboard_finish(hook: Any, run_dir: Path) -> None:
+    if hook is not None:
+        where = hook.finish(run_dir)
+        stderr_console().print(f"TensorBoard: {where} (tensorboard --logdir {hook.root})", markup=False,
+                               soft_wrap=True)
+
+
+def log_sweep_tensorboard(folder: Optional[str], sweep_dir: Path) -> None:
+    """Each run of a finished sweep as its own TensorBoard run, grouped under the sweep's folder."""
+    if not folder:
+        return
+    from gridlstm.tensorboard_log import log_dir, log_run_folder
+
+    runs = sorted(p for p in (Path(sweep_dir) / "runs").iterdir() if (p / "config.yaml").is_file())
+    for run in runs:
+        log_run_folder(Path(folder), run)
+    if runs:
+        stderr_console().print(f"TensorBoard: {log_dir(Path(folder), runs[0]).parent} ({len(runs)} runs)",
+                               markup=False, soft_wrap=True)
+
+
+def log_measurement(run_dir: Path) -> None:
+    """After gradcheck of a run folder: its numbers go to the run's MLflow store and TensorBoard
+    folder (from its config), so trackers sort and chart runs by them. Never fails the measurement."""
+    uri, board = saved_uri(run_dir), saved_tensorboard(run_dir)
+    try:
+        if uri:
+            from gridlstm.runs.run import RunFolder
+            from gridlstm.tracking import Tracker, experiment_name
+
+            Tracker(uri).log_run_folder(run_dir, experiment_name(RunFolder(run_dir).config(), None))
+        if board:
+            from gridlstm.tensorboard_log import log_run_folder
+
+            log_run_folder(Path(board), run_dir, scalars=False)
+    except GridlstmError as e:
+        stderr_console().print(f"warning: {e.message}; the measurement is in {run_dir}", markup=False,
+                               soft_wrap=True)
 
 
 def live_tracking(uri: Optional[str]) -> Any:

@@ -160,8 +160,10 @@ class TrackingConfig(_Section):
     """Where runs are also logged (gridlstm/tracking.py); changes nothing that is computed."""
 
     uri: Optional[str] = Field(None, description="MLflow tracking URI (http://..., sqlite:///...); "
-                               "null = no tracking; needs pip install 'gridlstm[mlflow]'")
+                               "null = no tracking; needs pip install '.[mlflow]'")
     experiment: Optional[str] = Field(None, description="MLflow experiment; null = the run name")
+    tensorboard: Optional[str] = Field(None, description="TensorBoard log folder (each run logs to "
+                                       "DIR/<name>/<run folder>); null = none; needs pip install '.[tensorboard]'")
 
 
 class Config(_Section):
@@ -214,7 +216,18 @@ def valid_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
     return keys
 
 
+# names other tools use for a key of ours (PyTorch, Keras, Lightning, Hydra examples): did-you-mean
+ALIASES = {"learning_rate": "train.lr", "lr": "train.lr", "epochs": "train.steps", "max_steps": "train.steps",
+           "iterations": "train.steps", "hidden_size": "model.hidden", "num_layers": "model.layers",
+           "n_layers": "model.layers", "depth": "model.layers", "batch": "train.batch_size",
+           "seq_len": "task.length", "sequence_length": "task.length", "T": "task.length",
+           "cell": "model.kind", "optim": "train.optimizer", "grad_clip": "train.clip_norm"}
+
+
 def suggest(key: str) -> str:
+    alias = ALIASES.get(key.rsplit(".", 1)[-1])
+    if alias is not None and alias != key:
+        return f" (did you mean {alias}?)"
     sections = [name for name, f in Config.model_fields.items()
                 if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)]
     close = difflib.get_close_matches(key, valid_keys() + sections, n=1, cutoff=0.6)
@@ -305,7 +318,7 @@ def load_config(path: Optional[Path] = None, overrides: tuple[str, ...] | list[s
     """Read ``path`` (default: configs/default.yaml), apply groups (``model=grid``) then overrides, validate; ConfigError on failure."""
     picks, overrides = compose.split_selections(list(overrides))
     try:
-        data = compose.apply_groups(read_yaml(Path(path) if path is not None else DEFAULT_CONFIG), picks)
+        data = compose.apply_groups(read_yaml(compose.find_config(path) if path is not None else DEFAULT_CONFIG), picks)
     except ConfigError as e:  # still report the overrides' own problems in the same block
         _, override_problems = apply_overrides({}, list(overrides))
         raise ConfigError(e.problems + override_problems) from None
@@ -332,12 +345,15 @@ def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for x, d in ((a, old), (b, new)):
         for section in NEW_SECTIONS.keys() - d.keys():
             x.update(flatten(NEW_SECTIONS[section], f"{section}."))
+        for key, default in NEW_KEYS.items():  # a key added to a section later reads as its default
+            x.setdefault(key, default)
     return [f"{k}: {a.get(k, 'absent')} -> {b.get(k, 'absent')}"
             for k in sorted(set(a) | set(b)) if a.get(k, "absent") != b.get(k, "absent")]
 
 
 # sections added after configs were first saved: their defaults stand in for a missing section
 NEW_SECTIONS = {"tracking": TrackingConfig().model_dump(mode="json")}
+NEW_KEYS = {"tracking.tensorboard": None}  # keys added to a section after configs were first saved
 
 
 def dump_config(cfg: Config) -> str:

@@ -102,3 +102,11 @@ def check(cfg: Any, batch: Optional[int] = None) -> Optional[str]:
     return (f"needs about {_gb(est.total)} of memory ({', '.join(parts)}), over the {budget:g} GB budget: "
             "lower model.hidden, model.layers, task.length or the batch sizes, or raise the budget "
             f"with {ENV}=<GB>")
+
+
+def describe(cfg: Any) -> str:
+    """One line: the memory training ``cfg`` needs by the estimate above, its parts, and the budget."""
+    est = estimate(cfg)
+    return (f"memory estimate: about {_gb(est.total)} ({est.params:,} parameters with their gradients and "
+            f"optimizer state {_gb(est.weights)}, activations {_gb(est.activations)}, held-out set "
+            f"{_gb(est.data)}) of the {budget_gb():g} GB budget ({ENV})")

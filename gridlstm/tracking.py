@@ -1,9 +1,12 @@
-"""Copy run folders into MLflow (the optional extra ``gridlstm[mlflow]``); the folder stays the truth.
+"""Copy run folders into MLflow (the optional extra ``mlflow``: pip install '.[mlflow]' in the source folder); the folder stays the truth.
 
     params      the run's config.yaml, flattened (model.hidden, train.lr, ...)
     metrics     every row of metrics.csv, with its step: train/loss train/metric grad_norm lr
                 (train rows), eval/loss eval/metric (eval rows)
-    tags        gridlstm.status, gridlstm.run_dir, mlflow.source.git.commit (meta.json)
+                and, at the last step, the outcome and gradcheck's numbers (gridlstm/run_numbers.py:
+                outcome/solved, outcome/steps_to_solve, grad/<state>/L<d>/slope, depth/<state>/decades ...)
+    tags        gridlstm.status, gridlstm.run_dir, mlflow.source.git.commit (meta.json), gridlstm.solved,
+                gridlstm.gradients (gradcheck's one-line conclusion)
     artifacts   config.yaml meta.json summary.json, gradients/ and plots/
 
 ``gridlstm train`` with a tracking URI logs metric batches at eval points while it trains
@@ -25,9 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from gridlstm import run_numbers
 from gridlstm.errors import GridlstmError
 
-MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install 'gridlstm[mlflow]' "
+MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install '.[mlflow]' "
                   "(or pip install 'mlflow-skinny>=2.10' sqlalchemy alembic)")
 RUN_DIR_TAG, STATUS_TAG, PARENT_TAG = "gridlstm.run_dir", "gridlstm.status", "mlflow.parentRunId"
 ARTIFACT_FILES = ("config.yaml", "meta.json", "summary.json")
@@ -72,14 +76,7 @@ def metric_rows(text: str) -> list[tuple[int, dict[str, float], float]]:
     return out
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+_read_json = run_numbers.read_json  # a JSON object file, {} when missing or unreadable
 
 
 def _started_ms(meta: dict[str, Any]) -> int:
@@ -197,9 +194,22 @@ class Tracker:
         done = self.logged_step(run_id)
         text = (folder / "metrics.csv").read_text() if (folder / "metrics.csv").is_file() else ""
         self.log_metrics(run_id, [r for r in metric_rows(text) if r[0] > done], _started_ms(meta))
+        self.log_numbers(run_id, folder, _started_ms(meta))
         self.log_artifacts(run_id, folder, ARTIFACT_FILES, ARTIFACT_DIRS)
         self.end(run_id, str(meta.get("status")))
         return run_id
+
+    def log_numbers(self, run_id: str, folder: Path, started_ms: int) -> None:
+        """The outcome and gradcheck's numbers (gridlstm/run_numbers.py) as metrics at the run's
+        last step, so the UI sorts and charts runs by them; solved and the conclusion as tags."""
+        values = run_numbers.numbers(folder)
+        if values:
+            step = int(values.get("outcome/steps", 0))
+            self.log_metrics(run_id, [(step, values, 0.0)], started_ms)
+        said = run_numbers.conclusion(folder)
+        solved = values.get("outcome/solved")
+        self.log_params_tags(run_id, {}, {"gridlstm.solved": None if solved is None else str(bool(solved)).lower(),
+                                          "gridlstm.gradients": said})
 
     def log_sweep_folder(self, sweep_dir: Path, experiment: Optional[str] = None) -> Optional[str]:
         """A sweep folder: a parent run (sweep.yaml, results, plots) with one child run per run."""

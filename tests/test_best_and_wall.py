@@ -71,3 +71,23 @@ def test_interrupted_and_resumed_runs_report_their_true_wall_time(tmp_path):
     resumed = resume_run(Path(summary.run_dir), device="cpu", argv=["test"], hooks=(slow_step,))
     assert resumed.status == "completed"
     assert resumed.wall_seconds >= 0.7
+
+
+def test_the_best_and_the_last_checkpoint_are_measured_into_their_own_folders(tmp_path):
+    """gradcheck RUN writes gradients/, --from best gradients-best/: neither overwrites the other,
+    and each meta.json names the file and step it measured."""
+    import json
+
+    from gridlstm.cli.main import cli
+
+    run = Path(start_run(config(), tmp_path, "cpu", argv=["test"]).run_dir)
+    steps = {}
+    for which, folder in (("last", "gradients"), ("best", "gradients-best")):
+        result = CliRunner().invoke(cli, ["gradcheck", str(run), "--from", which, "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip().splitlines()[-1] == str(run / folder)
+        steps[folder] = (run / folder / "gradients.csv").read_text()
+    last, best = (json.loads((run / f / "meta.json").read_text()) for f in ("gradients", "gradients-best"))
+    assert (last["checkpoint"], last["step"]) == ("checkpoint.pt", 12)
+    assert (best["checkpoint"], best["step"]) == ("best.pt", load_checkpoint(run / "best.pt")["step"])
+    assert steps["gradients"] == (run / "gradients" / "gradients.csv").read_text()  # untouched by --from best

@@ -14,7 +14,7 @@ from gridlstm.errors import ConfigError
 def test_groups_then_overrides():
     cfg = load_config(None, ["task=copy", "model=grid", "model.hidden=8"])
     assert (cfg.task.name, cfg.model.kind, cfg.model.hidden) == ("copy", "grid", 8)
-    assert cfg.name == "default" and cfg.train == load_config(None).train  # no train= : the base's
+    assert cfg.run_name == "copy-grid" and cfg.train == load_config(None).train  # no train= : the base's
     assert load_config(None, ["train=long"]).train.steps == 10000
 
 
@@ -33,7 +33,7 @@ def test_every_task_model_pair_is_valid():
 
 def test_full_config_files_still_work_and_take_groups():
     cfg = load_config("configs/copy_lstm.yaml", ["model=gru"])
-    assert cfg.name == "copy-lstm" and cfg.model.kind == "gru"
+    assert cfg.run_name == "copy-gru" and cfg.model.kind == "gru"  # named after what was composed
 
 
 def test_unknown_option_lists_the_available_ones():
@@ -62,8 +62,10 @@ def test_cli_train_composes_and_saves_the_resolved_config(tmp_path):
                                                                    "model.hidden=4", "train.steps=2"])
 
 
-def test_completion_of_keys_groups_and_paths():
-    from gridlstm.cli.complete import complete_args
+def test_completion_of_keys_groups_and_paths(tmp_path, monkeypatch):
+    from gridlstm.cli.complete import CACHE_ENV, complete_args
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # the key cache goes here, not to the home folder
 
     def values(text):
         return [i.value for i in complete_args(None, None, text)]
@@ -86,3 +88,10 @@ def test_cli_trains_a_paper_task_from_groups(tmp_path):
     assert result.exit_code == 0, result.output
     saved = yaml.safe_load((next(tmp_path.glob("*/*")) / "config.yaml").read_text())
     assert (saved["task"]["name"], saved["task"]["length"], saved["model"]["kind"]) == ("addition", 4, "lstm")
+
+
+def test_a_composed_run_is_named_after_what_was_composed():
+    assert load_config(None, ["task=addition", "model=lstm"]).run_name == "addition-lstm"
+    assert load_config("configs/adding_rnn.yaml", ["model=grid"]).run_name == "adding-grid"
+    assert load_config(None, ["task=copy", "name=mine"]).run_name == "mine"  # name= (and --name) still win
+    assert load_config(None, []).run_name == "default"  # no group: the file's own name

@@ -122,7 +122,11 @@ def test_heatmap_one_panel_per_state_kind_log_colours(runs):
             norms = list(seed_norms(csv_path, state, d).values())  # t = 1..12
             assert all(within_seeds(v or np.nan, n) for v, n in zip(data[d - 1], norms, strict=True))
     colorbar = [ax for ax in fig.axes if ax not in panels]
-    assert len(colorbar) == 1 and "decades" in colorbar[0].get_ylabel()
+    # the label matches the ticks: they are norms 10^k on a log scale, not decades
+    assert len(colorbar) == 1 and "log scale" in colorbar[0].get_ylabel() and "decades" not in colorbar[0].get_ylabel()
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in colorbar[0].get_yticklabels() if t.get_text()]
+    assert ticks and all("10^" in t for t in ticks), ticks
 
 
 def test_loss_figure_curves_chance_and_threshold(runs, tmp_path):

@@ -54,3 +54,20 @@ def test_machine_formats_keep_every_column_and_columns_chooses(sweep):
     assert rows[0] == ["train.lr", "eval_loss"] and float(rows[1][0]) == max(LRS)
     result = CliRunner().invoke(cli, ["report", str(sweep), "--columns", "nope"])
     assert result.exit_code != 0 and "--columns nope" in result.output
+
+
+def test_md_headers_are_unique_and_no_config_key_repeats_a_result_column():
+    """train.steps differs: its column is headed train.steps beside the steps run; task.length and
+    model.kind differ too, but T and model already show them."""
+    from gridlstm.results.columns import SAME_AS_COLUMN
+    from gridlstm.results.report import Table
+
+    rows = [{**dict.fromkeys(KEYS), "run": f"r{i}", "status": "completed", "train.steps": s, "task.length": t, "model.kind": k, "train.lr": lr}
+            for i, (s, t, k, lr) in enumerate([(10, 5, "rnn", 0.1), (20, 6, "lstm", 0.01)])]
+    table = Table(rows, ["train.steps", "task.length", "model.kind", "train.lr"], {})
+    headers = [c.header for c in table.all_columns()]
+    assert len(headers) == len(set(headers))
+    assert "train.steps" in headers and "lr" in headers and "steps" in headers
+    assert not {c.key for c in table.all_columns()} & set(SAME_AS_COLUMN)
+    view = [c.header for c in table.columns(view=True)]  # the terminal's view keeps what differs
+    assert len(view) == len(set(view)) and "kind" in view and "train.steps" in view

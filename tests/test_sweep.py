@@ -163,7 +163,7 @@ def test_executor_options_are_checked(monkeypatch):
     with pytest.raises(GridlstmError, match="--executor gpu"):
         make_executor("gpu")
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    with pytest.raises(GridlstmError, match=r"pip install 'gridlstm\[ray\]'"):
+    with pytest.raises(GridlstmError, match=r"pip install '\.\[ray\]'"):
         import_ray(local=False)
 
 

@@ -84,7 +84,9 @@ def test_a_group_axis_gives_the_runs_train_gives(tmp_path):
     for run in sweep.runs:
         model, seed = run.values["model"], run.values["seed"]
         expected = load_config("configs/default.yaml", [f"model={model}", f"seed={seed}", "model.hidden=8"])
-        assert run.config == expected, run.id
+        # the same run, but named after the sweep (train names a composed run <task>-<kind>)
+        assert run.config.name == sweep.name == "default" and expected.run_name == f"adding-{model}"
+        assert run.config.model_dump(exclude={"name"}) == expected.model_dump(exclude={"name"}), run.id
     assert {r.config.model.layers for r in sweep.runs if r.values["model"] == "rnn"} == {1}  # whole section
 
 

@@ -19,7 +19,7 @@ from tests.test_sweep import TINY, check_results, meta, read_csv
 # not importorskip: ray must first be imported by start_local_ray, which keeps it on loopback
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                                 reason="Ray is an optional extra: pip install 'gridlstm[ray]'")]
+                                 reason="Ray is an optional extra: pip install '.[ray]'")]
 
 GRIDLSTM = Path(sys.executable).parent / "gridlstm"
 

@@ -23,7 +23,7 @@ from tests.test_sweep import TINY, meta
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                                 reason="Ray is an optional extra: pip install 'gridlstm[ray]'")]
+                                 reason="Ray is an optional extra: pip install '.[ray]'")]
 
 
 @pytest.fixture(scope="module")

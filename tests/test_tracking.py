@@ -20,7 +20,7 @@ from tests.test_sweep import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_MLFLOW = importlib.util.find_spec("mlflow") is not None
-needs_mlflow = pytest.mark.skipif(not HAS_MLFLOW, reason="MLflow is an optional extra: pip install 'gridlstm[mlflow]'")
+needs_mlflow = pytest.mark.skipif(not HAS_MLFLOW, reason="MLflow is an optional extra: pip install '.[mlflow]'")
 TRAIN_ARGS = ["task.length=6", "model.kind=lstm", "model.hidden=4", "model.layers=1", "train.steps=12",
               "train.batch_size=8", "train.eval_every=6", "train.eval_batches=1", "train.log_every=3"]
 
@@ -162,7 +162,7 @@ def test_missing_extra_is_one_line_and_exit_2(tmp_path):
         r = cli(*args, cwd=tmp_path, first=str(fake.parent))
         assert r.returncode == 2, r.stderr
         assert r.stderr.strip().splitlines() == [
-            "Error: MLflow tracking needs the optional extra: pip install 'gridlstm[mlflow]' "
+            "Error: MLflow tracking needs the optional extra: pip install '.[mlflow]' "
             "(or pip install 'mlflow-skinny>=2.10' sqlalchemy alembic)"]
     assert not (tmp_path / "outputs").exists()  # refused before any run folder
 

@@ -233,7 +233,7 @@ FORGET = Memory("time", "forget gate", "f", "forget_gate", True)
 class RNNCell(Cell):
     """Naive (Elman) RNN, the assignment's model along time:  h[t,d] = φ(W_ih·h[t,d-1] + W_hh·h[t-1,d] + b)."""
 
-    kind, colors, cost = "rnn", ("#c0392b", "Reds"), Cost(2, 1, 4)
+    kind, colors, cost = "rnn", ("#D55E00", "Oranges"), Cost(2, 1, 4)
     options = {"nonlinearity": Option("tanh", ("tanh", "relu"), description="φ"),
                "init": INIT._replace(choices=("default", "orthogonal", "identity"))}
     state_names, right_idx, up_idx, state_labels = ("h",), (0,), (0,), {"h": TIME["h"]}
@@ -283,7 +283,7 @@ class LSTMCell(Cell):
         c[t,d] = f⊙c[t-1,d] + i⊙g;       h[t,d] = o⊙tanh(c[t,d])
     """
 
-    kind, colors, options, cost = "lstm", ("#1f5fa8", "Blues"), LSTM_OPTIONS, Cost(8, 4, 12)
+    kind, colors, options, cost = "lstm", ("#0072B2", "Blues"), LSTM_OPTIONS, Cost(8, 4, 12)
     state_names, right_idx, up_idx, state_labels = ("h", "c"), (0, 1), (0,), TIME
     memories = {"c": FORGET}
     depth_carrier = "h"  # c[t,d-1] stays in its layer: only h carries the gradient down the stack

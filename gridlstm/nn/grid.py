@@ -26,7 +26,7 @@ DEPTH_FORGET = Memory("depth", "depth forget gate", "f'", "forget_gate_depth", T
 class _GridCell(Cell):
     """Two LSTMs per block, one per direction: ``time`` and ``depth`` gate transforms."""
 
-    kind, colors, cost = "grid", ("#1e8449", "Greens"), Cost(16, 8, 21)
+    kind, colors, cost = "grid", ("#009E73", "Greens"), Cost(16, 8, 21)
     right_idx, up_idx = (0, 1), (2, 3)
 
     def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,

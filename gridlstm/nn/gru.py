@@ -76,7 +76,7 @@ def update_gate(z: Tensor) -> Tensor:
 class GRUCell(Cell):
     """Stacked GRU layer: h[t,d] = GRU(input h[t,d-1]; recurrent h[t-1,d]), the equations above."""
 
-    kind, colors, cost, options = "gru", ("#7d3c98", "Purples"), Cost(6, 4, 20), {"init": INIT}
+    kind, colors, cost, options = "gru", ("#CC79A7", "RdPu"), Cost(6, 4, 20), {"init": INIT}
     state_names, right_idx, up_idx, state_labels = ("h",), (0,), (0,), {"h": TIME["h"]}
     memories = {"h": Memory("time", "update gate", "z", "update_gate", False)}
     depth_carrier = "h"

@@ -30,7 +30,7 @@ from gridlstm.results.collect import Run, single_task
 from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
 
 from .gradients import describe, symbol
-from .style import legend_below, new_figure, run_colors, style
+from .style import legend_below, new_figure, run_colors, run_markers, style, task_parameter
 
 
 def layers_of(run: Run) -> int:
@@ -38,14 +38,15 @@ def layers_of(run: Run) -> int:
 
 
 def draw_profile(ax: Axes, profile: DepthProfile, color, label: str,
-                 memory: bool = False) -> tuple[bool, bool, bool]:
+                 memory: bool = False, marker: str = "o") -> tuple[bool, bool, bool]:
     """One line (median over seeds, positive float32 values only; dashed for a ``memory``), its
     band, and the bottom-edge marks. Returns (band drawn, underflow marked, structural zero marked)."""
     x, mid = profile.layers, profile.mid
     structural, underflow = profile.structural, profile.underflow
     shown = ~structural & ~underflow
     style = "--" if memory else "-"
-    ax.plot(x, np.where(shown, mid, np.nan), color=color, ls=style, lw=2.0, marker="o", ms=3.5,
+    ax.plot(x, np.where(shown, mid, np.nan), color=color, ls=style, lw=2.0, marker=marker, ms=4.5,
+            markevery=max(1, len(x) // 12),
             label=label, gid="curve")
     band = profile.seeds > 1
     if band:
@@ -80,7 +81,7 @@ def depth_axes(ax: Axes, runs: list[Run], state: Optional[str], over: str, color
     marks = [False, False, False]
     ax.set_yscale("log")
     labels = [r.label for r in runs]
-    for run, color, label in zip(runs, colors, labels, strict=True):
+    for run, color, marker, label in zip(runs, colors, run_markers(runs), labels, strict=True):
         table = run.gradients(source)
         if labels.count(label) > 1:
             label += f" ({run.path.name[-4:]})"
@@ -88,7 +89,7 @@ def depth_axes(ax: Axes, runs: list[Run], state: Optional[str], over: str, color
         for s in _states(run, [x for x in table.states if x != "x"], state):
             profile = depth_profile(table, s, over, step)
             used = draw_profile(ax, profile, color, f"{label}: {symbol(s, [run])}",
-                                registry.is_memory(run.config["model"], s))
+                                registry.is_memory(run.config["model"], s), marker)
             marks = [a or b for a, b in zip(marks, used, strict=True)]
     ax.set_xlabel("layer d (1 = bottom)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -126,8 +127,8 @@ def depth_figure(runs: list[Run], state: Optional[str] = None, mean_t: bool = Fa
                      "to the loss)", fontsize=12)
     what = "depth-carrying states" if state is None else describe(state, runs)
     panels[0].set_ylabel("‖∂ℓ/∂state[t, d]‖₂ (per example, batch mean; log scale)")
-    lengths = ", ".join(str(x) for x in sorted({r.length for r in runs}))
-    fig.suptitle(f"How far down the gradient reaches: {task}, T = {lengths} ({what})")
+    fig.suptitle(f"How far down the gradient reaches: {task}, {task_parameter(task, [r.length for r in runs])} "
+                 f"({what})")
     seeds = {len(set(r.gradients().seed.tolist())) for r in runs}
     depth_legend(fig, panels[0], marks[0], marks[1], marks[2],
                  next(iter(seeds)) if len(seeds) == 1 else None, title="run: state")
@@ -135,12 +136,14 @@ def depth_figure(runs: list[Run], state: Optional[str] = None, mean_t: bool = Fa
 
 
 def study_figure(runs: list[Run]) -> Figure:
-    """The depth study: one panel per depth D (the panels share the y axis), every model's
+    """The depth study: one panel per depth D (each with its own y range), every model's
     depth-carrying states at the scored step on each."""
     with style():
         depths = sorted({layers_of(r) for r in runs})
         fig = new_figure(min(6.0 * len(depths), 18), 6.6)
-        panels = fig.subplots(1, len(depths), squeeze=False, sharey=True)[0]
+        # per-panel y limits: at D = 64 the gradient spans tens of decades more than at D = 4, and a
+        # shared axis squeezed the shallow panels into a sliver
+        panels = fig.subplots(1, len(depths), squeeze=False, sharey=False)[0]
         marks = [False, False, False]
         for ax, D in zip(panels, depths, strict=True):
             group = [r for r in runs if layers_of(r) == D]
@@ -152,8 +155,8 @@ def study_figure(runs: list[Run]) -> Figure:
         for line in panels[0].get_lines():  # the legend names models, not one depth's runs
             line.set_label(line.get_label().replace(f" D={depths[0]}", ""))
         task, lengths = runs[0].task, sorted({r.length for r in runs})
-        fig.suptitle(f"Gradient along depth at initialisation: {task}, T = "
-                     f"{', '.join(map(str, lengths))}, scored step t = T")
+        fig.suptitle(f"Gradient along depth at initialisation: {task}, {task_parameter(task, lengths)}, "
+                     "scored step t = T; each panel its own y range")
         seeds = {len(set(r.gradients().seed.tolist())) for r in first}
         depth_legend(fig, panels[0], marks[0], marks[1], marks[2],
                      next(iter(seeds)) if len(seeds) == 1 else None, title="model: state")

@@ -28,11 +28,11 @@ from gridlstm.results.collect import Run
 
 from .depth import depth_figure
 from .gradients import gradients_figure, heatmap_figure, profiles_figure
+from .kinds import WHAT  # one home: kinds.py (no matplotlib, for the command line)
 from .spectrum import spectrum_figure
 from .style import DPI, save, style
 from .training import loss_figure
 
-WHAT = ("gradients", "heatmap", "loss", "profiles", "depth", "spectrum")
 FORMATS = (".png", ".svg", ".pdf")
 
 

@@ -24,9 +24,8 @@ from gridlstm.nn import registry
 from gridlstm.probe.zeros import UNDERFLOW, underflow_step
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
 
-from .style import legend_below, new_figure, run_colors, run_labels
-
-X_AXES = ("auto", "steps-back", "timestep")
+from .kinds import X_AXES
+from .style import legend_below, new_figure, run_colors, run_labels, run_markers, task_parameter
 
 
 def describe(state: str, runs: Sequence[Run] = ()) -> str:
@@ -73,16 +72,19 @@ def x_label(x_axis: str) -> str:
     return "timestep t (steps)"
 
 
-def draw_curve(ax: Axes, x: np.ndarray, curve: Curve, color, label: str) -> tuple[Line2D, bool, bool]:
-    """Median over seeds as a line, min–max band over seeds, ▼ at the first underflow.
+def draw_curve(ax: Axes, x: np.ndarray, curve: Curve, color, label: str,
+               marker: Optional[str] = None) -> tuple[Line2D, bool, bool]:
+    """Median over seeds as a line (clipped at FLT_MIN: below it the float32 gradient has
+    underflowed and the value means nothing), min–max band over seeds, ▼ at the first underflow.
     Returns (line, band drawn, underflow marked)."""
     order = np.argsort(x)
     x, mid, lo, hi = x[order], curve.mid[order], curve.lo[order], curve.hi[order]
-    pos = np.where(mid > 0, mid, np.nan)
-    (line,) = ax.plot(x, pos, color=color, lw=2.2, label=label, gid="curve")
+    pos = np.where(mid >= UNDERFLOW, mid, np.nan)
+    (line,) = ax.plot(x, pos, color=color, lw=2.2, label=label, gid="curve", marker=marker, ms=6,
+                      markevery=max(1, len(x) // 8))
     band = curve.seeds > 1
     if band:
-        ax.fill_between(x, np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan),
+        ax.fill_between(x, np.where(lo >= UNDERFLOW, lo, np.nan), np.where(hi >= UNDERFLOW, hi, np.nan),
                         color=color, alpha=0.2, lw=0)
     # Underflow as the tables count it (probe/zeros.py): g < FLT_MIN further back than a normal g;
     # a structural zero (no path to the loss, e.g. the top layer's c′) gets no marker.
@@ -120,20 +122,21 @@ def gradients_figure(runs: list[Run], state: str = "h", layer: Optional[int] = N
     ax.set_yscale("log")
     labels = run_labels(runs)
     any_band = any_zero = False
-    colors = run_colors(runs)
+    colors, markers = run_colors(runs), run_markers(runs)
     seeds = {len(set(tab.seed[tab.step == tab.steps[-1]].tolist())) for tab in tables}
-    for tab, lay, color, label in zip(tables, layers, colors, labels, strict=True):
+    for tab, lay, color, marker, label in zip(tables, layers, colors, markers, labels, strict=True):
         curve = tab.curve(state, lay)
         label += f", weights of step {curve.step}"
         if len(seeds) > 1:
             label += f", {curve.seeds} seed{'s' if curve.seeds > 1 else ''}"
-        _, band, zero = draw_curve(ax, x_values(curve, x_axis), curve, color, label)
+        _, band, zero = draw_curve(ax, x_values(curve, x_axis), curve, color, label,
+                                   marker if len(runs) > 1 else None)
         any_band, any_zero = any_band or band, any_zero or zero
     lengths = sorted({r.length for r in runs})
     where = "top layer" if layer is None else f"layer {layer}"
     if state == "x":
         where = "input"
-    ax.set_title(f"How far back the gradient reaches: {task}, T = {', '.join(map(str, lengths))}")
+    ax.set_title(f"How far back the gradient reaches: {task}, {task_parameter(task, lengths)}")
     ax.set_xlabel(x_label(x_axis))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"‖∂ℓ/∂{symbol(state, runs)}[t]‖₂, {where}\n(per example, batch mean; log scale)")
@@ -178,7 +181,7 @@ def heatmap_figure(run: Run) -> Figure:
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     bar = fig.colorbar(image, ax=list(axes), location="right", shrink=0.95,
                        ticks=LogLocator(base=10, numticks=12), format=LogFormatterSciNotation())
-    bar.set_label("‖∂ℓ/∂state[t, d]‖₂ (decades)")
+    bar.set_label("‖∂ℓ/∂state[t, d]‖₂ (log scale)")  # the ticks are the norms, 10^k
     fig.suptitle(f"Gradient norm over time × depth: {run.label} on {run.task} (weights of step {step})")
     return fig
 
@@ -232,7 +235,7 @@ def profiles_compare_figure(runs: list[Run], state: str = "h", x_axis: str = "au
             line.set_linestyle(ls)
             any_band, any_zero = any_band or band, any_zero or zero
     lengths = sorted({r.length for r in runs})
-    ax.set_title(f"Gradient over time before and after training: {task}, T = {', '.join(map(str, lengths))}")
+    ax.set_title(f"Gradient over time before and after training: {task}, {task_parameter(task, lengths)}")
     ax.set_xlabel(x_label(x_axis))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"‖∂ℓ/∂{state.replace('_depth', '′')}[t]‖₂, top layer\n(per example, batch mean; log scale)")

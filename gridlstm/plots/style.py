@@ -15,7 +15,7 @@ from gridlstm.nn.registry import colors as kind_colors
 from gridlstm.results import differ
 from gridlstm.results.collect import Run
 
-DPI = 150
+from .kinds import DPI
 
 STYLE = {
     "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10.5,
@@ -84,9 +84,31 @@ def run_colors(runs: list[Run]) -> list[tuple[float, ...]]:
         color, cmap = kind_colors(r.kind)
         if n == 1:
             colors.append(mpl.colors.to_rgba(color))
-        else:
-            colors.append(mpl.colormaps[cmap](0.95 - 0.5 * i / (n - 1)))
+        else:  # shades far enough apart to tell five runs of a kind apart (markers tell them too)
+            colors.append(mpl.colormaps[cmap](SHADES[1] - (SHADES[1] - SHADES[0]) * i / (n - 1)))
     return colors
+
+
+SHADES = (0.35, 1.0)  # the span of a kind's colour map that its runs' shades take, light to dark
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def run_markers(runs: list[Run]) -> list[str]:
+    """Marker of each run: the i-th run of its kind gets the i-th marker, so that runs of one colour
+    family differ by shape too (and in print without colour)."""
+    return [MARKERS[[x for x in runs if x.kind == r.kind].index(r) % len(MARKERS)] for r in runs]
+
+
+# what task.length counts in each task (config.py's TaskConfig.length), for titles: "addition, k = 4 digits"
+TASK_PARAMETER = {"addition": ("k", "digits"), "parity": ("T", "bits"), "memorize": ("n", "symbols"),
+                  "copy": ("T", "steps of delay")}
+
+
+def task_parameter(task: str, lengths: list[int]) -> str:
+    """``T = 100`` for a sequence length; the task's own parameter where length counts something
+    else: ``k = 4 digits`` (addition), ``T = 40 bits`` (parity), ``n = 10 symbols`` (memorize)."""
+    symbol, unit = TASK_PARAMETER.get(task, ("T", ""))
+    return f"{symbol} = {', '.join(map(str, sorted(set(lengths))))}" + (f" {unit}" if unit else "")
 
 
 def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from gridlstm.errors import GridlstmError
 from gridlstm.results.collect import Run, single_task
 
-from .style import fitting_columns, legend_below, new_figure, run_colors, run_labels
+from .style import fitting_columns, legend_below, new_figure, run_colors, run_labels, task_parameter
 
 
 def split_rows(run: Run, split: str) -> tuple[list[int], list[float], list[float]]:
@@ -81,7 +81,7 @@ def loss_figure(runs: list[Run]) -> Figure:
         axes[1].set_ylabel(f"{f0['metric']} (fraction)")
         axes[1].set_title(f0["metric"])
         axes[1].set_ylim(-0.02, 1.02)
-    fig.suptitle(f"Learning curves: {task}, T = {', '.join(map(str, lengths))}")
+    fig.suptitle(f"Learning curves: {task}, {task_parameter(task, lengths)}")
     handles, texts = loss_ax.get_legend_handles_labels()
     ncols = min(max(len(handles), 2), 4, fitting_columns(fig, texts))
     handles += [Line2D([], [], alpha=0)] * (-len(handles) % ncols)  # runs on their own row(s)

@@ -17,6 +17,7 @@ initial weights too; a run folder's weights are fixed, only the batch changes.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -24,7 +25,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from gridlstm import limits
+from gridlstm import compose, limits
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import csv_text
@@ -51,6 +52,7 @@ class Source:
     path: Path
     step: int = 0
     weights: Optional[dict[str, Any]] = None
+    checkpoint: Optional[str] = None  # the run folder's file measured: checkpoint.pt or best.pt
 
 
 def describe_model(m: dict[str, Any]) -> str:
@@ -58,6 +60,8 @@ def describe_model(m: dict[str, Any]) -> str:
 
 
 CHECKPOINTS = {"last": "checkpoint.pt", "best": "best.pt"}
+# where a run folder's measurement goes: each checkpoint its own folder, so neither overwrites the other
+GRADIENT_DIRS = {"checkpoint.pt": "gradients", "best.pt": "gradients-best"}
 
 
 def load_source(path: Optional[Path], overrides: list[str], which: str = "last") -> Source:
@@ -65,6 +69,9 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
     best.pt (``"best"``, the step of the best eval metric); one-line errors."""
     if which not in CHECKPOINTS:
         raise GridlstmError(f"--from {which}: expected one of {', '.join(CHECKPOINTS)}")
+    if path is not None and not path.exists():  # a shipped config by name (adding_rnn)
+        with contextlib.suppress(ConfigError):
+            path = compose.find_config(path)
     if path is None or path.is_file() or path.suffix in (".yaml", ".yml"):
         return Source(load_config(path, overrides), "config", path or Path("configs/default.yaml"))
     if not path.exists():
@@ -90,7 +97,7 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
         raise GridlstmError(f"checkpoint {file} holds {got}, but the config asks for "
                             f"{describe_model(wanted)} (differs in {', '.join(differ) or 'model'}); "
                             "measure it without model.* overrides")
-    return Source(cfg, "run", path, int(ckpt.get("step", 0)), ckpt["model"])
+    return Source(cfg, "run", path, int(ckpt.get("step", 0)), ckpt["model"], CHECKPOINTS[which])
 
 
 def build_model(source: Source, seed: int, device: torch.device) -> tuple[Task, RecurrentModel]:
@@ -167,6 +174,8 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
         "hidden": m.hidden, "D": m.layers, "task": task.name, "length": cfg.task.length,
         "T": int(x.shape[1]), "scores": task.scores, "seeds": [cfg.seed + i for i in range(seeds)],
         "batch": batch, "step": source.step, "source": source.kind, "source_path": str(source.path),
+        "checkpoint": source.checkpoint,  # which file of the run folder was measured (None: a config)
+        "conclusion": conclusion(summary, m.layers),  # the measurement in one sentence
         "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
         "schedule": model.last_schedule,  # the order the probed passes ran (auto: wavefront)
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
@@ -187,11 +196,11 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
 
 
 def output_dir(source: Source, out: Optional[Path], out_root: Path = Path("outputs")) -> Path:
-    """--out DIR; else RUN_DIR/gradients; else a fresh outputs/gradcheck/<name>/<stamp-id>/gradients."""
+    """--out DIR; else RUN_DIR/gradients (RUN_DIR/gradients-best for best.pt); else a fresh outputs/gradcheck/<name>/<stamp-id>/gradients."""
     if out is not None:
         return out
     if source.kind == "run":
-        return source.path / "gradients"
+        return source.path / GRADIENT_DIRS[source.checkpoint or "checkpoint.pt"]
     run_dir = make_run_dir(out_root / "gradcheck", source.cfg.run_name)
     atomic_write_text(run_dir / "config.yaml", dump_config(source.cfg))
     return run_dir / "gradients"
@@ -214,6 +223,28 @@ def columns(result: GradcheckResult) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return SHOWN, HEADERS
     i = SHOWN.index("theory_slope") + 1
     return SHOWN[:i] + ("predicted_slope",) + SHOWN[i:], HEADERS[:i] + ("λ₁/ln10",) + HEADERS[i:]
+WORDS = {"h": "hidden state h", "c": "memory c", "m": "memory m"}
+
+
+def conclusion(summary: list[dict[str, Any]], layers: int) -> Optional[str]:
+    """The measurement in one sentence: which state along time keeps its gradient best (the least
+    negative slope, decades per step back) and how fast the top layer's h loses it."""
+    rows = [r for r in summary if r["state"] in WORDS and np.isfinite(r.get("slope_decades_per_step", np.nan))]
+    top = next((r for r in rows if r["state"] == "h" and int(r["layer"]) == layers), None)
+    if not rows or top is None:
+        return None
+    best = max(rows, key=lambda r: r["slope_decades_per_step"])
+
+    def lost(r: dict[str, Any]) -> str:
+        text = f"{-r['slope_decades_per_step']:.2g} decades/step"
+        return text + (f", underflowing {r['underflow_step']} steps back" if r.get("underflow_step") else "")
+
+    if len(rows) == 1:
+        return f"the hidden state h loses {lost(top)}"
+    if best is top:
+        return f"the top layer's hidden state h keeps its gradient best of all states: it loses {lost(top)}"
+    return (f"layer {best['layer']}'s {WORDS[best['state']]} keeps its gradient best: it loses "
+            f"{lost(best)}; the top layer's h loses {lost(top)}")
 
 
 def cell(r: dict[str, Any], key: str) -> str:

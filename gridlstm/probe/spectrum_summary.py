@@ -31,19 +31,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from .spectrum import LN10, DepthSpectrum, TimeSpectrum, depth_spectrum, time_spectrum
-
-EXAMPLES = 8  # the examples of the measured batch whose spectra are computed (the first ones)
-
-
-@dataclass(frozen=True)
-class SpectrumSettings:
-    """What to compute: the top ``k`` exponents (None: all) of the first ``examples`` examples
-    of each measured batch, the first ``warmup`` maps back from the loss left out (None: spectrum.py's
-    default, a tenth)."""
-
-    k: Optional[int] = 8
-    examples: int = EXAMPLES
-    warmup: Optional[int] = None
+from .spectrum_settings import SpectrumSettings
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +30,8 @@ from gridlstm.nn import registry
 from gridlstm.runs.folder import read_json
 from gridlstm.safe_yaml import read_yaml
 from gridlstm.tasks import make_task, task_class
+
+from .columns import finite  # noqa: F401  (one home: columns.py; collect.finite for its users)
 
 GLOB_CHARS = "*?["
 GRADIENT_FIELDS = ("step", "seed", "state", "layer", "t", "norm")
@@ -359,5 +360,3 @@ def single_task(runs: list[Run], what: str) -> str:
     return tasks[0]
 
 
-def finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

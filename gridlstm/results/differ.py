@@ -62,13 +62,33 @@ def value_text(v: Any) -> str:
     return str(v)
 
 
+# keys that change no curve of a figure (what is recorded and where it is logged, how often): never
+# a legend's; ``name`` only where nothing else differs
+NOT_IN_LABELS = ("gradients.", "tracking.", "train.log_every", "train.checkpoint_every", "name")
+
+
+def applies(run: Run, key: str) -> bool:
+    """Whether a model.* key is an option ``run``'s cell has (an LSTM has no model.variant)."""
+    from gridlstm.nn import registry
+
+    option = key.removeprefix("model.")
+    if not key.startswith("model.") or option in ("kind", "hidden", "layers", "tied", "schedule"):
+        return True
+    if option == "variant":
+        return bool(registry.variants(run.kind))
+    return option in registry.cell_class(run.kind, run.config.get("model", {}).get("variant")).options
+
+
 def labels(runs: list[Run]) -> list[str]:
-    """One distinct label per run: its differing config keys (``lr=0.01 seed=2``); the run's id
-    where nothing differs or two runs share a config."""
+    """One distinct label per run: its differing config keys (``lr=0.01 seed=2``), each only where
+    the run's model has that option, bookkeeping keys left out; the run's id where nothing differs or
+    two runs share a config."""
     flat = configs(runs)
-    keys = differing_keys(flat)
+    every = differing_keys(flat)
+    keys = [k for k in every if not k.startswith(NOT_IN_LABELS)] or [k for k in every if k == "name"]
     names = short_names(keys)
-    out = [" ".join(f"{names[k]}={value_text(c.get(k, MISSING))}" for k in keys) for c in flat]
+    out = [" ".join(f"{names[k]}={value_text(c.get(k, MISSING))}" for k in keys if applies(run, k))
+           for c, run in zip(flat, runs, strict=True)]
     repeated = {x for x in out if out.count(x) > 1}
     return [x if x and x not in repeated else f"{x} ({run.id})".strip() if x else run.id
             for x, run in zip(out, runs, strict=True)]

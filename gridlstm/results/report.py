@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
@@ -37,57 +36,10 @@ from gridlstm.errors import GridlstmError
 from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
 
-from .collect import Run, finite, read_csv
+from .collect import Run, read_csv
+from .columns import COLUMNS, FORMATS, KEYS, SAME_AS_COLUMN, VIEW, Column, finite  # noqa: F401  (FORMATS, KEYS: report's API)
 from .depth import depth_hidden, run_depth_decay
 from .differ import configs, differing_keys, shared_items, short_names, value_text
-
-FORMATS = ("rich", "md", "csv", "latex")
-
-
-def _g(digits: int) -> Callable[[Any], str]:
-    return lambda v: f"{v:.{digits}g}" if finite(v) else ""
-
-
-def _yes(v: Any) -> str:
-    return "" if v is None else ("yes" if v else "no")
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    header: str
-    fmt: Callable[[Any], str] = str
-    right: bool = True
-
-
-COLUMNS = (
-    Column("run", "run", right=False),
-    Column("status", "status", right=False),
-    Column("task", "task", right=False),
-    Column("T", "T"),
-    Column("model", "model", right=False),
-    Column("variant", "variant", lambda v: v or "", right=False),
-    Column("tied", "tied", _yes, right=False),
-    Column("layers", "D"),
-    Column("hidden", "H"),
-    Column("params", "params", lambda v: f"{v:,}" if isinstance(v, int) else ""),
-    Column("steps", "steps"),
-    Column("wall_seconds", "wall (s)", lambda v: f"{v:.1f}" if finite(v) else ""),
-    Column("eval_loss", "eval loss", _g(4)),
-    Column("chance", "chance", _g(4)),
-    Column("loss_vs_chance", "loss/chance", _g(3)),
-    Column("metric_name", "metric", right=False),
-    Column("eval_metric", "value", _g(4)),
-    Column("solved", "solved", _yes, right=False),
-    Column("grad_slope", "h slope (dec/step, top layer)", _g(3)),
-    Column("grad_predicted", "predicted λ₁/ln10", _g(3)),
-    Column("grad_ratio", "h first/last", _g(3)),
-    Column("depth_decades_per_layer", "depth", _g(3)),  # decades lost per layer
-    Column("depth_predicted_per_layer", "depth predicted", _g(3)),  # −λ₁/ln 10 per layer (QR)
-)
-KEYS = tuple(c.key for c in COLUMNS)
-# The rich view's results, after the run and its differing config keys (status only where it differs).
-VIEW = ("status", "steps", "eval_loss", "eval_metric", "solved", "wall_seconds")
 
 
 @dataclass(frozen=True)
@@ -98,18 +50,26 @@ class Table:
     config_keys: list[str]
     shared: dict[str, Any]
 
-    def config_columns(self) -> list[Column]:
+    def config_columns(self, repeated: bool = True) -> list[Column]:
+        """A column per differing config key, headed by its last part unless a result column (or
+        another key) has that header; ``repeated=False`` leaves out keys a result column shows."""
         names = short_names(self.config_keys)
+        taken = {c.header for c in COLUMNS}
+        names = {k: (k if n in taken else n) for k, n in names.items()}
+        keys = [k for k in self.config_keys if repeated or k not in SAME_AS_COLUMN]
         return [Column(k, names[k], value_text, right=all(
             isinstance(r[k], (int, float)) and not isinstance(r[k], bool) for r in self.rows if r[k] is not None))
-            for k in self.config_keys]
+            for k in keys]
 
-    def all_columns(self) -> list[Column]:
-        return list(COLUMNS) + self.config_columns()
+    def all_columns(self, repeated: bool = False) -> list[Column]:
+        """Every result column, then the differing config keys (``repeated``: also those a result
+        column shows already, as csv keeps them for a program reading it)."""
+        return list(COLUMNS) + self.config_columns(repeated)
 
-    def columns(self, chosen: Optional[list[str]] = None, view: bool = False) -> list[Column]:
+    def columns(self, chosen: Optional[list[str]] = None, view: bool = False,
+                repeated: bool = False) -> list[Column]:
         """``chosen`` keys in that order; else every column, or (``view``) the rich view."""
-        by_key = {c.key: c for c in self.all_columns()}
+        by_key = {c.key: c for c in (*COLUMNS, *self.config_columns())}  # any may be chosen
         if chosen:
             unknown = [k for k in chosen if k not in by_key]
             if unknown:
@@ -117,7 +77,7 @@ class Table:
                                     f"{', '.join(by_key)}")
             return [by_key[k] for k in chosen]
         if not view:
-            return self.all_columns()
+            return self.all_columns(repeated)
         keys = ["run", *self.config_keys, *VIEW]
         if len({r["status"] for r in self.rows}) <= 1:
             keys.remove("status")
@@ -273,4 +233,4 @@ def render(table: Table | list[dict[str, Any]], fmt: str, chosen: Optional[list[
         raise GridlstmError(f"format {fmt}: expected one of {', '.join(writers)}")
     if isinstance(table, list):
         table = Table(table, [], {})
-    return writers[fmt](table.rows, table.columns(chosen))
+    return writers[fmt](table.rows, table.columns(chosen, repeated=fmt == "csv"))

@@ -125,7 +125,8 @@ def _comparison(i: int, raw: Any, base: Path, problems: list[str]) -> Optional[C
 
 def load_results_spec(path: Path, only: tuple[str, ...] = ()) -> ResultsSpec:
     """Read and check a results file; every problem goes into one ConfigError."""
-    data = read_yaml(Path(path), "results")
+    path = compose.find_config(path, "results")
+    data = read_yaml(path, "results")
     problems: list[str] = []
     _keys(str(path), data, TOP_KEYS, problems)
     base = Path(path).resolve().parent

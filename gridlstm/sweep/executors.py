@@ -43,7 +43,7 @@ STOP_GRACE_S = 60.0  # how long a stopped run may take to checkpoint before it i
 # Ray resolves a node address of 127.0.0.1 to the machine's outward IP unless this is "0" when ray
 # is imported; with it, every Ray server of an instance on 127.0.0.1 binds to loopback only.
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-RAY_MISSING = ("--executor ray needs Ray, an optional extra: pip install 'gridlstm[ray]' "
+RAY_MISSING = ("--executor ray needs Ray, an optional extra: pip install '.[ray]' "
                "(or pip install 'ray>=2.9'); or use --executor local")
 
 

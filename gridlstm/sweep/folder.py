@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
+from gridlstm import compose
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import show
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
@@ -287,9 +288,13 @@ def open_target(target: Path, overrides: tuple[str, ...] | list[str], out_root: 
     """(sweep, its folder, resumed?) for a sweep file (a new folder unless ``create`` is False)
     or an existing sweep folder (resumed as it was created)."""
     target = Path(target)
-    if not target.exists():
-        raise GridlstmError(f"no such sweep file or sweep folder: {target} (e.g. "
-                            "configs/sweeps/adding_length.yaml, or a folder under outputs/sweeps/)")
+    if not target.exists():  # a shipped sweep or run config by name (sweeps/adding_length, adding_rnn)
+        try:
+            target = compose.find_config(target, "sweep")
+        except ConfigError as e:
+            raise GridlstmError(f"no such sweep file or sweep folder: {target} ("
+                                f"{e.problems[0].partition('; ')[2].rstrip(')')}; or a folder under "
+                                "outputs/sweeps/)") from None
     if target.is_dir():
         if overrides:
             raise GridlstmError("KEY=VALUE overrides apply to a new sweep (a sweep file); a sweep folder "

@@ -389,7 +389,8 @@ def default_x(keys: list[str], groups: list[dict[str, list[Any]]]) -> Optional[s
 
 def load_sweep(path: Path, overrides: tuple[str, ...] | list[str] = ()) -> Sweep:
     """Read and expand a sweep file; ConfigError lists every problem."""
-    return parse_sweep(read_yaml(Path(path), "sweep"), Path(path), overrides)
+    path = compose.find_config(path, "sweep")
+    return parse_sweep(read_yaml(path, "sweep"), path, overrides)
 
 
 def dump_spec(sweep: Sweep) -> str:

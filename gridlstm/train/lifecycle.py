@@ -114,6 +114,8 @@ def _live(folder: RunFolder, trainer: Trainer, stop: StopSignals, hooks: tuple[H
     with folder.lock():
         remove_temp_files(folder.path)
         meta = begin()
+        if trainer.resumed_from is not None:
+            trainer.reporter.resumed(trainer.resumed_from)
         trainer.reporter.start(trainer.cfg, trainer.task, folder.path, count_parameters(trainer.model))
         status, signal = Status.FAILED, None
         try:
