@@ -61,8 +61,9 @@ def schema_keys() -> dict[str, list[str]]:
             ann = field.annotation
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 walk(ann, f"{prefix}{name}.")
-            else:
-                out[prefix + name] = choices_of(ann)
+            else:  # a free-form field may still name its usual values (model.kind: the registered kinds)
+                extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+                out[prefix + name] = choices_of(ann) or [str(c) for c in extra.get("choices", [])]
 
     walk(Config, "")
     return out

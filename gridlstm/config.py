@@ -75,7 +75,8 @@ class TaskConfig(_Section):
 class _ModelFields(_Section):
     """The fields of every cell; ModelConfig adds each registered cell's options (nn/registry.py)."""
 
-    kind: str = Field("grid", description="the cell: a registered kind, or package.module:ClassName")
+    kind: str = Field("grid", description="the cell: a registered kind, or package.module:ClassName",
+                      json_schema_extra={"choices": list(registry.kinds())})  # for completion and docs
     hidden: int = Field(32, ge=1, le=8192, description="H: the width of every state")
     layers: int = Field(2, ge=1, le=256, description="D: depth of the stack / grid")
     variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")

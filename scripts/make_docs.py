@@ -35,6 +35,8 @@ def _allowed(field: Any) -> str:
         text = "`true`, `false`"
     elif get_origin(ann) is list:
         text = f"list of {get_args(ann)[0].__name__}"
+    elif isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("choices"):
+        text = ", ".join(f"`{_show(v)}`" for v in field.json_schema_extra["choices"]) + ", or a `module:Class`"
     else:
         text = getattr(ann, "__name__", str(ann))
         bounds = []

@@ -31,6 +31,7 @@ import yaml
 from gridlstm import compose
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import ConfigError
+from gridlstm.nn import registry
 from gridlstm.probe.decay import geometric_mean
 from gridlstm.probe.gradcheck import Source, by_steps_back, load_source, run_gradcheck, write_outputs
 from gridlstm.probe.spectrum_summary import SpectrumSettings
@@ -118,7 +119,8 @@ def study_row(entry: Entry, stage: str, result: Any, run: Path, eval_loss: Optio
     m = result.meta
     hs = [r for r in result.summary if r["state"] == "h"]
     top = max(hs, key=lambda r: r["layer"]) if hs else {}
-    carrier = "h_depth" if any(r["state"] == "h_depth" for r in result.depth) else "h"
+    model = {"kind": m["model"], "variant": m.get("variant")}
+    carrier = registry.depth_states(model, [r["state"] for r in result.depth] + ["h"])[0]
     dep = _first(result.depth, lambda r: r["state"] == carrier)
     timed = top.get("predicted_slope") is not None  # a task with steps along time
     return {"entry": entry.name, "axis": entry.axis, "stage": stage, "step": m["step"], "task": m["task"],
