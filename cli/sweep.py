@@ -12,7 +12,7 @@ from rich.table import Table
 
 from gridlstm.errors import GridlstmError
 from gridlstm.sweep.executors import make_executor
-from gridlstm.sweep.folder import open_target, run_sweep
+from gridlstm.sweep.folder import create_sweep_dir, open_target, run_sweep
 from gridlstm.sweep.results import table_rows, write_results
 from gridlstm.sweep.spec import Sweep
 
@@ -72,13 +72,14 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     """
     console = stderr_console()
     runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)
-    tracker = sweep_tracker(tracking_uri)  # a missing extra is refused before any folder exists
-    spec, sweep_dir, _ = open_target(target, overrides, out, create=not dry_run)
+    spec, sweep_dir, _ = open_target(target, overrides, out, create=False)
     if dry_run:
         Console(highlight=False).print(expansion_table(spec))
         return
     base = spec.runs[0].config.tracking if spec.runs else None
-    tracker = tracker or sweep_tracker(base.uri if base else None)
+    # the URI checked (and a missing extra refused) before any folder exists
+    tracker = sweep_tracker(tracking_uri or (base.uri if base else None))
+    sweep_dir = sweep_dir or create_sweep_dir(spec, out)
     try:
         board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
                           tuple(sys.argv))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gridlstm.errors import GridlstmError
+from gridlstm.tracking_checks import MlflowLog, bounded, check_uri, reason
 
 MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install 'gridlstm[mlflow]' "
                   "(or pip install 'mlflow-skinny>=2.10' sqlalchemy alembic)")
@@ -94,21 +95,29 @@ class Tracker:
     is reported once on stderr and every later call does nothing (training)."""
 
     def __init__(self, uri: str, strict: bool = False):
+        """Checks ``uri`` (GridlstmError if it cannot work) and asks the store once, within
+        PROBE_SECONDS: a store that does not answer is an error when ``strict``, else one warning
+        and no tracking (tracking_checks.py has the rule)."""
         self.uri, self.strict, self.broken = uri, strict, False
-        self.client = import_mlflow()(tracking_uri=uri)
+        self.log = MlflowLog()
+        check_uri(uri)
+        client = import_mlflow()
+        self.client = self.safe("open the store", client, tracking_uri=uri, probe=True)
+        self.safe("reach the store", lambda: self.client.search_experiments(max_results=1), probe=True)
 
-    def safe(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def safe(self, what: str, fn: Any, *args: Any, probe: bool = False, **kwargs: Any) -> Any:
         if self.broken:
             return None
         try:
-            return fn(*args, **kwargs)
+            with bounded(self.log, probe):
+                return fn(*args, **kwargs)
         except Exception as e:  # the server is down, the store is locked, ...
-            first = " ".join(str(e).split())[:300] or type(e).__name__
+            first = reason(e, self.log.first)
             if self.strict:
                 raise GridlstmError(f"MLflow at {self.uri}: {what} failed: {first}") from None
             self.broken = True
-            print(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on, "
-                  "nothing more is sent. The run folder has everything: gridlstm export RUN_DIR "
+            print(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on "
+                  "without tracking. The run folder has everything: gridlstm export RUN_DIR "
                   f"--to {self.uri}", file=sys.stderr, flush=True)
             return None
 
