@@ -40,17 +40,34 @@ def one_line(text: str, width: int = 1000) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def short_path(path: Any, width: int = 240) -> str:
+    """A path for a message: a very long one (File name too long) keeps its start and its end, so
+    the reason after it is never cut off."""
+    text = str(os.fsdecode(path)) if isinstance(path, (bytes, str, os.PathLike)) else str(path)
+    return text if len(text) <= width else f"{text[:width // 2]}...{text[-width // 3:]} ({len(text)} characters)"
+
+
 def os_error_message(e: OSError) -> str:
     """``PATH: strerror`` and what to do about it, for an OSError nobody closer handled."""
-    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    from gridlstm.runs.files import free_space
+
+    where = " -> ".join(short_path(f) for f in (e.filename, e.filename2) if f is not None)
     what = e.strerror or type(e).__name__
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename is not None:
+        space = free_space(Path(os.fsdecode(e.filename)).parent)
+        what += f" ({space} on its file system)" if space else ""
     hint = {errno.ENOSPC: "free some space and run again (an interrupted run continues with "
-                          "gridlstm train --resume RUN_DIR; what was written is kept)",
+                          "gridlstm train --resume RUN_DIR; the files that were there are kept)",
+            errno.ENAMETOOLONG: "a file or folder name is too long: choose a shorter --name or --out",
             errno.EROFS: "the file system is read-only: write elsewhere (--out DIR)",
             errno.EACCES: "no permission: write elsewhere (--out DIR) or fix the permissions",
             errno.EDQUOT: "disk quota exceeded: free some space and run again"}.get(e.errno or 0, "")
     return f"{where + ': ' if where else ''}{what}{'; ' + hint if hint else ''}"
 
+
+# file-system errors that the user can fix: exit 2 like other bad input (docs/reliability.md)
+USER_FIXABLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENOENT, errno.EEXIST}
 
 ENTRY_POINT = "gridlstm command"  # the root context's obj when main() runs: a process of its own
 
@@ -79,7 +96,8 @@ def ctrl_c_ignored() -> Iterator[None]:
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into 'Error: …' on stderr and exit code 2, never a traceback; a hard
     Ctrl-C into a short note and exit code 130. File-system errors and anything unforeseen end as
-    one line with exit code 1 (GRIDLSTM_DEBUG=1 shows the traceback of an unforeseen one)."""
+    one line: exit code 2 for those the user can fix (USER_FIXABLE: a full disk, permissions, a name
+    too long), else 1 (GRIDLSTM_DEBUG=1 shows the traceback of an unforeseen one)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -98,8 +116,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 fail("interrupted", 130)
         except (click.ClickException, click.exceptions.Exit):
             raise
-        except OSError as e:
-            fail(one_line(os_error_message(e)), 1)
+        except OSError as e:  # the user can fix these (space, permissions, names): exit 2
+            fail(one_line(os_error_message(e)), 2 if e.errno in USER_FIXABLE else 1)
         except RecursionError:
             fail("input nested too deeply to process (RecursionError); check the files given", 1)
         except MemoryError:

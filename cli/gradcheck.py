@@ -16,10 +16,9 @@ from gridlstm.probe.gradcheck import (
     GradcheckResult,
     cell,
     load_source,
-    output_dir,
     run_gradcheck,
     title,
-    write_outputs,
+    write_to,
 )
 from gridlstm.probe.verify import Check, verify_all
 
@@ -84,8 +83,8 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
         console.print(depth_table(result))
         for line in depth_lines(result.depth):
             console.print(f"  {line}", markup=False)
-    folder = output_dir(source, out)
-    for file in write_outputs(result, folder):
+    folder, files = write_to(result, source, out)
+    for file in files:
         click.echo(str(file))
     click.echo(str(folder))
     if verify:

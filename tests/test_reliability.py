@@ -213,8 +213,8 @@ def test_os_errors_are_one_line_with_path_and_reason(tmp_path, monkeypatch):
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "metrics.csv"))
     monkeypatch.setattr(trainer, "make_run_dir", full)
-    err = run_cli(tmp_path, ["train", write(tmp_path, "c.yaml", TINY), "--out", "out"], code=1)
-    assert f"{tmp_path}/out/metrics.csv: No space left on device; free some space" in err
+    err = run_cli(tmp_path, ["train", write(tmp_path, "c.yaml", TINY), "--out", "out"], code=2)
+    assert f"{tmp_path}/out/metrics.csv: No space left on device (" in err and "; free some space" in err
 
 
 def test_out_under_a_regular_file_or_read_only(tmp_path, monkeypatch):

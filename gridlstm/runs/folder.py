@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Optional
 import torch
 
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.files import new_folders
 from gridlstm.runs.records import utc_now as utc_now  # re-exported: the time stamps of every file
 
 METRIC_FIELDS = ("step", "split", "loss", "metric", "grad_norm", "lr", "seconds")
@@ -63,13 +64,21 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
     rename over ``path``, fsync the folder. On any error the temporary file goes and ``path`` stays."""
     path = Path(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    tmp, fd = _claim_temp(path.parent, path.name, lambda p: os.open(p, flags, 0o666))
+    try:
+        tmp, fd = _claim_temp(path.parent, path.name, lambda p: os.open(p, flags, 0o666))
+    except OSError as e:  # named as the file the caller writes, never the hidden temporary one
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is not None and Path(e.filename) != tmp:
+            raise
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -83,6 +92,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+@contextmanager
+def fresh_run_dir(out_root: Path, name: str, first: str, text: str) -> Iterator[Path]:
+    """A new ``out_root/name/<stamp-id>/`` (make_run_dir) holding ``first`` (its spec or config):
+    if the block fails, the folder goes again with the parents made for it, so an output that was
+    never completed (a full disk, an interrupt) leaves nothing half-made."""
+    with new_folders(Path(out_root) / name) as parent:
+        folder = make_run_dir(parent.parent, parent.name, fill=lambda tmp: atomic_write_text(tmp / first, text))
+        try:
+            yield folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    with open(src, "rb") as f, atomic_open(dst) as out:
+        while chunk := f.read(1 << 20):
+            out.write(chunk)
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:
@@ -114,8 +143,11 @@ def make_run_dir(out_root: Path, name: str, fill: Optional[Callable[[Path], None
     Creating the hidden temporary name is exclusive and reserves the final name for this process
     (nobody else can make ``<stamp>-<id>`` by this function while it holds ``.<stamp>-<id>``).
     """
-    parent = Path(out_root) / name
-    parent.mkdir(parents=True, exist_ok=True)
+    with new_folders(Path(out_root) / name) as parent:  # no empty OUT/NAME/ left by a failure
+        return _make_run_dir(parent, fill)
+
+
+def _make_run_dir(parent: Path, fill: Optional[Callable[[Path], None]]) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     for _ in range(100):
         final = parent / f"{stamp}-{secrets.token_hex(2)}"
@@ -131,6 +163,12 @@ def make_run_dir(out_root: Path, name: str, fill: Optional[Callable[[Path], None
             if fill is not None:
                 fill(tmp)
             os.rename(tmp, final)
+        except OSError as e:  # named by the folder's own name, not the hidden one it is filled as
+            shutil.rmtree(tmp, ignore_errors=True)
+            name = os.fsdecode(e.filename) if e.filename is not None else None
+            if name is None or not name.startswith(str(tmp)):
+                raise
+            raise type(e)(e.errno, e.strerror, str(final) + name[len(str(tmp)):]) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
