@@ -172,7 +172,11 @@ def check_out_dir(out: Path, option: str = "--out") -> None:
 
 def check_resume_dir(run_dir: Path) -> None:
     """A run continues in its own folder: refuse one that cannot be written, before anything runs."""
+    from gridlstm.runs.files import check_folder
+
     path = Path(run_dir)
+    if path.is_dir():
+        check_folder(path)
     if path.is_dir() and (not os.access(path, os.W_OK | os.X_OK) or _read_only(path)):
         why = "read-only file system" if _read_only(path) else "permission denied"
         raise GridlstmError(f"--resume {path}: cannot write in the run folder ({why}); a run continues "

@@ -188,9 +188,11 @@ class Tracker:
                        run_id: Optional[str] = None) -> Optional[str]:
         """Everything of a run folder (see the module docstring); returns the MLflow run id."""
         from gridlstm.config import flatten
+        from gridlstm.runs.files import check_folder
         from gridlstm.safe_yaml import read_yaml
 
         folder = Path(folder)
+        check_folder(folder)  # nothing from outside the folder is sent
         run_id = run_id or self.open_run(experiment, folder, parent)
         if run_id is None:
             return None
@@ -212,7 +214,10 @@ class Tracker:
 
     def log_sweep_folder(self, sweep_dir: Path, experiment: Optional[str] = None) -> Optional[str]:
         """A sweep folder: a parent run (sweep.yaml, results, plots) with one child run per run."""
+        from gridlstm.runs.files import SWEEP_FILES, check_folder
+
         sweep_dir = Path(sweep_dir)
+        check_folder(sweep_dir, SWEEP_FILES)
         meta = _read_json(sweep_dir / "meta.json")
         expansion = _read_json(sweep_dir / "expansion.json")
         experiment = experiment or str(expansion.get("name") or sweep_dir.parent.name)

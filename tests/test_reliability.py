@@ -247,7 +247,7 @@ CORRUPT = [  # (file, new content or "DIR", command, expected message part)
     ("meta.json", "[1, 2]", ["train", "--resume", "run"], "meta.json holds a JSON list"),
     ("summary.json", "[1, 2]", ["report", "run"], "summary.json holds a JSON list"),
     ("metrics.csv", b"step,split\n\xff\xfe\n", ["plot", "run", "--what", "loss", "--out", "p.png"], "not UTF-8"),
-    ("metrics.csv", "DIR", ["plot", "run", "--what", "loss", "--out", "p.png"], "is a folder, not a CSV"),
+    ("metrics.csv", "DIR", ["plot", "run", "--what", "loss", "--out", "p.png"], "is a folder, not a regular file"),
     ("gradients/profiles.csv", "step,seed,state,layer,t,norm\nx,0,h,1,1,0.5\n",
      ["plot", "run", "--what", "profiles", "--out", "p.png"], "line 2: step 'x' is not an integer"),
     ("metrics.csv", b"step,split\n\xff\n", ["train", "--resume", "run", "--force", "train.steps=3"], "not UTF-8"),

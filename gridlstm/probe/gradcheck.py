@@ -28,7 +28,7 @@ from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import csv_text
 from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
-from gridlstm.runs.files import new_folders
+from gridlstm.runs.files import check_folder, new_folders
 from gridlstm.runs.folder import atomic_write_text, fresh_run_dir, load_checkpoint, utc_now, write_json
 from gridlstm.tasks import Task
 from gridlstm.train.trainer import build, resolve_device
@@ -68,6 +68,7 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
     if not path.exists():
         raise GridlstmError(f"no such run folder or config: {path} (give a run folder from "
                             "`gridlstm train` or a YAML config such as configs/adding_rnn.yaml)")
+    check_folder(path)
     if not (path / "config.yaml").is_file():
         raise GridlstmError(f"{path} is not a run folder: it has no config.yaml")
     cfg = load_config(path / "config.yaml", overrides)

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from gridlstm.config import TaskConfig
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.nn import registry
+from gridlstm.runs.files import check_folder, open_regular
 from gridlstm.runs.folder import read_json
 from gridlstm.safe_yaml import read_yaml
 from gridlstm.tasks import make_task
@@ -176,6 +177,9 @@ class Run:
 
     path: Path
 
+    def __post_init__(self) -> None:
+        check_folder(self.path)  # regular files only, none leaving the folder
+
     @property
     def gradient_only(self) -> bool:
         """A folder of gradcheck --out DIR: gradients.csv etc. directly inside, no config.yaml."""
@@ -301,7 +305,7 @@ def read_csv(path: Path, fix: str) -> tuple[list[str], list[dict[str, Any]]]:
     if not path.is_file():  # a FIFO would block
         raise GridlstmError(f"{path} is not a regular file ({fix})")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open_regular(path, None, "r", newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             rows = list(reader)
             return list(reader.fieldnames or []), rows

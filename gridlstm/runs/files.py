@@ -25,6 +25,35 @@ from gridlstm.errors import GridlstmError
 EXCERPT = 60  # characters of a file's text that a message may quote
 
 
+GRADIENT_FILES = ("gradients.csv", "summary.csv", "summary.md", "depth.csv", "meta.json", "profiles.csv")
+RUN_FILES = ("config.yaml", "meta.json", "metrics.csv", "checkpoint.pt", "best.pt", "summary.json",
+             "traceback.txt", "output.log", *(f"gradients/{n}" for n in GRADIENT_FILES), *GRADIENT_FILES)
+SWEEP_FILES = ("sweep.yaml", "expansion.json", "meta.json", "status.csv", "results.csv", "report.csv")
+FOLDERS = ("gradients", "plots", "runs", "attempts")
+
+
+def check_folder(folder: Path, names: tuple[str, ...] = RUN_FILES) -> None:
+    """Every file of ``names`` that ``folder`` holds is a regular file inside it, and its
+    subfolders stay inside it: a FIFO, device or socket, or a symlink leaving the folder, is a
+    GridlstmError before anything is read (a folder someone hands you cannot make gridlstm read,
+    or print, a file outside it)."""
+    folder = Path(folder)
+    for name in FOLDERS:
+        sub = folder / name
+        if sub.is_symlink() and not _inside(sub, folder):
+            raise GridlstmError(f"{sub} is a symbolic link that leaves {folder}; gridlstm reads only "
+                                "files inside the folder")
+    for name in names:
+        path = folder / name
+        if path.is_symlink() or path.exists():
+            check_regular(path, folder)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    target, root = Path(path).resolve(), Path(folder).resolve()
+    return target == root or root in target.parents
+
+
 def excerpt(text: str, width: int = EXCERPT) -> str:
     """``text`` cut to ``width`` characters, control and non-ASCII characters escaped, quoted."""
     return ascii(text[:width]) + ("..." if len(text) > width else "")
@@ -45,11 +74,9 @@ def _kind(mode: int) -> str:
 def check_regular(path: Path, folder: Optional[Path] = None) -> None:
     """GridlstmError unless ``path`` is a regular file (after links) that stays inside ``folder``."""
     path = Path(path)
-    if folder is not None and path.is_symlink():
-        target, root = path.resolve(), Path(folder).resolve()
-        if target != root and root not in target.parents:
-            raise GridlstmError(f"{path} is a symbolic link that leaves {folder}; gridlstm reads only "
-                                "files inside the folder (copy the file in instead of linking it)")
+    if folder is not None and not _inside(path, folder):  # a link, or a linked folder on the way
+        raise GridlstmError(f"{path} is a symbolic link that leaves {folder}; gridlstm reads only "
+                            "files inside the folder (copy the file in instead of linking it)")
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

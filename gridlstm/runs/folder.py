@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, Optional
 import torch
 
 from gridlstm.errors import GridlstmError
-from gridlstm.runs.files import new_folders
+from gridlstm.runs.files import new_folders, open_regular, read_text
 from gridlstm.runs.records import utc_now as utc_now  # re-exported: the time stamps of every file
 
 METRIC_FIELDS = ("step", "split", "loss", "metric", "grad_norm", "lr", "seconds")
@@ -120,10 +120,8 @@ def write_json(path: Path, obj: dict[str, Any]) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; a missing, unreadable, non-JSON or non-object file is a one-line error."""
-    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block
-        raise GridlstmError(f"{path} is not a regular file; the run folder is damaged")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path))  # a regular file only: a FIFO would block
     except FileNotFoundError:
         raise GridlstmError(f"{path.name} not found in {path.parent}") from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
@@ -198,7 +196,7 @@ class MetricsLog:
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
+    with open_regular(path, None, "r", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -217,7 +215,7 @@ def truncate_rows(path: Path, last_step: int, header: Optional[str] = None) -> i
     if not path.exists():
         return 0
     try:
-        lines = path.read_text().splitlines(keepends=True)
+        lines = read_text(path).splitlines(keepends=True)
     except (UnicodeDecodeError, IsADirectoryError) as e:
         why = "a folder" if isinstance(e, IsADirectoryError) else "not UTF-8 text"
         raise GridlstmError(f"{path} is {why}: the file is damaged (move it aside to continue without "
@@ -283,10 +281,13 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
     """Load with ``weights_only=True``; a missing, truncated or foreign file is a one-line error."""
-    if not path.is_file():
+    if not path.exists():
         raise GridlstmError(f"no checkpoint at {path} (train a run first: gridlstm train CONFIG)")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with open_regular(path, None, "rb") as f:
+            payload = torch.load(f, map_location=map_location, weights_only=True)
+    except GridlstmError:
+        raise
     except Exception as e:  # torch raises many types for corrupt files
         raise GridlstmError(f"corrupt or foreign checkpoint {path}: {_load_error(e)}") from None
     if not isinstance(payload, dict) or "model" not in payload or "format" not in payload:

@@ -27,6 +27,7 @@ from typing import Any, Optional, Protocol
 
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import show
+from gridlstm.runs.files import SWEEP_FILES, check_folder
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
 from gridlstm.runs.records import FINISHED, Status
 from gridlstm.safe_yaml import read_yaml
@@ -66,6 +67,9 @@ def open_sweep_dir(path: Path) -> Sweep:
     if not is_sweep_dir(path):
         raise GridlstmError(f"{path} is not a sweep folder (no {SPEC} and {EXPANSION}); give a sweep "
                             "file such as configs/sweeps/adding_length.yaml or a folder under outputs/sweeps/")
+    check_folder(path, SWEEP_FILES)
+    for run in sorted((path / "runs").iterdir()) if (path / "runs").is_dir() else ():
+        check_folder(run)
     try:
         sweep = parse_sweep(read_yaml(path / SPEC, "sweep"))
     except ConfigError as e:

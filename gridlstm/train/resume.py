@@ -17,6 +17,7 @@ from typing import Any, Optional, Union
 
 from gridlstm.config import Config, config_diff, load_config
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.files import check_folder
 from gridlstm.runs.records import FINISHED, Meta, Status, Summary
 from gridlstm.runs.run import RunFolder
 
@@ -40,6 +41,7 @@ def _resume_config(run_dir: Path, config_path: Optional[Path], overrides: list[s
     """(the run's own config, the config to continue with)."""
     if not run_dir.is_dir():
         raise GridlstmError(f"--resume {run_dir}: no such run folder")
+    check_folder(run_dir)  # a FIFO as metrics.csv, a config.yaml linked to a file outside: refused
     if not (run_dir / "config.yaml").is_file():
         raise GridlstmError(f"--resume {run_dir}: not a gridlstm run folder (no config.yaml)")
     saved = load_config(run_dir / "config.yaml")
