@@ -47,6 +47,26 @@ def short_path(path: Any, width: int = 240) -> str:
     return text if len(text) <= width else f"{text[:width // 2]}...{text[-width // 3:]} ({len(text)} characters)"
 
 
+def one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                     line: Optional[str] = None) -> None:
+    """warnings.showwarning for the CLI: ``warning: MESSAGE`` on one line of stderr."""
+    click.echo(f"warning: {one_line(str(message), 400)}", err=True)
+
+
+@contextlib.contextmanager
+def ctrl_c_honoured() -> Iterator[None]:
+    """Ctrl-C stops the command even when it started with SIGINT ignored (a background job of a
+    shell), as train's StopSignals does; the handler comes back on the way out."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def os_error_message(e: OSError) -> str:
     """``PATH: strerror`` and what to do about it, for an OSError nobody closer handled."""
     from gridlstm.runs.files import free_space
@@ -153,9 +173,18 @@ def split_config_args(args: tuple[str, ...]) -> tuple[Optional[Path], list[str]]
     return None, list(args)
 
 
+def check_printable(path: Path, option: str) -> None:
+    """The folder is printed as the last line of stdout: a path with a newline or another control
+    character would break that line (and scripts reading it)."""
+    if any(not c.isprintable() for c in str(path)):
+        raise GridlstmError(f"{option} {ascii(str(path))[:200]}: holds a newline or another control character; "
+                            "choose a path without them (the folder is printed as the last line of stdout)")
+
+
 def check_out_dir(out: Path, option: str = "--out") -> None:
     """Refuse an output folder that cannot be made, before anything is created (exit code 2)."""
     path = Path(out)
+    check_printable(path, option)
     if path.exists() and not path.is_dir():
         raise GridlstmError(f"{option} {path}: exists and is not a folder")
     probe = path
@@ -175,6 +204,7 @@ def check_resume_dir(run_dir: Path) -> None:
     from gridlstm.runs.files import check_folder
 
     path = Path(run_dir)
+    check_printable(path, "--resume")
     if path.is_dir():
         check_folder(path)
     if path.is_dir() and (not os.access(path, os.W_OK | os.X_OK) or _read_only(path)):

@@ -68,12 +68,12 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a --from best
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
     """
-    if out is not None:
-        check_out_dir(out)
     path, overrides = split_config_args(args)
     if length is not None:
         overrides.append(f"task.length={length}")
     source = load_source(path, overrides, which)
+    # where the outputs go can be written: checked before the measurement, not after
+    check_out_dir(out if out is not None else source.path / "gradients" if source.kind == "run" else Path("outputs"))
     result = run_gradcheck(source, seeds, batch, device)
     console = stderr_console()
     console.print(decay_table(result))

@@ -16,7 +16,7 @@ from gridlstm.sweep.folder import create_sweep_dir, open_target, run_sweep
 from gridlstm.sweep.results import table_rows, write_results
 from gridlstm.sweep.spec import Sweep
 
-from .common import check_out_dir, device_option, given, handle_errors, stderr_console
+from .common import check_out_dir, ctrl_c_honoured, device_option, given, handle_errors, stderr_console
 from .sweep_display import RichSweepProgress, expansion_table
 from .tracking import log_sweep, sweep_tracker, tracking_option
 
@@ -81,11 +81,12 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     tracker = sweep_tracker(tracking_uri or (base.uri if base else None))
     sweep_dir = sweep_dir or create_sweep_dir(spec, out)
     try:
-        board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
-                          tuple(sys.argv))
+        with ctrl_c_honoured():  # also when started with SIGINT ignored, as train is
+            board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
+                              tuple(sys.argv))
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: running runs were checkpointed; resume with: "
-                      f"gridlstm sweep {sweep_dir}")
+        console.print(f"[yellow]interrupted[/]: {runner.stopped}; resume with: gridlstm sweep {sweep_dir}",
+                      soft_wrap=True)
         click.echo(sweep_dir)
         sys.exit(130)
     grouped, paths = write_results(spec, sweep_dir)

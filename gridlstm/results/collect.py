@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from gridlstm.config import TaskConfig
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.nn import registry
+from gridlstm.runs.checks import record_problem
 from gridlstm.runs.files import check_folder, open_regular
 from gridlstm.runs.folder import read_json
 from gridlstm.safe_yaml import read_yaml
@@ -209,7 +210,7 @@ class Run:
         path = self.path / "meta.json"
         if self.gradient_only or not path.is_file():
             return {"status": "not trained (gradcheck of a config)"}
-        return read_json(path)
+        return checked(read_json(path), path, "meta")
 
     @cached_property
     def summary(self) -> dict[str, Any]:
@@ -218,7 +219,7 @@ class Run:
             status = self.meta.get("status", "unknown")
             raise GridlstmError(f"{self.path} has no summary.json (status: {status}); it is written "
                                 "when `gridlstm train` ends")
-        return read_json(path)
+        return checked(read_json(path), path, "summary")
 
     @cached_property
     def task_facts(self) -> dict[str, Any]:
@@ -296,6 +297,14 @@ class Run:
         _, rows = read_csv(path, "rewrite it with: gridlstm gradcheck RUN")
         return [{k: (v if k in ("state", "theory_kind") else _num(v)) for k, v in r.items() if isinstance(k, str)}
                 for r in rows]
+
+
+def checked(data: dict[str, Any], path: Path, kind: str) -> dict[str, Any]:
+    """``data`` of meta.json/summary.json, or a one-line error naming the damaged field."""
+    problem = record_problem(data, kind)
+    if problem:
+        raise GridlstmError(f"{path}: {problem}; the file is damaged")
+    return data
 
 
 def read_csv(path: Path, fix: str) -> tuple[list[str], list[dict[str, Any]]]:

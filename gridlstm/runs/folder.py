@@ -30,6 +30,7 @@ from gridlstm.errors import GridlstmError
 from gridlstm.runs.files import new_folders, open_regular, read_text
 from gridlstm.runs.records import utc_now as utc_now  # re-exported: the time stamps of every file
 
+ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of every torch.save file
 METRIC_FIELDS = ("step", "split", "loss", "metric", "grad_norm", "lr", "seconds")
 
 
@@ -257,7 +258,12 @@ class FolderLock:
             import fcntl
         except ImportError:  # no advisory locks on this platform: run unlocked
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:  # named as the folder the user gave, never the internal .lock file
+            raise GridlstmError(f"cannot work in {self.path.parent} ({e.strerror}): gridlstm writes into "
+                                "the folder it continues; make it writable, or copy it somewhere "
+                                "writable and give the copy") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -285,6 +291,10 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
         raise GridlstmError(f"no checkpoint at {path} (train a run first: gridlstm train CONFIG)")
     try:
         with open_regular(path, None, "rb") as f:
+            if f.read(4) != ZIP_MAGIC:  # torch.save writes a zip archive; anything else is damage
+                raise GridlstmError(f"corrupt or foreign checkpoint {path}: not a file written by torch.save "
+                                    "(no zip archive header); the file is damaged")
+            f.seek(0)
             payload = torch.load(f, map_location=map_location, weights_only=True)
     except GridlstmError:
         raise
@@ -306,7 +316,9 @@ def _load_error(e: Exception) -> str:
     text = str(e).strip()
     if "Weights only load failed" in text:
         found = re.search(r"GLOBAL ([\w.]+)", text)
-        what = f" ({found.group(1)})" if found else ""
+        if not found:
+            return "its contents are not tensors and plain data that torch can read; the file is damaged"
+        what = f" ({found.group(1)})"
         return (f"it holds Python objects{what} besides tensors and plain data; gridlstm loads only "
                 "tensors and plain data, never code from a file")
     return text.splitlines()[0] if text else type(e).__name__

@@ -157,7 +157,7 @@ def preload_modules() -> list[str]:
 class LocalExecutor:
     """A pool of at most ``jobs`` worker processes on this machine, one process per run."""
 
-    name = "local"
+    name, stopped = "local", "running runs were checkpointed and continue from there"  # after an interrupt
 
     def __init__(self, jobs: Optional[int] = None, poll_s: float = 0.25):
         self.jobs = max(1, jobs or os.cpu_count() or 1)
@@ -280,7 +280,8 @@ def _ray_task(job: RunJob, files: dict[str, bytes]) -> tuple[str, dict[str, byte
 class RayExecutor:
     """One Ray task per run on a running cluster (``address``) or a private local instance."""
 
-    name = "ray"
+    name, stopped = "ray", ("runs in flight on Ray were cancelled and start again from step 0 (a Ray task "
+                            "trains in a temporary folder, brought back only when it ends); finished runs are kept")
 
     def __init__(self, address: Optional[str] = None, num_cpus: float = 1.0, num_gpus: float = 0.0,
                  local_cpus: Optional[int] = None):
