@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 
 from gridlstm.config import Config, load_config, valid_keys
-from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted
+from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted, Terminated
 
 TORCH_WRITE_FAILED = re.compile(r"inline_container|PytorchStreamWriter|file write failed")
 LOOKS_LIKE_PATH = re.compile(r"\.ya?ml$|[/\\]")  # a path separator, or a config file's suffix
@@ -54,17 +54,29 @@ def one_line_warning(message: Any, category: type, filename: str, lineno: int, f
 
 
 @contextlib.contextmanager
-def ctrl_c_honoured() -> Iterator[None]:
+def stops_as_interrupts() -> Iterator[dict[str, str]]:
     """Ctrl-C stops the command even when it started with SIGINT ignored (a background job of a
-    shell), as train's StopSignals does; the handler comes back on the way out."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        yield
+    shell), as train's StopSignals does, and SIGTERM stops it the same way (Terminated, exit 143);
+    the handlers come back on the way out. Yields {"signal": "SIGTERM"} once one came (a
+    KeyboardInterrupt may reach the caller in its place, converted on its way through Ray)."""
+    seen: dict[str, str] = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
         return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def terminated(signum: int, frame: Any) -> None:
+        seen["signal"] = "SIGTERM"
+        raise Terminated()
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    if before[0] is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, terminated)
     try:
-        yield
+        yield seen
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
 
 
 def os_error_message(e: OSError) -> str:

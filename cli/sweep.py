@@ -16,7 +16,7 @@ from gridlstm.sweep.folder import create_sweep_dir, open_target, run_sweep
 from gridlstm.sweep.results import table_rows, write_results
 from gridlstm.sweep.spec import Sweep
 
-from .common import check_out_dir, ctrl_c_honoured, device_option, given, handle_errors, stderr_console
+from .common import check_out_dir, device_option, given, handle_errors, stderr_console, stops_as_interrupts
 from .sweep_display import RichSweepProgress, expansion_table
 from .tracking import log_sweep, sweep_tracker, tracking_option
 
@@ -80,15 +80,17 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     # the URI checked (and a missing extra refused) before any folder exists
     tracker = sweep_tracker(tracking_uri or (base.uri if base else None))
     sweep_dir = sweep_dir or create_sweep_dir(spec, out)
+    seen: dict[str, str] = {}
     try:
-        with ctrl_c_honoured():  # also when started with SIGINT ignored, as train is
+        with stops_as_interrupts() as seen:  # also when started with SIGINT ignored, as train is
             board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
                               tuple(sys.argv))
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: {runner.stopped}; resume with: gridlstm sweep {sweep_dir}",
-                      soft_wrap=True)
+    except KeyboardInterrupt as e:
+        name = seen.get("signal") or getattr(e, "signal", "SIGINT")
+        console.print(f"[yellow]interrupted[/] by {name}: {runner.stopped}; resume with: gridlstm sweep "
+                      f"{sweep_dir}", soft_wrap=True)
         click.echo(sweep_dir)
-        sys.exit(130)
+        sys.exit(143 if name == "SIGTERM" else 130)
     grouped, paths = write_results(spec, sweep_dir)
     if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
         console = Console(stderr=True, highlight=False, width=240)
