@@ -5,6 +5,7 @@ closing line; kill -9 of the sweep leaves no process and no listening port of it
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -105,6 +106,10 @@ def test_a_lost_worker_and_sigterm_leave_every_started_run_resumable(tmp_path):
     assert "SIGABRT" not in err and "Aborted" not in err and "Traceback" not in err, err[-3000:]
     for seed in (0, 1):
         assert resumable(run_folder(tmp_path, seed)), (seed, err[-3000:])
+        meta = json.loads((run_folder(tmp_path, seed) / "meta.json").read_text())
+        assert meta["status"] == "interrupted", (seed, meta)
+    lost = json.loads((run_folder(tmp_path, 0) / "meta.json").read_text())
+    assert lost["error"].startswith("the Ray worker was lost"), lost
 
 
 def test_kill_9_of_the_sweep_leaves_no_process_and_no_port(tmp_path):

@@ -8,10 +8,10 @@ local   one process per run (forkserver: torch imported once, each run a clean f
         in their own process group: Ctrl-C reaches only the sweep, which SIGTERMs every running
         run (it finishes its step, checkpoints, is marked ``interrupted``). A run whose sweep died
         (kill -9) sees the sweep's end of a pipe close at its next step and stops the same way.
-ray     one Ray task per run (``num_cpus``/``num_gpus`` each). The task trains in a temporary
-        folder on whichever node it lands and returns the folder's files, which the driver
-        writes under the sweep folder: no shared filesystem is needed. Without ``address`` a
-        private Ray instance is started on loopback (127.0.0.1) only.
+ray     one Ray task per run (``num_cpus``/``num_gpus`` each). On the private instance (started
+        on loopback only, without ``address``) or a loopback cluster the task trains in the
+        sweep's run folder itself, as a local run does; on a remote cluster it trains in a
+        temporary folder on its node and returns the folder's files (no shared filesystem).
 """
 from __future__ import annotations
 
