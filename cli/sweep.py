@@ -97,10 +97,13 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     console.print(rich_table(spec, grouped))
     for run_id, error, path in board.failures():
         console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
+    for run_id, why, _ in board.unfinished():  # resumable: its checkpoint is in its folder
+        console.print(f"[yellow]stopped[/] {run_id}: {why}; continue it with: gridlstm sweep {sweep_dir}",
+                      soft_wrap=True)
     console.print("wrote " + ", ".join(str(p.relative_to(sweep_dir)) for p in paths))
     log_sweep(tracker, sweep_dir, base.experiment if base else None)
     click.echo(sweep_dir)
-    if board.failures():
+    if board.failures() or board.unfinished():
         sys.exit(1)
 
 

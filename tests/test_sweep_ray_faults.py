@@ -28,9 +28,9 @@ CONFIG = ("task: {name: adding, length: 5}\nmodel: {kind: lstm, hidden: 4, layer
           "eval_batches: 1}\n")
 
 
-def start(tmp_path: Path, seeds: str) -> subprocess.Popen:
+def start(tmp_path: Path, seeds: str, axes: str = "") -> subprocess.Popen:
     (tmp_path / "c.yaml").write_text(CONFIG)
-    (tmp_path / "s.yaml").write_text(f"base: c.yaml\naxes: {{seed: [{seeds}]}}\n")
+    (tmp_path / "s.yaml").write_text("base: c.yaml\n" + (axes or f"axes: {{seed: [{seeds}]}}\n"))
     return subprocess.Popen([sys.executable, "-m", "gridlstm.cli.main", "sweep", "s.yaml", "--executor", "ray",
                              "--jobs", "1", "--no-gradients", "--out", "o", "--device", "cpu"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -45,7 +45,7 @@ def wait_for(predicate, what: str, seconds: float = 300) -> None:
 
 
 def run_folder(tmp_path: Path, seed: int) -> Path:
-    found = list(tmp_path.glob(f"o/sweeps/*/*/runs/seed={seed}"))
+    found = list(tmp_path.glob(f"o/sweeps/*/*/runs/seed={seed}*"))
     return found[0] if found else tmp_path / "none"
 
 
@@ -110,6 +110,20 @@ def test_a_lost_worker_and_sigterm_leave_every_started_run_resumable(tmp_path):
         assert meta["status"] == "interrupted", (seed, meta)
     lost = json.loads((run_folder(tmp_path, 0) / "meta.json").read_text())
     assert lost["error"].startswith("the Ray worker was lost"), lost
+
+
+def test_a_lost_worker_is_named_and_the_other_runs_finish(tmp_path):
+    """seed=1 has 30 steps (zipped with the seed): it completes after seed=0's worker died."""
+    proc = start(tmp_path, "", "zip:\n  - {seed: [0, 1], train.steps: [1000000, 30]}\n")
+    try:
+        wait_for(lambda: training_here(tmp_path, 0) or proc.poll() is not None, "run seed=0 to train")
+        os.kill(ray_task_worker(proc.pid), signal.SIGKILL)
+    finally:
+        code, err = finish(proc)
+    assert code == 1, err[-3000:]
+    assert re.search(r"stopped seed=0\S*: the Ray worker was lost \(\w+\); continue it with: gridlstm sweep ", err), err
+    assert json.loads((run_folder(tmp_path, 1) / "meta.json").read_text())["status"] == "completed"
+    assert resumable(run_folder(tmp_path, 0))
 
 
 def test_kill_9_of_the_sweep_leaves_no_process_and_no_port(tmp_path):

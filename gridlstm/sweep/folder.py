@@ -186,6 +186,11 @@ class StatusBoard:
         self.states[run_id] = state
         self._changed()
 
+    def unfinished(self) -> list[tuple[str, str, Path]]:
+        """(run id, why, run folder) of every run left interrupted (its Ray worker was lost)."""
+        return [(i, error_line(run_dir(self.sweep_dir, i)), run_dir(self.sweep_dir, i))
+                for i, s in self.states.items() if s == Status.INTERRUPTED]
+
     def failures(self) -> list[tuple[str, str, Path]]:
         """(run id, last error line, run folder) of every failed run."""
         return [(i, error_line(run_dir(self.sweep_dir, i)), run_dir(self.sweep_dir, i))
