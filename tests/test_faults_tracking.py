@@ -115,3 +115,26 @@ def test_mlflow_log_records_stay_off_the_terminal(capsys):
     assert log.first == "Traceback (most recent call last): File x"
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
+
+
+@needs_mlflow
+def test_a_read_only_sqlite_store_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    """A store that cannot be written (a read-only bind mount, or no write bit) is bad input: exit
+    2, one line, before any run folder; MLflow's tracebacks never reach the terminal."""
+    from mlflow.tracking import MlflowClient
+
+    from tests.test_exit_codes import read_only
+
+    store = tmp_path / "store"
+    store.mkdir()
+    MlflowClient(f"sqlite:///{store / 'm.db'}").search_experiments()  # a real MLflow database
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    monkeypatch.chdir(tmp_path)
+    with read_only(store):
+        result = CliRunner().invoke(cli, ["train", "tiny.yaml", "--tracking-uri", "sqlite:///store/m.db",
+                                          "--out", "out"])
+    assert result.exit_code == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: tracking URI 'sqlite:///store/m.db': "), line
+    assert "store/m.db is read-only; fix its permissions" in line or "cannot write in store" in line, line
+    assert not (tmp_path / "out").exists()
