@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import click
 from rich.console import Console
 
-from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted
+from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted, Terminated
 
 if TYPE_CHECKING:  # the config schema imports torch (the cell registry): not for --help or Tab
     from gridlstm.config import Config
@@ -42,17 +42,66 @@ def one_line(text: str, width: int = 1000) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def short_path(path: Any, width: int = 240) -> str:
+    """A path for a message: a very long one (File name too long) keeps its start and its end, so
+    the reason after it is never cut off."""
+    text = str(os.fsdecode(path)) if isinstance(path, (bytes, str, os.PathLike)) else str(path)
+    return text if len(text) <= width else f"{text[:width // 2]}...{text[-width // 3:]} ({len(text)} characters)"
+
+
+def one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                     line: Optional[str] = None) -> None:
+    """warnings.showwarning for the CLI: ``warning: MESSAGE`` on one line of stderr."""
+    click.echo(f"warning: {one_line(str(message), 400)}", err=True)
+
+
+@contextlib.contextmanager
+def stops_as_interrupts() -> Iterator[dict[str, str]]:
+    """Ctrl-C stops the command even when it started with SIGINT ignored (a background job of a
+    shell), as train's StopSignals does, and SIGTERM stops it the same way (Terminated, exit 143);
+    the handlers come back on the way out. Yields {"signal": "SIGTERM"} once one came (a
+    KeyboardInterrupt may reach the caller in its place, converted on its way through Ray)."""
+    seen: dict[str, str] = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        seen["signal"] = "SIGTERM"
+        raise Terminated()
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    if before[0] is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+
+
 def os_error_message(e: OSError) -> str:
     """``PATH: strerror`` and what to do about it, for an OSError nobody closer handled."""
-    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    from gridlstm.runs.files import free_space
+
+    where = " -> ".join(short_path(f) for f in (e.filename, e.filename2) if f is not None)
     what = e.strerror or type(e).__name__
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename is not None:
+        space = free_space(Path(os.fsdecode(e.filename)).parent)
+        what += f" ({space} on its file system)" if space else ""
     hint = {errno.ENOSPC: "free some space and run again (an interrupted run continues with "
-                          "gridlstm train --resume RUN_DIR; what was written is kept)",
+                          "gridlstm train --resume RUN_DIR; the files that were there are kept)",
+            errno.ENAMETOOLONG: "a file or folder name is too long: choose a shorter --name or --out",
             errno.EROFS: "the file system is read-only: write elsewhere (--out DIR)",
             errno.EACCES: "no permission: write elsewhere (--out DIR) or fix the permissions",
             errno.EDQUOT: "disk quota exceeded: free some space and run again"}.get(e.errno or 0, "")
     return f"{where + ': ' if where else ''}{what}{'; ' + hint if hint else ''}"
 
+
+# file-system errors that the user can fix: exit 2 like other bad input (docs/reliability.md)
+USER_FIXABLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENOENT, errno.EEXIST}
 
 ENTRY_POINT = "gridlstm command"  # the root context's obj when main() runs: a process of its own
 
@@ -81,7 +130,8 @@ def ctrl_c_ignored() -> Iterator[None]:
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into 'Error: …' on stderr and exit code 2, never a traceback; a hard
     Ctrl-C into a short note and exit code 130. File-system errors and anything unforeseen end as
-    one line with exit code 1 (GRIDLSTM_DEBUG=1 shows the traceback of an unforeseen one)."""
+    one line: exit code 2 for those the user can fix (USER_FIXABLE: a full disk, permissions, a name
+    too long), else 1 (GRIDLSTM_DEBUG=1 shows the traceback of an unforeseen one)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -100,8 +150,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 fail("interrupted", 130)
         except (click.ClickException, click.exceptions.Exit):
             raise
-        except OSError as e:
-            fail(one_line(os_error_message(e)), 1)
+        except OSError as e:  # the user can fix these (space, permissions, names): exit 2
+            fail(one_line(os_error_message(e)), 2 if e.errno in USER_FIXABLE else 1)
         except RecursionError:
             fail("input nested too deeply to process (RecursionError); check the files given", 1)
         except MemoryError:
@@ -139,9 +189,18 @@ def split_config_args(args: tuple[str, ...]) -> tuple[Optional[Path], list[str]]
     return None, list(args)
 
 
+def check_printable(path: Path, option: str) -> None:
+    """The folder is printed as the last line of stdout: a path with a newline or another control
+    character would break that line (and scripts reading it)."""
+    if any(not c.isprintable() for c in str(path)):
+        raise GridlstmError(f"{option} {ascii(str(path))[:200]}: holds a newline or another control character; "
+                            "choose a path without them (the folder is printed as the last line of stdout)")
+
+
 def check_out_dir(out: Path, option: str = "--out") -> None:
     """Refuse an output folder that cannot be made, before anything is created (exit code 2)."""
     path = Path(out)
+    check_printable(path, option)
     if path.exists() and not path.is_dir():
         raise GridlstmError(f"{option} {path}: exists and is not a folder")
     probe = path
@@ -158,7 +217,12 @@ def check_out_dir(out: Path, option: str = "--out") -> None:
 
 def check_resume_dir(run_dir: Path) -> None:
     """A run continues in its own folder: refuse one that cannot be written, before anything runs."""
+    from gridlstm.runs.files import check_folder
+
     path = Path(run_dir)
+    check_printable(path, "--resume")
+    if path.is_dir():
+        check_folder(path)
     if path.is_dir() and (not os.access(path, os.W_OK | os.X_OK) or _read_only(path)):
         why = "read-only file system" if _read_only(path) else "permission denied"
         raise GridlstmError(f"--resume {path}: cannot write in the run folder ({why}); a run continues "

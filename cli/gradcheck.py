@@ -72,16 +72,16 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
     """
     from gridlstm.probe.depth_theory import depth_lines
-    from gridlstm.probe.gradcheck import conclusion, load_source, output_dir, run_gradcheck, write_outputs
+    from gridlstm.probe.gradcheck import conclusion, load_source, run_gradcheck, target_folder, write_to
     from gridlstm.probe.verify import verify_all
 
-    if out is not None:
-        check_out_dir(out)
     path, overrides = split_config_args(args)
     if length is not None:
         overrides.append(f"task.length={length}")
     settings = spectrum_settings(spectrum, spectrum_examples)
     source = load_source(path, overrides, which)
+    # where the outputs go can be written: checked before the measurement, not after
+    check_out_dir(target_folder(source, out) or Path("outputs"))
     result = run_gradcheck(source, seeds, batch, device, settings)
     console = stderr_console()
     console.print(decay_table(result))
@@ -96,8 +96,8 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     said = conclusion(result.summary, source.cfg.model.layers)
     if said:
         console.print(said[0].upper() + said[1:] + ".", markup=False, soft_wrap=True)
-    folder = output_dir(source, out)
-    for file in write_outputs(result, folder):
+    folder, files = write_to(result, source, out)
+    for file in files:
         click.echo(str(file))
     if source.kind == "run" and out is None:  # the run's own trackers get the numbers too
         log_measurement(source.path)

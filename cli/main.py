@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from .common import (
     fail,
     given,
     handle_errors,
+    one_line_warning,
     split_config_args,
     stderr_console,
 )
@@ -60,6 +62,11 @@ class LazyGroup(click.Group):
             module, attr = LAZY_COMMANDS[name].split(":")
             self.add_command(getattr(importlib.import_module(module, __package__), attr), name)
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with warnings.catch_warnings():  # a warning (a renamed variant) is one line, not Python's two
+            warnings.showwarning = one_line_warning
+            return super().invoke(ctx)
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT)

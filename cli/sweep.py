@@ -12,7 +12,7 @@ from rich.table import Table
 
 from gridlstm.errors import GridlstmError
 
-from .common import check_out_dir, device_option, given, handle_errors, stderr_console
+from .common import check_out_dir, device_option, given, handle_errors, stderr_console, stops_as_interrupts
 from .complete import complete_args, complete_paths
 from .tracking import log_sweep, log_sweep_tensorboard, sweep_tracker, tracking_option
 
@@ -78,7 +78,6 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
 
     console = stderr_console()
     runner = check_sweep_options(target, out, executor, jobs, address, num_cpus, num_gpus, dry_run)
-    tracker = sweep_tracker(tracking_uri)  # a missing extra is refused before any folder exists
     spec, sweep_dir, _ = open_target(target, overrides, out, create=False)
     base = spec.runs[0].config.tracking if spec.runs else None
     if base is not None and base.tensorboard:  # a missing extra is refused before any folder exists
@@ -88,28 +87,34 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
     if dry_run:
         Console(highlight=False).print(expansion_table(spec))
         return
-    tracker = tracker or sweep_tracker(base.uri if base else None)  # also before the folder exists
-    if sweep_dir is None:
-        sweep_dir = create_sweep_dir(spec, out)
+    # the URI checked (and a missing extra refused) before any folder exists
+    tracker = sweep_tracker(tracking_uri or (base.uri if base else None))
+    sweep_dir = sweep_dir or create_sweep_dir(spec, out)
+    seen: dict[str, str] = {}
     try:
-        board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
-                          tuple(sys.argv))
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: running runs were checkpointed; resume with: "
-                      f"gridlstm sweep {sweep_dir}")
+        with stops_as_interrupts() as seen:  # also when started with SIGINT ignored, as train is
+            board = run_sweep(spec, sweep_dir, runner, RichSweepProgress(console), device, gradients,
+                              tuple(sys.argv))
+    except KeyboardInterrupt as e:
+        name = seen.get("signal") or getattr(e, "signal", "SIGINT")
+        console.print(f"[yellow]interrupted[/] by {name}: {runner.stopped}; resume with: gridlstm sweep "
+                      f"{sweep_dir}", soft_wrap=True)
         click.echo(sweep_dir)
-        sys.exit(130)
+        sys.exit(143 if name == "SIGTERM" else 130)
     grouped, paths = write_results(spec, sweep_dir)
     if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
         console = Console(stderr=True, highlight=False, width=240)
     console.print(rich_table(spec, grouped))
     for run_id, error, path in board.failures():
         console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
+    for run_id, why, _ in board.unfinished():  # resumable: its checkpoint is in its folder
+        console.print(f"[yellow]stopped[/] {run_id}: {why}; continue it with: gridlstm sweep {sweep_dir}",
+                      soft_wrap=True)
     console.print("wrote " + ", ".join(str(p.relative_to(sweep_dir)) for p in paths))
     log_sweep(tracker, sweep_dir, base.experiment if base else None)
     log_sweep_tensorboard(base.tensorboard if base else None, sweep_dir)
     click.echo(sweep_dir)
-    if board.failures():
+    if board.failures() or board.unfinished():
         sys.exit(1)
 
 

@@ -35,6 +35,13 @@ class RunInterrupted(KeyboardInterrupt):
         self.run_dir, self.checkpoint_step = run_dir, checkpoint_step
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to a sweep: stopped as by Ctrl-C (the running runs stop, the sweep stays resumable),
+    and the CLI exits 143 instead of 130."""
+
+    signal = "SIGTERM"
+
+
 class StoppedBeforeStart(Exception):
     """A SIGINT/SIGTERM that arrived while a new run was being set up, before its folder existed:
     nothing was written. ``signal``: its name (SIGINT, SIGTERM)."""

@@ -30,6 +30,7 @@ from typing import Any, Optional
 
 from gridlstm import run_numbers
 from gridlstm.errors import GridlstmError
+from gridlstm.tracking_checks import MlflowLog, bounded, check_uri, reason
 
 MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install '.[mlflow]' "
                   "(or pip install 'mlflow-skinny>=2.10' sqlalchemy alembic)")
@@ -91,21 +92,29 @@ class Tracker:
     is reported once on stderr and every later call does nothing (training)."""
 
     def __init__(self, uri: str, strict: bool = False):
+        """Checks ``uri`` (GridlstmError if it cannot work) and asks the store once, within
+        PROBE_SECONDS: a store that does not answer is an error when ``strict``, else one warning
+        and no tracking (tracking_checks.py has the rule)."""
         self.uri, self.strict, self.broken = uri, strict, False
-        self.client = import_mlflow()(tracking_uri=uri)
+        self.log = MlflowLog()
+        check_uri(uri)
+        client = import_mlflow()
+        self.client = self.safe("open the store", client, tracking_uri=uri, probe=True)
+        self.safe("reach the store", lambda: self.client.search_experiments(max_results=1), probe=True)
 
-    def safe(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def safe(self, what: str, fn: Any, *args: Any, probe: bool = False, **kwargs: Any) -> Any:
         if self.broken:
             return None
         try:
-            return fn(*args, **kwargs)
+            with bounded(self.log, probe):
+                return fn(*args, **kwargs)
         except Exception as e:  # the server is down, the store is locked, ...
-            first = " ".join(str(e).split())[:300] or type(e).__name__
+            first = reason(e, self.log.first)
             if self.strict:
                 raise GridlstmError(f"MLflow at {self.uri}: {what} failed: {first}") from None
             self.broken = True
-            print(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on, "
-                  "nothing more is sent. The run folder has everything: gridlstm export RUN_DIR "
+            print(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on "
+                  "without tracking. The run folder has everything: gridlstm export RUN_DIR "
                   f"--to {self.uri}", file=sys.stderr, flush=True)
             return None
 
@@ -176,9 +185,11 @@ class Tracker:
                        run_id: Optional[str] = None) -> Optional[str]:
         """Everything of a run folder (see the module docstring); returns the MLflow run id."""
         from gridlstm.config import flatten
+        from gridlstm.runs.files import check_folder
         from gridlstm.safe_yaml import read_yaml
 
         folder = Path(folder)
+        check_folder(folder)  # nothing from outside the folder is sent
         run_id = run_id or self.open_run(experiment, folder, parent)
         if run_id is None:
             return None
@@ -213,7 +224,10 @@ class Tracker:
 
     def log_sweep_folder(self, sweep_dir: Path, experiment: Optional[str] = None) -> Optional[str]:
         """A sweep folder: a parent run (sweep.yaml, results, plots) with one child run per run."""
+        from gridlstm.runs.files import SWEEP_FILES, check_folder
+
         sweep_dir = Path(sweep_dir)
+        check_folder(sweep_dir, SWEEP_FILES)
         meta = _read_json(sweep_dir / "meta.json")
         expansion = _read_json(sweep_dir / "expansion.json")
         experiment = experiment or str(expansion.get("name") or sweep_dir.parent.name)

@@ -213,8 +213,8 @@ def test_os_errors_are_one_line_with_path_and_reason(tmp_path, monkeypatch):
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "metrics.csv"))
     monkeypatch.setattr(trainer, "make_run_dir", full)
-    err = run_cli(tmp_path, ["train", write(tmp_path, "c.yaml", TINY), "--out", "out"], code=1)
-    assert f"{tmp_path}/out/metrics.csv: No space left on device; free some space" in err
+    err = run_cli(tmp_path, ["train", write(tmp_path, "c.yaml", TINY), "--out", "out"], code=2)
+    assert f"{tmp_path}/out/metrics.csv: No space left on device (" in err and "; free some space" in err
 
 
 def test_out_under_a_regular_file_or_read_only(tmp_path, monkeypatch):
@@ -247,7 +247,7 @@ CORRUPT = [  # (file, new content or "DIR", command, expected message part)
     ("meta.json", "[1, 2]", ["train", "--resume", "run"], "meta.json holds a JSON list"),
     ("summary.json", "[1, 2]", ["report", "run"], "summary.json holds a JSON list"),
     ("metrics.csv", b"step,split\n\xff\xfe\n", ["plot", "run", "--what", "loss", "--out", "p.png"], "not UTF-8"),
-    ("metrics.csv", "DIR", ["plot", "run", "--what", "loss", "--out", "p.png"], "is a folder, not a CSV"),
+    ("metrics.csv", "DIR", ["plot", "run", "--what", "loss", "--out", "p.png"], "is a folder, not a regular file"),
     ("gradients/profiles.csv", "step,seed,state,layer,t,norm\nx,0,h,1,1,0.5\n",
      ["plot", "run", "--what", "profiles", "--out", "p.png"], "line 2: step 'x' is not an integer"),
     ("metrics.csv", b"step,split\n\xff\n", ["train", "--resume", "run", "--force", "train.steps=3"], "not UTF-8"),

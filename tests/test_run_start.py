@@ -125,7 +125,11 @@ def test_a_run_folder_appears_with_its_config_and_meta_inside(tmp_path):
 
     with pytest.raises(OSError):
         make_run_dir(tmp_path, "y", fill=broken)
-    assert list((tmp_path / "y").iterdir()) == []
+    assert not (tmp_path / "y").exists()  # the half-filled folder goes, and the parent made for it
+    (tmp_path / "z").mkdir()
+    with pytest.raises(OSError):
+        make_run_dir(tmp_path, "z", fill=broken)
+    assert list((tmp_path / "z").iterdir()) == []  # a parent that was there stays
 
 
 # ----------------------------------------------------------------------------- files

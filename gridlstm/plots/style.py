@@ -112,7 +112,11 @@ def task_parameter(task: str, lengths: list[int]) -> str:
 
 
 def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with style():
-        fig.savefig(path, format=path.suffix.lstrip(".").lower(), dpi=dpi)
+    """``fig`` written whole or not at all (atomic_open): a failure keeps the file that was there,
+    and leaves no folder made for it."""
+    from gridlstm.runs.files import new_folders
+    from gridlstm.runs.folder import atomic_open
+
+    with new_folders(path.parent), style(), atomic_open(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip(".").lower(), dpi=dpi)
     return path

@@ -31,7 +31,8 @@ from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import csv_text
 from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
-from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
+from gridlstm.runs.files import check_folder, new_folders
+from gridlstm.runs.folder import atomic_write_text, fresh_run_dir, load_checkpoint, utc_now, write_json
 from gridlstm.tasks import Task
 from gridlstm.train.trainer import build, resolve_device
 
@@ -77,6 +78,7 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
     if not path.exists():
         raise GridlstmError(f"no such run folder or config: {path} (give a run folder from "
                             "`gridlstm train` or a YAML config such as configs/adding_rnn.yaml)")
+    check_folder(path)
     if not (path / "config.yaml").is_file():
         raise GridlstmError(f"{path} is not a run folder: it has no config.yaml")
     cfg = load_config(path / "config.yaml", overrides)
@@ -195,15 +197,26 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
 # ----------------------------------------------------------------------------- output
 
 
-def output_dir(source: Source, out: Optional[Path], out_root: Path = Path("outputs")) -> Path:
-    """--out DIR; else RUN_DIR/gradients (RUN_DIR/gradients-best for best.pt); else a fresh outputs/gradcheck/<name>/<stamp-id>/gradients."""
+def target_folder(source: Source, out: Optional[Path]) -> Optional[Path]:
+    """Where the outputs go: --out DIR; else RUN_DIR/gradients (RUN_DIR/gradients-best for best.pt);
+    None for a config, which gets a fresh folder (write_to)."""
     if out is not None:
         return out
     if source.kind == "run":
         return source.path / GRADIENT_DIRS[source.checkpoint or "checkpoint.pt"]
-    run_dir = make_run_dir(out_root / "gradcheck", source.cfg.run_name)
-    atomic_write_text(run_dir / "config.yaml", dump_config(source.cfg))
-    return run_dir / "gradients"
+    return None
+
+
+def write_to(result: GradcheckResult, source: Source, out: Optional[Path],
+             out_root: Path = Path("outputs")) -> tuple[Path, list[Path]]:
+    """The outputs (write_outputs) in target_folder; for a config a fresh
+    outputs/gradcheck/<name>/<stamp-id>/gradients. Returns (folder, files). A fresh folder that
+    a failure (a full disk) leaves without its outputs goes again, with the parents made for it."""
+    folder = target_folder(source, out)
+    if folder is not None:
+        return folder, write_outputs(result, folder)
+    with fresh_run_dir(out_root / "gradcheck", source.cfg.run_name, "config.yaml", dump_config(source.cfg)) as run_dir:
+        return run_dir / "gradients", write_outputs(result, run_dir / "gradients")
 
 
 SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_value", "first_last_ratio",
@@ -301,7 +314,6 @@ def summary_markdown(result: GradcheckResult) -> str:
 def write_outputs(result: GradcheckResult, out_dir: Path) -> list[Path]:
     """gradients.csv, summary.csv, summary.md, (depth.csv,) meta.json in ``out_dir``; returns their
     paths.  depth.csv only for a model with more than one layer."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "gradients.csv": csv_text(result.rows, GRADIENT_FIELDS),
         "summary.csv": csv_text(result.summary, decay.SUMMARY_FIELDS),
@@ -311,7 +323,8 @@ def write_outputs(result: GradcheckResult, out_dir: Path) -> list[Path]:
         files["depth.csv"] = csv_text(result.depth, depth_theory.DEPTH_FIELDS)
     if result.spectrum:
         files["spectrum.csv"] = csv_text(result.spectrum, spectrum_summary.SPECTRUM_FIELDS)
-    for name, text in files.items():
-        atomic_write_text(out_dir / name, text)
-    write_json(out_dir / "meta.json", result.meta)
+    with new_folders(out_dir):  # a failure before the first file leaves no empty folder
+        for name, text in files.items():
+            atomic_write_text(out_dir / name, text)
+        write_json(out_dir / "meta.json", result.meta)
     return [out_dir / n for n in (*files, "meta.json")]

@@ -27,6 +27,8 @@ from pydantic import ValidationError
 from gridlstm.config import TaskConfig
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.nn import registry
+from gridlstm.runs.checks import record_problem
+from gridlstm.runs.files import check_folder, open_regular
 from gridlstm.runs.folder import read_json
 from gridlstm.safe_yaml import read_yaml
 from gridlstm.tasks import make_task, task_class
@@ -177,6 +179,9 @@ class Run:
 
     path: Path
 
+    def __post_init__(self) -> None:
+        check_folder(self.path)  # regular files only, none leaving the folder
+
     @property
     def gradient_only(self) -> bool:
         """A folder of gradcheck --out DIR: gradients.csv etc. directly inside, no config.yaml."""
@@ -206,7 +211,7 @@ class Run:
         path = self.path / "meta.json"
         if self.gradient_only or not path.is_file():
             return {"status": "not trained (gradcheck of a config)"}
-        return read_json(path)
+        return checked(read_json(path), path, "meta")
 
     @cached_property
     def summary(self) -> dict[str, Any]:
@@ -215,7 +220,7 @@ class Run:
             status = self.meta.get("status", "unknown")
             raise GridlstmError(f"{self.path} has no summary.json (status: {status}); it is written "
                                 "when `gridlstm train` ends")
-        return read_json(path)
+        return checked(read_json(path), path, "summary")
 
     @cached_property
     def task_facts(self) -> dict[str, Any]:
@@ -295,6 +300,14 @@ class Run:
                 for r in rows]
 
 
+def checked(data: dict[str, Any], path: Path, kind: str) -> dict[str, Any]:
+    """``data`` of meta.json/summary.json, or a one-line error naming the damaged field."""
+    problem = record_problem(data, kind)
+    if problem:
+        raise GridlstmError(f"{path}: {problem}; the file is damaged")
+    return data
+
+
 def read_csv(path: Path, fix: str) -> tuple[list[str], list[dict[str, Any]]]:
     """(header, rows) of a CSV file; a file that is not readable text or not CSV is a one-line error."""
     if path.is_dir():
@@ -302,7 +315,7 @@ def read_csv(path: Path, fix: str) -> tuple[list[str], list[dict[str, Any]]]:
     if not path.is_file():  # a FIFO would block
         raise GridlstmError(f"{path} is not a regular file ({fix})")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open_regular(path, None, "r", newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             rows = list(reader)
             return list(reader.fieldnames or []), rows

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import torch
 
+CHECKPOINT_FORMAT = 1  # what train writes and every reader (resume, gradcheck) accepts
 Number = (int, float)
 
 
@@ -44,8 +45,33 @@ CHECKPOINT_FIELDS = {
 
 
 def checkpoint_problem(payload: dict[str, Any]) -> Optional[str]:
-    """None, or which field of a loaded checkpoint has the wrong type."""
+    """None, or which field of a loaded checkpoint has the wrong type or format."""
+    if _is_int(payload.get("format")) and payload["format"] != CHECKPOINT_FORMAT:
+        return f"checkpoint format {payload['format']!r}, this gridlstm reads format {CHECKPOINT_FORMAT}"
     for key, (ok, expected) in CHECKPOINT_FIELDS.items():
         if key in payload and not ok(payload[key]):
             return f"field {key!r} should be {expected}, got {type(payload[key]).__name__}"
+    return None
+
+
+STATUSES = ("running", "completed", "failed", "interrupted", "diverged")  # records.Status
+SUMMARY_NUMBERS = ("eval_loss", "eval_metric", "chance", "chance_heldout", "wall_seconds", "target")
+SUMMARY_COUNTS = ("steps", "params", "layers", "hidden", "skipped_steps", "checkpoint_step")
+
+
+def record_problem(data: dict[str, Any], kind: str) -> Optional[str]:
+    """None, or what is wrong in a loaded meta.json (``kind="meta"``) or summary.json (``"summary"``):
+    an unknown status, a number field holding text. Values are never quoted, only their type."""
+    status = data.get("status")
+    if kind == "summary" and status is None:
+        return "no 'status' entry"
+    if status is not None and status not in STATUSES:
+        return f"field 'status' should be one of {', '.join(STATUSES)}"
+    if kind == "summary":
+        for key in SUMMARY_NUMBERS:
+            if data.get(key) is not None and not _is_number(data[key]):
+                return f"field {key!r} should be a number, got {type(data[key]).__name__}"
+        for key in SUMMARY_COUNTS:
+            if data.get(key) is not None and not _is_int(data[key]):
+                return f"field {key!r} should be an integer, got {type(data[key]).__name__}"
     return None

@@ -27,8 +27,10 @@ from typing import Any, BinaryIO, Optional
 import torch
 
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.files import new_folders, open_regular, read_text
 from gridlstm.runs.records import utc_now as utc_now  # re-exported: the time stamps of every file
 
+ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of every torch.save file
 METRIC_FIELDS = ("step", "split", "loss", "metric", "grad_norm", "lr", "seconds")
 
 
@@ -63,13 +65,21 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
     rename over ``path``, fsync the folder. On any error the temporary file goes and ``path`` stays."""
     path = Path(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    tmp, fd = _claim_temp(path.parent, path.name, lambda p: os.open(p, flags, 0o666))
+    try:
+        tmp, fd = _claim_temp(path.parent, path.name, lambda p: os.open(p, flags, 0o666))
+    except OSError as e:  # named as the file the caller writes, never the hidden temporary one
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is not None and Path(e.filename) != tmp:
+            raise
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -85,16 +95,34 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+@contextmanager
+def fresh_run_dir(out_root: Path, name: str, first: str, text: str) -> Iterator[Path]:
+    """A new ``out_root/name/<stamp-id>/`` (make_run_dir) holding ``first`` (its spec or config):
+    if the block fails, the folder goes again with the parents made for it, so an output that was
+    never completed (a full disk, an interrupt) leaves nothing half-made."""
+    with new_folders(Path(out_root) / name) as parent:
+        folder = make_run_dir(parent.parent, parent.name, fill=lambda tmp: atomic_write_text(tmp / first, text))
+        try:
+            yield folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    with open(src, "rb") as f, atomic_open(dst) as out:
+        while chunk := f.read(1 << 20):
+            out.write(chunk)
+
+
 def write_json(path: Path, obj: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; a missing, unreadable, non-JSON or non-object file is a one-line error."""
-    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block
-        raise GridlstmError(f"{path} is not a regular file; the run folder is damaged")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path))  # a regular file only: a FIFO would block
     except FileNotFoundError:
         raise GridlstmError(f"{path.name} not found in {path.parent}") from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
@@ -114,8 +142,11 @@ def make_run_dir(out_root: Path, name: str, fill: Optional[Callable[[Path], None
     Creating the hidden temporary name is exclusive and reserves the final name for this process
     (nobody else can make ``<stamp>-<id>`` by this function while it holds ``.<stamp>-<id>``).
     """
-    parent = Path(out_root) / name
-    parent.mkdir(parents=True, exist_ok=True)
+    with new_folders(Path(out_root) / name) as parent:  # no empty OUT/NAME/ left by a failure
+        return _make_run_dir(parent, fill)
+
+
+def _make_run_dir(parent: Path, fill: Optional[Callable[[Path], None]]) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     for _ in range(100):
         final = parent / f"{stamp}-{secrets.token_hex(2)}"
@@ -131,6 +162,12 @@ def make_run_dir(out_root: Path, name: str, fill: Optional[Callable[[Path], None
             if fill is not None:
                 fill(tmp)
             os.rename(tmp, final)
+        except OSError as e:  # named by the folder's own name, not the hidden one it is filled as
+            shutil.rmtree(tmp, ignore_errors=True)
+            name = os.fsdecode(e.filename) if e.filename is not None else None
+            if name is None or not name.startswith(str(tmp)):
+                raise
+            raise type(e)(e.errno, e.strerror, str(final) + name[len(str(tmp)):]) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -160,7 +197,7 @@ class MetricsLog:
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
+    with open_regular(path, None, "r", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -179,7 +216,7 @@ def truncate_rows(path: Path, last_step: int, header: Optional[str] = None) -> i
     if not path.exists():
         return 0
     try:
-        lines = path.read_text().splitlines(keepends=True)
+        lines = read_text(path).splitlines(keepends=True)
     except (UnicodeDecodeError, IsADirectoryError) as e:
         why = "a folder" if isinstance(e, IsADirectoryError) else "not UTF-8 text"
         raise GridlstmError(f"{path} is {why}: the file is damaged (move it aside to continue without "
@@ -221,7 +258,12 @@ class FolderLock:
             import fcntl
         except ImportError:  # no advisory locks on this platform: run unlocked
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:  # named as the folder the user gave, never the internal .lock file
+            raise GridlstmError(f"cannot work in {self.path.parent} ({e.strerror}): gridlstm writes into "
+                                "the folder it continues; make it writable, or copy it somewhere "
+                                "writable and give the copy") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -245,10 +287,17 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
     """Load with ``weights_only=True``; a missing, truncated or foreign file is a one-line error."""
-    if not path.is_file():
+    if not path.exists():
         raise GridlstmError(f"no checkpoint at {path} (train a run first: gridlstm train CONFIG)")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with open_regular(path, None, "rb") as f:
+            if f.read(4) != ZIP_MAGIC:  # torch.save writes a zip archive; anything else is damage
+                raise GridlstmError(f"corrupt or foreign checkpoint {path}: not a file written by torch.save "
+                                    "(no zip archive header); the file is damaged")
+            f.seek(0)
+            payload = torch.load(f, map_location=map_location, weights_only=True)
+    except GridlstmError:
+        raise
     except Exception as e:  # torch raises many types for corrupt files
         raise GridlstmError(f"corrupt or foreign checkpoint {path}: {_load_error(e)}") from None
     if not isinstance(payload, dict) or "model" not in payload or "format" not in payload:
@@ -267,7 +316,9 @@ def _load_error(e: Exception) -> str:
     text = str(e).strip()
     if "Weights only load failed" in text:
         found = re.search(r"GLOBAL ([\w.]+)", text)
-        what = f" ({found.group(1)})" if found else ""
+        if not found:
+            return "its contents are not tensors and plain data that torch can read; the file is damaged"
+        what = f" ({found.group(1)})"
         return (f"it holds Python objects{what} besides tensors and plain data; gridlstm loads only "
                 "tensors and plain data, never code from a file")
     return text.splitlines()[0] if text else type(e).__name__

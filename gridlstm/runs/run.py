@@ -14,6 +14,7 @@ from typing import Any, Optional
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import GridlstmError
 
+from .files import check_folder
 from .folder import (
     FolderLock,
     atomic_write_text,
@@ -64,6 +65,7 @@ class RunFolder:
         folder = cls(path)
         if not folder.path.is_dir():
             raise GridlstmError(f"{folder.path}: no such run folder")
+        check_folder(folder.path)  # regular files only, none leaving the folder
         if not folder.config_file.is_file():
             raise GridlstmError(f"{folder.path}: not a gridlstm run folder (no config.yaml)")
         return folder

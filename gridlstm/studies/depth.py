@@ -29,7 +29,7 @@ from gridlstm.nn import registry
 from gridlstm.probe.gradcheck import Source, run_gradcheck, write_outputs
 from gridlstm.results.collect import Run
 from gridlstm.results.depth import DepthDecay, depth_decay, depth_profile, depth_states
-from gridlstm.runs.folder import atomic_write_text, make_run_dir, write_json
+from gridlstm.runs.folder import atomic_write_text, fresh_run_dir, write_json
 from gridlstm.sweep.spec import Sweep, dump_spec
 
 DEFAULT_STUDY = compose.CONFIG_DIR / "studies" / "depth.yaml"
@@ -116,14 +116,21 @@ def run_depth_study(sweep: Sweep, out_root: Path, seeds: int = 3, batch: Optiona
                     folder: Optional[Path] = None) -> StudyResult:
     """Gradcheck every run of ``sweep`` at init, then write depth.png, depth.csv and depth.md
     (into ``folder``, default a new OUT/studies/NAME/<UTC stamp>-<id>/)."""
+    if folder is None:  # a study that fails (a full disk) leaves no half-made folder
+        with fresh_run_dir(out_root / "studies", sweep.name, "study.yaml", dump_spec(sweep)) as made:
+            return measure_study(sweep, made, seeds, batch, device, source, progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "study.yaml", dump_spec(sweep))
+    return measure_study(sweep, folder, seeds, batch, device, source, progress)
+
+
+def measure_study(sweep: Sweep, folder: Path, seeds: int, batch: Optional[int], device: str, source: Path,
+                  progress: Optional[Callable[[int, int, str, float], None]]) -> StudyResult:
+    """The body of run_depth_study, in a folder that holds study.yaml."""
     from gridlstm.plots.depth import study_figure
     from gridlstm.plots.style import save
 
     start = time.perf_counter()
-    if folder is None:
-        folder = make_run_dir(out_root / "studies", sweep.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "study.yaml", dump_spec(sweep))
     runs = []
     for i, point in enumerate(sweep.runs):
         t0 = time.perf_counter()

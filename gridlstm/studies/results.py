@@ -36,7 +36,8 @@ from typing import Any, Optional
 from gridlstm import compose
 from gridlstm.config import Config, load_config
 from gridlstm.errors import ConfigError, GridlstmError
-from gridlstm.runs.folder import atomic_write_text, make_run_dir
+from gridlstm.runs.files import new_folders
+from gridlstm.runs.folder import atomic_write_text, copy_atomic, make_run_dir
 from gridlstm.runs.records import Status
 from gridlstm.safe_yaml import _short, read_yaml
 
@@ -264,7 +265,6 @@ def run_results(spec: ResultsSpec, out_root: Path = Path("outputs"), device: str
                 note: Optional[str] = None, progress: Optional[Callable[[str, Path, Status, float], None]] = None) -> ResultsOutcome:
     """Train every comparison, run the depth study, draw the figures and write results.md (and a copy
     at ``page``, its figures beside it in ``<page stem>/``)."""
-    import shutil
     from datetime import datetime, timezone
 
     from gridlstm.results.page import Section, outcome, render_page
@@ -304,11 +304,11 @@ def run_results(spec: ResultsSpec, out_root: Path = Path("outputs"), device: str
     files = [md, *figures]
     if page is not None:
         assets = page.parent / page.stem
-        assets.mkdir(parents=True, exist_ok=True)
-        for f in figures:
-            shutil.copyfile(f, assets / f.name)
-        if depth:
-            shutil.copyfile(depth[1], assets / "depth.png")
-        atomic_write_text(page, text(page.stem, f"{page.stem}/depth.png" if depth else None))
+        with new_folders(assets):  # each file whole (copy_atomic); no empty folder on a failure
+            for f in figures:
+                copy_atomic(f, assets / f.name)
+            if depth:
+                copy_atomic(depth[1], assets / "depth.png")
+            atomic_write_text(page, text(page.stem, f"{page.stem}/depth.png" if depth else None))
         files += [page]
     return ResultsOutcome(folder, md, files, seconds)

@@ -8,10 +8,10 @@ local   one process per run (forkserver: torch imported once, each run a clean f
         in their own process group: Ctrl-C reaches only the sweep, which SIGTERMs every running
         run (it finishes its step, checkpoints, is marked ``interrupted``). A run whose sweep died
         (kill -9) sees the sweep's end of a pipe close at its next step and stops the same way.
-ray     one Ray task per run (``num_cpus``/``num_gpus`` each). The task trains in a temporary
-        folder on whichever node it lands and returns the folder's files, which the driver
-        writes under the sweep folder: no shared filesystem is needed. Without ``address`` a
-        private Ray instance is started on loopback (127.0.0.1) only.
+ray     one Ray task per run (``num_cpus``/``num_gpus`` each). On the private instance (started
+        on loopback only, without ``address``) or a loopback cluster the task trains in the
+        sweep's run folder itself, as a local run does; on a remote cluster it trains in a
+        temporary folder on its node and returns the folder's files (no shared filesystem).
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from typing import Any, Optional, Protocol
 from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
 from gridlstm.runs.records import Status
-from gridlstm.sweep.ray_env import note_origin, runtime_env
+from gridlstm.sweep.ray_env import lost_resumable, note_origin, relocate_summary, runtime_env
+from gridlstm.sweep.reaper import ray_session
 from gridlstm.train.signals import DeferredCtrlC
 
 TRACEBACK = "traceback.txt"
@@ -59,6 +60,7 @@ class RunJob:
     gradients: bool = True
     argv: tuple[str, ...] = ()
     resume: bool = False  # continue an interrupted run from its checkpoint, in its own folder
+    direct: bool = False  # ray: the worker sees run_dir (the same machine) and trains in it
 
 
 class Events(Protocol):
@@ -157,7 +159,7 @@ def preload_modules() -> list[str]:
 class LocalExecutor:
     """A pool of at most ``jobs`` worker processes on this machine, one process per run."""
 
-    name = "local"
+    name, stopped = "local", "running runs were checkpointed and continue from there"  # after an interrupt
 
     def __init__(self, jobs: Optional[int] = None, poll_s: float = 0.25):
         self.jobs = max(1, jobs or os.cpu_count() or 1)
@@ -265,7 +267,12 @@ def folder_files(path: Path) -> dict[str, bytes]:
 
 def _ray_task(job: RunJob, files: dict[str, bytes]) -> tuple[str, dict[str, bytes]]:
     """Body of a Ray task: unpack ``files`` (a run to continue) into a temporary folder, train
-    there, and return (status, the folder's files)."""
+    there, and return (status, the folder's files). A ``direct`` job trains in its own folder
+    instead (its checkpoints land there, so a cancelled or lost task leaves it resumable)."""
+    if job.direct:
+        status = execute(job)
+        note_origin(Path(job.run_dir))
+        return status, {}
     tmp = Path(tempfile.mkdtemp(prefix="gridlstm-run-"))
     try:
         work = tmp / "run"
@@ -281,6 +288,10 @@ class RayExecutor:
     """One Ray task per run on a running cluster (``address``) or a private local instance."""
 
     name = "ray"
+    stopped = property(lambda self: "runs in flight on Ray were stopped in their run folders and continue from "
+                       "their last checkpoint" if self.direct else "runs in flight on the remote Ray cluster were "
+                       "cancelled and start again from step 0 (they train in a temporary folder on their node)")
+    direct = property(lambda self: self.address is None or is_loopback(self.address))  # workers see the folder
 
     def __init__(self, address: Optional[str] = None, num_cpus: float = 1.0, num_gpus: float = 0.0,
                  local_cpus: Optional[int] = None):
@@ -324,12 +335,8 @@ class RayExecutor:
         return slots
 
     def run(self, jobs: list[RunJob], events: Events) -> None:
-        ray, owned = self._connect()
-        try:
+        with ray_session(self._connect, private=self.address is None) as ray:
             self._run(ray, jobs, events)
-        finally:
-            if owned:
-                ray.shutdown()
 
     def _run(self, ray: Any, jobs: list[RunJob], events: Events) -> None:
         remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)(_ray_task)
@@ -342,17 +349,18 @@ class RayExecutor:
                 while pending and len(live) < slots:
                     job = pending.popleft()
                     dev = job.device if job.device != "auto" else device
-                    files = folder_files(Path(job.run_dir)) if job.resume else {}
-                    live[remote.remote(RunJob(**{**job.__dict__, "threads": threads, "device": dev}),
-                                       files)] = job
+                    files = folder_files(Path(job.run_dir)) if job.resume and not self.direct else {}
+                    live[remote.remote(RunJob(**{**job.__dict__, "threads": threads, "device": dev,
+                                                 "direct": self.direct}), files)] = replace(job, direct=self.direct)
                     events.started(job.id)
                 done, _ = ray.wait(list(live), num_returns=1, timeout=1.0)
                 for ref in done:
                     job = live.pop(ref)
                     events.finished(job.id, self._collect(ray, ref, job))
-        except BaseException:  # cancelled runs bring nothing back: they stay to do
+        except BaseException:  # a cancelled run stops as on Ctrl-C: in its folder when direct, else it stays to do
             for ref in live:
                 ray.cancel(ref)
+            ray.wait(list(live), num_returns=len(live), timeout=STOP_GRACE_S) if live else None
             raise
 
     @staticmethod
@@ -363,23 +371,16 @@ class RayExecutor:
         try:
             status, files = ray.get(ref)
         except Exception as e:  # the worker died, the node was lost, ...
+            if job.direct and lost_resumable(run_dir, f"the Ray worker was lost ({type(e).__name__})"):
+                return f"ray worker lost ({type(e).__name__}); the run resumes from its last checkpoint"
             (run_dir / TRACEBACK).write_text(f"Ray task for run {job.id} failed:\n{e}\n")
             return f"ray task failed: {type(e).__name__}"
         for rel, data in files.items():
             path = run_dir / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        _relocate_summary(run_dir)
+        relocate_summary(run_dir) if not job.direct else None
         return None
-
-
-def _relocate_summary(run_dir: Path) -> None:
-    """summary.json names the folder the run was trained in; point it at its final place."""
-    from gridlstm.runs.run import RunFolder
-
-    folder = RunFolder(run_dir)
-    if (summary := folder.summary()) is not None:
-        folder.write_summary(replace(summary, run_dir=str(run_dir)))
 
 
 def make_executor(kind: str, jobs: Optional[int] = None, address: Optional[str] = None,

@@ -28,6 +28,7 @@ from typing import Any, Optional, Protocol
 from gridlstm import compose
 from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import show
+from gridlstm.runs.files import SWEEP_FILES, check_folder
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
 from gridlstm.runs.records import FINISHED, Status
 from gridlstm.safe_yaml import read_yaml
@@ -67,6 +68,9 @@ def open_sweep_dir(path: Path) -> Sweep:
     if not is_sweep_dir(path):
         raise GridlstmError(f"{path} is not a sweep folder (no {SPEC} and {EXPANSION}); give a sweep "
                             "file such as configs/sweeps/adding_length.yaml or a folder under outputs/sweeps/")
+    check_folder(path, SWEEP_FILES)
+    for run in sorted((path / "runs").iterdir()) if (path / "runs").is_dir() else ():
+        check_folder(run)
     try:
         sweep = parse_sweep(read_yaml(path / SPEC, "sweep"))
     except ConfigError as e:
@@ -182,6 +186,11 @@ class StatusBoard:
             state = Status.FAILED
         self.states[run_id] = state
         self._changed()
+
+    def unfinished(self) -> list[tuple[str, str, Path]]:
+        """(run id, why, run folder) of every run left interrupted (its Ray worker was lost)."""
+        return [(i, error_line(run_dir(self.sweep_dir, i)), run_dir(self.sweep_dir, i))
+                for i, s in self.states.items() if s == Status.INTERRUPTED]
 
     def failures(self) -> list[tuple[str, str, Path]]:
         """(run id, last error line, run folder) of every failed run."""

@@ -32,3 +32,30 @@ def note_origin(run_dir: Path) -> Path:
     with open(Path(run_dir) / ORIGIN_NOTE, "a") as f:
         f.write(f"ray worker on {socket.gethostname()}: gridlstm from {package_dir()}\n")
     return Path(run_dir)
+
+
+def relocate_summary(run_dir: Path) -> None:
+    """summary.json names the folder the run was trained in; point it at its final place."""
+    from dataclasses import replace
+
+    from gridlstm.runs.run import RunFolder
+
+    folder = RunFolder(run_dir)
+    if (summary := folder.summary()) is not None:
+        folder.write_summary(replace(summary, run_dir=str(run_dir)))
+
+
+def lost_resumable(run_dir: Path, why: str) -> bool:
+    """A run whose Ray worker died while it trained in its own folder: marked interrupted (with
+    ``why``) when it has a checkpoint, so the next ``gridlstm sweep SWEEP_DIR`` continues it."""
+    from gridlstm.runs.records import Status
+    from gridlstm.runs.run import RunFolder
+
+    folder = RunFolder(run_dir)
+    if not folder.checkpoint_file.is_file() or not folder.meta_file.is_file():
+        return False
+    meta = folder.meta()
+    if meta.status != Status.RUNNING:
+        return meta.status == Status.INTERRUPTED
+    folder.write_meta(meta.ending(Status.INTERRUPTED, error=why))
+    return True

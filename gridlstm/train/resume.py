@@ -17,6 +17,7 @@ from typing import Any, Optional, Union
 
 from gridlstm.config import Config, config_diff, load_config
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.files import check_folder
 from gridlstm.runs.records import FINISHED, Meta, Status, Summary
 from gridlstm.runs.run import RunFolder
 
@@ -40,6 +41,7 @@ def _resume_config(run_dir: Path, config_path: Optional[Path], overrides: list[s
     """(the run's own config, the config to continue with)."""
     if not run_dir.is_dir():
         raise GridlstmError(f"--resume {run_dir}: no such run folder")
+    check_folder(run_dir)  # a FIFO as metrics.csv, a config.yaml linked to a file outside: refused
     if not (run_dir / "config.yaml").is_file():
         raise GridlstmError(f"--resume {run_dir}: not a gridlstm run folder (no config.yaml)")
     saved = load_config(run_dir / "config.yaml")
@@ -57,9 +59,6 @@ def plan_resume(run_dir: Path, config_path: Optional[Path] = None, overrides: tu
     meta = folder.meta()
     started = folder.checkpoint_file.exists() or meta.status in FINISHED
     payload = folder.checkpoint() if started else {"format": CHECKPOINT_FORMAT, "config": saved.to_dict()}
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise GridlstmError(f"{folder.checkpoint_file}: checkpoint format {payload.get('format')!r}, "
-                            f"this gridlstm reads format {CHECKPOINT_FORMAT}")
     foreign = config_diff(saved.to_dict(), payload.get("config") or {})
     if foreign:
         raise GridlstmError(f"{folder.checkpoint_file} was written for another config than the folder's "
@@ -73,5 +72,19 @@ def plan_resume(run_dir: Path, config_path: Optional[Path] = None, overrides: tu
         summary = folder.summary()
         if summary is None:
             raise GridlstmError(f"summary.json not found in {run_dir}")
-        return replace(summary, nothing_to_do=True)
+        return replace(summary, nothing_to_do=True, run_dir=str(run_dir))  # this folder (a copy has moved)
+    check_writable(folder)
     return ResumePlan(folder, cfg, meta, payload if started else None, changed)
+
+
+def check_writable(folder: RunFolder) -> None:
+    """The files a resumed run appends to can be written, checked before meta.json changes: a file
+    made read-only is the user's to fix, not a failure of the run (its status stays as it was)."""
+    for path in (folder.metrics_file, folder.profiles_file):
+        if path.is_file():
+            try:
+                open(path, "r+b").close()  # opened for writing, nothing written
+            except OSError as e:
+                raise GridlstmError(f"--resume {folder.path}: cannot write {path} ({e.strerror}); a run "
+                                    "continues in its own folder: make the file writable, or copy the "
+                                    "folder somewhere writable and resume the copy") from None

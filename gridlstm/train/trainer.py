@@ -32,13 +32,12 @@ from torch import nn
 from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
 from gridlstm.nn.model import RecurrentModel
+from gridlstm.runs.checks import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT  # its home: the readers' checks
 from gridlstm.runs.folder import MetricsLog, rng_state, save_checkpoint, set_rng_state
 from gridlstm.runs.records import Status
 from gridlstm.tasks import Task, eval_set, heldout_chance, make_task
 
 from .signals import StopSignals
-
-CHECKPOINT_FORMAT = 1
 
 
 class NonFiniteStep(FloatingPointError):
