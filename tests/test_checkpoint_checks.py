@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gridlstm.runs.checks import checkpoint_problem
+from gridlstm.runs.checks import CHECKPOINT_FORMAT, checkpoint_problem
 
-GOOD = {"format": 2, "model": {"w": torch.zeros(2)}, "config": {}, "optimizer": {"state": {}, "param_groups": []},
+GOOD = {"format": CHECKPOINT_FORMAT, "model": {"w": torch.zeros(2)}, "config": {}, "optimizer": {"state": {}, "param_groups": []},
         "step": 5, "elapsed": 1.5, "rng": {"torch": torch.zeros(1), "data": torch.zeros(1)},
         "last_eval": [0.1, 0.2], "skipped": 0, "skips_in_row": 0, "best": None}
 
