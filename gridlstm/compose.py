@@ -13,8 +13,8 @@ from .errors import ConfigError
 from .safe_yaml import read_yaml
 
 GROUPS = ("task", "model", "train")
-# shipped as package data (gridlstm/configs links to the repository's configs/)
-CONFIG_DIR = Path(str(resources.files("gridlstm") / "configs"))
+# the package gridlstm.configs (the repository's configs/): its YAML files are package data
+CONFIG_DIR = Path(str(resources.files("gridlstm.configs")))
 
 
 def options(group: str) -> list[str]:

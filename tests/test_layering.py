@@ -16,8 +16,6 @@ def modules(trees) -> dict[str, Path]:
     for folder, package in trees:
         for f in sorted(folder.rglob("*.py")):
             parts = f.relative_to(folder).with_suffix("").parts
-            if parts[0] in ("cli", "configs"):  # gridlstm/cli and gridlstm/configs link to cli/, configs/
-                continue
             name = ".".join((package, *parts))
             out[name.removesuffix(".__init__")] = f
     return out

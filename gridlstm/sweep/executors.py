@@ -302,7 +302,8 @@ class RayExecutor:
         if self.address is None:
             return start_local_ray(self.local_cpus), True
         try:
-            ray.init(address=self.address, runtime_env=runtime_env(), log_to_driver=False, configure_logging=False)
+            with tempfile.TemporaryDirectory(prefix="gridlstm-ship-") as stage:  # uploaded by init
+                ray.init(self.address, runtime_env=runtime_env(Path(stage)), log_to_driver=False, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise GridlstmError(f"--address {self.address}: cannot connect to a Ray cluster ({first}); "
