@@ -23,10 +23,10 @@ tracking_option = click.option(
 
 def saved_uri(run_dir: Path) -> Optional[str]:
     """tracking.uri in a run folder's config.yaml (None when absent or unreadable)."""
-    from gridlstm.safe_yaml import read_yaml
+    from gridlstm.runs.run import RunFolder
 
     try:
-        section = read_yaml(Path(run_dir) / "config.yaml").get("tracking")
+        section = RunFolder(run_dir).config_yaml().get("tracking")
     except GridlstmError:
         return None
     uri = section.get("uri") if isinstance(section, dict) else None
@@ -86,7 +86,7 @@ def export(folders: tuple[Path, ...], uri: str, experiment: Optional[str]) -> No
     for folder in folders:
         if is_sweep_dir(folder):
             run_id = tracker.log_sweep_folder(folder, experiment)
-        elif (folder / "config.yaml").is_file():
+        elif RunFolder(folder).config_file.is_file():
             run_id = tracker.log_run_folder(folder, experiment_name(RunFolder(folder).config(), experiment))
         else:
             raise GridlstmError(f"{folder} is neither a run folder (config.yaml) nor a sweep folder")

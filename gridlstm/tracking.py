@@ -17,8 +17,6 @@ sent (export the folder later). ``export`` (strict) fails with a GridlstmError i
 """
 from __future__ import annotations
 
-import csv
-import io
 import sys
 import time
 from datetime import datetime
@@ -26,12 +24,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.folder import read_json_or_empty
+from gridlstm.runs.layout import CONFIG, GRADIENTS_DIR, META, SUMMARY
+from gridlstm.runs.run import RunFolder
 
 MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install 'gridlstm[mlflow]' "
                   "(or pip install 'mlflow-skinny>=2.10' sqlalchemy alembic)")
 RUN_DIR_TAG, STATUS_TAG, PARENT_TAG = "gridlstm.run_dir", "gridlstm.status", "mlflow.parentRunId"
-ARTIFACT_FILES = ("config.yaml", "meta.json", "summary.json")
-ARTIFACT_DIRS = ("gradients", "plots")
+ARTIFACT_FILES = (CONFIG, META, SUMMARY)
+ARTIFACT_DIRS = (GRADIENTS_DIR, "plots")
 SWEEP_ARTIFACTS = ("sweep.yaml", "results.csv", "results.md", "status.csv")
 TERMINAL = {"completed": "FINISHED", "diverged": "FAILED", "failed": "FAILED", "interrupted": "KILLED"}
 BATCH = 1000  # MLflow's limit of metrics per log_batch call (params: 100)
@@ -46,10 +47,10 @@ def import_mlflow() -> Any:
     return MlflowClient
 
 
-def metric_rows(text: str) -> list[tuple[int, dict[str, float], float]]:
-    """(step, {metric name: value}, seconds) for each complete row of metrics.csv text."""
+def metric_rows(rows: list[dict[str, str]]) -> list[tuple[int, dict[str, float], float]]:
+    """(step, {metric name: value}, seconds) for each complete row of metrics.csv."""
     out = []
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in rows:
         try:
             step = int(row["step"])
         except (TypeError, ValueError, KeyError):
@@ -70,16 +71,6 @@ def metric_rows(text: str) -> list[tuple[int, dict[str, float], float]]:
             seconds = 0.0
         out.append((step, floats, seconds))
     return out
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _started_ms(meta: dict[str, Any]) -> int:
@@ -179,15 +170,15 @@ class Tracker:
                        run_id: Optional[str] = None) -> Optional[str]:
         """Everything of a run folder (see the module docstring); returns the MLflow run id."""
         from gridlstm.config import flatten
-        from gridlstm.safe_yaml import read_yaml
 
         folder = Path(folder)
         run_id = run_id or self.open_run(experiment, folder, parent)
         if run_id is None:
             return None
-        meta = _read_json(folder / "meta.json")
+        run = RunFolder(folder)
+        meta = read_json_or_empty(run.meta_file)
         try:
-            params = {k: "null" if v is None else str(v) for k, v in flatten(read_yaml(folder / "config.yaml")).items()}
+            params = {k: "null" if v is None else str(v) for k, v in flatten(run.config_yaml()).items()}
         except GridlstmError:
             params = {}
         self.log_params_tags(run_id, params, {
@@ -195,8 +186,7 @@ class Tracker:
             "mlflow.source.git.commit": (meta.get("git") or {}).get("commit"),
             "gridlstm.device": meta.get("device")})
         done = self.logged_step(run_id)
-        text = (folder / "metrics.csv").read_text() if (folder / "metrics.csv").is_file() else ""
-        self.log_metrics(run_id, [r for r in metric_rows(text) if r[0] > done], _started_ms(meta))
+        self.log_metrics(run_id, [r for r in metric_rows(run.metrics_from(0)[0]) if r[0] > done], _started_ms(meta))
         self.log_artifacts(run_id, folder, ARTIFACT_FILES, ARTIFACT_DIRS)
         self.end(run_id, str(meta.get("status")))
         return run_id
@@ -204,8 +194,8 @@ class Tracker:
     def log_sweep_folder(self, sweep_dir: Path, experiment: Optional[str] = None) -> Optional[str]:
         """A sweep folder: a parent run (sweep.yaml, results, plots) with one child run per run."""
         sweep_dir = Path(sweep_dir)
-        meta = _read_json(sweep_dir / "meta.json")
-        expansion = _read_json(sweep_dir / "expansion.json")
+        meta = read_json_or_empty(sweep_dir / META)
+        expansion = read_json_or_empty(sweep_dir / "expansion.json")
         experiment = experiment or str(expansion.get("name") or sweep_dir.parent.name)
         parent = self.open_run(experiment, sweep_dir)
         if parent is None:
@@ -236,23 +226,15 @@ class LiveMetrics:
             self.run_id = self.tracker.open_run(self.experiment, trainer.run_dir)
             if self.run_id is not None:
                 self.done = self.tracker.logged_step(self.run_id)
-                self.started_ms = _started_ms(_read_json(Path(trainer.run_dir) / "meta.json"))
+                self.started_ms = _started_ms(read_json_or_empty(RunFolder(trainer.run_dir).meta_file))
         elif (trainer.step - 1) % trainer.cfg.train.eval_every == 0:
             self.flush(trainer.run_dir)
 
     def flush(self, run_dir: Path) -> None:
-        path = Path(run_dir) / "metrics.csv"
-        if self.run_id is None or not path.is_file():
+        if self.run_id is None:
             return
-        with open(path) as f:
-            header = f.readline()
-            if self.offset > f.seek(0, 2):
-                self.offset = 0  # truncated (a resume)
-            f.seek(max(self.offset, len(header)))
-            chunk = f.read()
-        chunk = chunk[: chunk.rfind("\n") + 1]  # complete lines only
-        self.offset = max(self.offset, len(header)) + len(chunk)
-        rows = [r for r in metric_rows(header + chunk) if r[0] > self.done]
+        new, self.offset = RunFolder(run_dir).metrics_from(self.offset)  # from 0 again after a resume truncated it
+        rows = [r for r in metric_rows(new) if r[0] > self.done]
         if rows:
             self.tracker.log_metrics(self.run_id, rows, self.started_ms)
             self.done = rows[-1][0]

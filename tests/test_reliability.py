@@ -157,8 +157,8 @@ def test_task_shapes_match_tasks_py():
 @pytest.mark.parametrize("task", ["adding", "copy"])
 def test_the_estimate_is_an_upper_bound_of_what_autograd_keeps(kind, task, schedule):
     from gridlstm import limits
+    from gridlstm.factory import build
     from gridlstm.nn.model import count_parameters
-    from gridlstm.train.trainer import build
     cfg = load_config(None, [f"model.kind={kind}", "model.hidden=24", "model.layers=2", f"task.name={task}",
                              "task.length=30", "train.batch_size=8", f"model.schedule={schedule}"])
     t, model = build(cfg, torch.device("cpu"))

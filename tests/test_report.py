@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from gridlstm.cli.main import cli
 from gridlstm.config import load_config
+from gridlstm.factory import build
 from gridlstm.nn.model import count_parameters
 from gridlstm.results.report import KEYS
-from gridlstm.train.trainer import build
 
 from .plot_runs import read_csv
 

@@ -21,6 +21,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 from gridlstm.errors import GridlstmError
 from gridlstm.probe.zeros import UNDERFLOW, underflow_step
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
+from gridlstm.runs.layout import GRADIENTS, PROFILES
 
 from .style import legend_below, new_figure, run_colors, run_labels
 
@@ -109,7 +110,7 @@ def gradients_figure(runs: list[Run], state: str = "h", layer: Optional[int] = N
     task = single_task(runs, "gradients")
     x_axis = resolve_x_axis(runs, x_axis)
     tables = [r.gradients() for r in runs]
-    layers = [pick_layer(r, tab, state, layer, "gradients.csv")
+    layers = [pick_layer(r, tab, state, layer, GRADIENTS)
               for r, tab in zip(runs, tables, strict=True)]
     fig = new_figure(11, 5.2)
     ax = fig.add_subplot()
@@ -183,8 +184,8 @@ def heatmap_figure(run: Run) -> Figure:
 def profiles_figure(run: Run, state: str = "h", layer: Optional[int] = None,
                     x_axis: str = "auto", max_lines: int = 8) -> Figure:
     """The profiles recorded during training: one line per training step, light (early) to dark."""
-    table = run.gradients("profiles.csv")
-    lay = pick_layer(run, table, state, layer, "profiles.csv")
+    table = run.gradients(PROFILES)
+    lay = pick_layer(run, table, state, layer, PROFILES)
     x_axis = resolve_x_axis([run], x_axis)
     steps = table.steps
     if len(steps) > max_lines:
@@ -221,8 +222,8 @@ def profiles_compare_figure(runs: list[Run], state: str = "h", x_axis: str = "au
     ax.set_yscale("log")
     any_band = any_zero = False
     for run, color, label in zip(runs, run_colors(runs), run_labels(runs), strict=True):
-        table = run.gradients("profiles.csv")
-        lay = pick_layer(run, table, state, None, "profiles.csv")
+        table = run.gradients(PROFILES)
+        lay = pick_layer(run, table, state, None, PROFILES)
         for step, ls in ((table.steps[0], ":"), (table.steps[-1], "-")):
             curve = table.curve(state, lay, step)
             line, band, zero = draw_curve(ax, x_values(curve, x_axis), curve, color, f"{label}, step {step}")

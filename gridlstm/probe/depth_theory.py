@@ -33,8 +33,8 @@ import torch
 from torch import Tensor, nn
 
 from gridlstm.nn.cells import Cell, States
-from gridlstm.results.collect import GradientTable
 from gridlstm.results.depth import FLT_MIN, depth_decay, depth_profile, depth_states
+from gridlstm.runs.tables import GradientTable
 
 from .gradients import block_inputs
 

@@ -25,12 +25,22 @@ import torch
 from gridlstm import limits
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.factory import build, resolve_device
 from gridlstm.formatting import csv_text
 from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
+from gridlstm.runs.layout import (
+    BEST,
+    CHECKPOINT,
+    CONFIG,
+    DEPTH,
+    GRADIENT_SUMMARY,
+    GRADIENTS,
+    GRADIENTS_DIR,
+    META,
+)
 from gridlstm.tasks import Task
-from gridlstm.train.trainer import build, resolve_device
 
 from . import decay, depth_theory
 from .gradients import GRADIENT_FIELDS, measure, profile_rows
@@ -54,7 +64,7 @@ def describe_model(m: dict[str, Any]) -> str:
     return f"{registry.describe(m)} (hidden={m['hidden']}, layers={m['layers']})"
 
 
-CHECKPOINTS = {"last": "checkpoint.pt", "best": "best.pt"}
+CHECKPOINTS = {"last": CHECKPOINT, "best": BEST}
 
 
 def load_source(path: Optional[Path], overrides: list[str], which: str = "last") -> Source:
@@ -67,9 +77,9 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
     if not path.exists():
         raise GridlstmError(f"no such run folder or config: {path} (give a run folder from "
                             "`gridlstm train` or a YAML config such as configs/adding_rnn.yaml)")
-    if not (path / "config.yaml").is_file():
+    if not (path / CONFIG).is_file():
         raise GridlstmError(f"{path} is not a run folder: it has no config.yaml")
-    cfg = load_config(path / "config.yaml", overrides)
+    cfg = load_config(path / CONFIG, overrides)
     file = path / CHECKPOINTS[which]
     if which == "best" and not file.is_file():
         raise GridlstmError(f"{path} has no best.pt (runs trained before gridlstm kept the best "
@@ -174,10 +184,10 @@ def output_dir(source: Source, out: Optional[Path], out_root: Path = Path("outpu
     if out is not None:
         return out
     if source.kind == "run":
-        return source.path / "gradients"
+        return source.path / GRADIENTS_DIR
     run_dir = make_run_dir(out_root / "gradcheck", source.cfg.run_name)
-    atomic_write_text(run_dir / "config.yaml", dump_config(source.cfg))
-    return run_dir / "gradients"
+    atomic_write_text(run_dir / CONFIG, dump_config(source.cfg))
+    return run_dir / GRADIENTS_DIR
 
 
 SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_value", "first_last_ratio",
@@ -239,13 +249,13 @@ def write_outputs(result: GradcheckResult, out_dir: Path) -> list[Path]:
     paths.  depth.csv only for a model with more than one layer."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
-        "gradients.csv": csv_text(result.rows, GRADIENT_FIELDS),
-        "summary.csv": csv_text(result.summary, decay.SUMMARY_FIELDS),
+        GRADIENTS: csv_text(result.rows, GRADIENT_FIELDS),
+        GRADIENT_SUMMARY: csv_text(result.summary, decay.SUMMARY_FIELDS),
         "summary.md": summary_markdown(result),
     }
     if result.depth:
-        files["depth.csv"] = csv_text(result.depth, depth_theory.DEPTH_FIELDS)
+        files[DEPTH] = csv_text(result.depth, depth_theory.DEPTH_FIELDS)
     for name, text in files.items():
         atomic_write_text(out_dir / name, text)
-    write_json(out_dir / "meta.json", result.meta)
-    return [out_dir / n for n in (*files, "meta.json")]
+    write_json(out_dir / META, result.meta)
+    return [out_dir / n for n in (*files, META)]

@@ -25,6 +25,7 @@ import numpy as np
 
 from gridlstm.nn import registry
 from gridlstm.probe.decay import decay_stats
+from gridlstm.runs.layout import PROFILES
 from gridlstm.runs.run import RunFolder
 
 from .collect import Run
@@ -54,7 +55,7 @@ class Outcome:
 
 
 def _decades_depth(run: Run, step: int) -> Optional[float]:
-    table = run.gradients("profiles.csv")
+    table = run.gradients(PROFILES)
     state = depth_hidden(table.states)
     if state not in table.states or len(table.layers(state)) < 2:
         return None
@@ -63,7 +64,7 @@ def _decades_depth(run: Run, step: int) -> Optional[float]:
 
 def _slope_time(run: Run, step: int) -> Optional[float]:
     """Decades per step back of the top layer's h (probe/decay.py's fit: up to the underflow)."""
-    table = run.gradients("profiles.csv")
+    table = run.gradients(PROFILES)
     curve = table.curve("h", max(table.layers("h")), step)
     g = curve.mid[np.argsort(-curve.t)]                    # (T,) steps back: g[0] at the scored step
     slope = decay_stats(g, FLT_MIN)["slope_decades_per_step"]
@@ -78,13 +79,14 @@ def _init(cfg: Any) -> str:
 
 
 def outcome(path: Any) -> Outcome:
-    folder, run = RunFolder.open(path), Run(path)
+    run = Run(RunFolder.open(path).path)  # one reader: the view's own RunFolder
+    folder = run.folder
     s, cfg = folder.summary(), folder.config()
     chance = s.chance_heldout or s.chance
     depth = time = (None, None)
     first = last = None
-    if run.gradient_file("profiles.csv").is_file():
-        steps = run.gradients("profiles.csv").steps
+    if run.gradient_file(PROFILES).is_file():
+        steps = run.gradients(PROFILES).steps
         first, last = steps[0], steps[-1]
         depth = (_decades_depth(run, first), _decades_depth(run, last))
         time = (_slope_time(run, first), _slope_time(run, last))

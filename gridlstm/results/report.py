@@ -136,7 +136,7 @@ def top_h_row(run: Run) -> Optional[dict[str, Any]]:
 def run_summary(run: Run) -> dict[str, Any]:
     """summary.json; for a run still training (or killed) the same keys from config.yaml and the
     last eval row of metrics.csv; for a gradcheck of a config (never trained) from config.yaml."""
-    if (run.path / "summary.json").is_file():
+    if run.folder.summary_file.is_file():
         return run.summary
     m, facts = run.config["model"], run.task_facts
     s: dict[str, Any] = {
@@ -146,7 +146,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "layers": m.get("layers"), "hidden": m.get("hidden"), "chance": facts["chance"],
         "metric_name": facts["metric"], "steps": run.gradient_meta.get("step", 0) if not run.trained else None,
     }
-    evals = [r for r in run.metrics if r["split"] == "eval"] if (run.path / "metrics.csv").is_file() else []
+    evals = [r for r in run.metrics if r["split"] == "eval"] if run.folder.metrics_file.is_file() else []
     if evals:
         last = evals[-1]
         s.update(steps=last["step"], wall_seconds=last["seconds"], eval_loss=last["loss"],

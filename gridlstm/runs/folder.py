@@ -107,6 +107,14 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_json_or_empty(path: Path) -> dict[str, Any]:
+    """``read_json``, or {} where that would fail (a folder being written, or damaged)."""
+    try:
+        return read_json(path)
+    except GridlstmError:
+        return {}
+
+
 def make_run_dir(out_root: Path, name: str, fill: Optional[Callable[[Path], None]] = None) -> Path:
     """A fresh ``out_root/name/<UTC stamp>-<id>``, never reused, that appears with what ``fill``
     writes into it already inside: it is filled as ``.<stamp>-<id>.tmp`` and then renamed.

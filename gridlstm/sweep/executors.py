@@ -31,12 +31,12 @@ from typing import Any, Optional, Protocol
 
 from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.layout import GRADIENTS_DIR
 from gridlstm.runs.records import Status
 from gridlstm.sweep.ray_env import note_origin, runtime_env
 from gridlstm.train.signals import DeferredCtrlC
 
-TRACEBACK = "traceback.txt"
-OUTPUT_LOG = "output.log"
+TRACEBACK, OUTPUT_LOG = "traceback.txt", "output.log"
 # A local worker's exit code when its run ended on its own (not a CLI's); others are crashes (exit_reason)
 WORKER_EXIT = {Status.COMPLETED: 0, Status.DIVERGED: 0, Status.FAILED: 1, Status.INTERRUPTED: 130}
 STOP_GRACE_S = 60.0  # how long a stopped run may take to checkpoint before it is killed
@@ -94,7 +94,7 @@ def execute(job: RunJob, hooks: tuple = ()) -> Status:
     on failure: the traceback goes to ``RUN/traceback.txt``."""
     import torch
 
-    from gridlstm.api import measure_gradients
+    from gridlstm.probe.gradcheck import load_source, run_gradcheck, write_outputs
     from gridlstm.train.lifecycle import resume_run, start_run
 
     run_dir = Path(job.run_dir)
@@ -107,7 +107,7 @@ def execute(job: RunJob, hooks: tuple = ()) -> Status:
             summary = start_run(job.config, run_dir=run_dir, device=job.device, argv=list(job.argv),
                                 hooks=tuple(hooks))
         if summary.status == Status.COMPLETED and job.gradients:  # as `gridlstm gradcheck RUN` writes it
-            measure_gradients(run_dir, device=job.device, out=run_dir / "gradients")
+            write_outputs(run_gradcheck(load_source(run_dir, []), 1, None, job.device), run_dir / GRADIENTS_DIR)
         return summary.status
     except KeyboardInterrupt:
         return Status.INTERRUPTED

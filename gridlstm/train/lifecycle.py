@@ -29,16 +29,17 @@ from typing import Optional
 
 from gridlstm.config import Config
 from gridlstm.errors import RunInterrupted, StoppedBeforeStart
+from gridlstm.factory import resolve_device
 from gridlstm.nn import registry
 from gridlstm.nn.model import count_parameters
-from gridlstm.probe.gradients import GradientRecorder
 from gridlstm.runs.folder import remove_temp_files, truncate_metrics, truncate_rows, utc_now
 from gridlstm.runs.records import Meta, Status, Summary
 from gridlstm.runs.run import RunFolder
 
+from .recorder import GradientRecorder
 from .resume import plan_resume
 from .signals import StopSignals
-from .trainer import Reporter, SilentReporter, Trainer, resolve_device
+from .trainer import Reporter, SilentReporter, Trainer
 
 Hook = Callable[[Trainer], None]
 

@@ -17,6 +17,7 @@ from typing import Any, Optional, Union
 
 from gridlstm.config import Config, config_diff, load_config
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.layout import CONFIG
 from gridlstm.runs.records import FINISHED, Meta, Status, Summary
 from gridlstm.runs.run import RunFolder
 
@@ -40,10 +41,10 @@ def _resume_config(run_dir: Path, config_path: Optional[Path], overrides: list[s
     """(the run's own config, the config to continue with)."""
     if not run_dir.is_dir():
         raise GridlstmError(f"--resume {run_dir}: no such run folder")
-    if not (run_dir / "config.yaml").is_file():
+    if not (run_dir / CONFIG).is_file():
         raise GridlstmError(f"--resume {run_dir}: not a gridlstm run folder (no config.yaml)")
-    saved = load_config(run_dir / "config.yaml")
-    wanted = load_config(config_path or run_dir / "config.yaml", overrides)
+    saved = load_config(run_dir / CONFIG)
+    wanted = load_config(config_path or run_dir / CONFIG, overrides)
     return saved, wanted
 
 
