@@ -167,10 +167,7 @@ class Config(_Section):
         if late:
             raise ValueError(f"gradients.at_steps {_short(late)} lie after train.steps = {self.train.steps}: "
                              "they would never be recorded")
-        too_big = limits.check(self)  # before anything is allocated (the run folder included)
-        if too_big:
-            raise ValueError(too_big)
-        return self
+        return self  # the memory budget is checked where work starts (limits.require), not here
 
     @property
     def run_name(self) -> str:

@@ -24,7 +24,7 @@ import torch
 
 from gridlstm import limits
 from gridlstm.config import Config, dump_config, load_config
-from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.errors import GridlstmError
 from gridlstm.factory import build, resolve_device
 from gridlstm.formatting import csv_text
 from gridlstm.nn import registry
@@ -140,10 +140,10 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
     if seeds < 1:
         raise GridlstmError(f"--seeds {seeds}: expected a positive number of measurement seeds")
     cfg = source.cfg
+    limits.require(cfg)
+    if batch:  # --batch is not part of the config
+        limits.require(cfg, batch, f"--batch {batch}")
     batch = batch or cfg.train.batch_size
-    too_big = limits.check(cfg, batch)  # --batch is not part of the config the check already saw
-    if too_big:
-        raise ConfigError([f"--batch {batch}: {too_big}"])
     dev = resolve_device(device)
     rows, theories, depth_theories = [], [], []
     task = None

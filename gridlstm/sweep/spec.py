@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 import yaml
 
-from gridlstm import compose
+from gridlstm import compose, limits
 from gridlstm.config import (
     DEFAULT_CONFIG,
     Config,
@@ -365,7 +365,9 @@ def _validate_runs(name: str, base_for: Any, points: list[dict[str, Any]],
             if key not in compose.GROUPS:
                 set_dotted(data, key, value)
         try:
-            runs.append(SweepRun(run_id, values, build_config(data)))
+            cfg = build_config(data)
+            limits.require(cfg)  # before the sweep folder exists
+            runs.append(SweepRun(run_id, values, cfg))
         except ConfigError as e:
             for p in e.problems:
                 failures.setdefault(p, []).append(run_id)
