@@ -48,8 +48,10 @@ test-fast: install
 smoke: install
 	bash scripts/smoke.sh $(BIN)/gridlstm
 
+# ruff on everything; mypy on the library (settings: pyproject.toml [tool.mypy]); both must be clean
 lint: install
 	$(BIN)/ruff check gridlstm cli tests benchmarks
+	$(BIN)/mypy
 
 # Gradient along depth at init, every model, D in {4, 16, 64}: depth.png + depth.md (README).
 depth-study: install

@@ -74,10 +74,10 @@ class TaskConfig(_Section):
 
 
 class ModelConfig(_Section):
-    kind: Literal[registry.KINDS] = "grid"  # the cell kinds and their options: gridlstm/nn/registry.py
+    kind: Literal[registry.KINDS] = "grid"  # type: ignore[valid-type]  # the cell kinds and their options: gridlstm/nn/registry.py
     hidden: int = Field(32, ge=1, le=8192)
     layers: int = Field(2, ge=1, le=256, description="D: depth of the stack / grid")
-    variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")
+    variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")  # type: ignore[valid-type]
     tied: bool = Field(False, description="share one weight set across layers (Tied 2-LSTM)")
     priority: Literal["none", "depth"] = Field("none", description="grid paper only")
     output: Literal["standard", "paper"] = Field("standard", description="grid paper only")
@@ -208,7 +208,7 @@ def _key(loc: tuple[Any, ...]) -> str:
     return text if plain or not loc else _short(text)
 
 
-def _format_error(err: dict[str, Any]) -> list[str]:
+def _format_error(err: Any) -> list[str]:
     """One pydantic error → one line per problem (cross-field rules may report several)."""
     loc = _key(tuple(err["loc"]))
     if err["type"] == "extra_forbidden":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from gridlstm.config import Config
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import ParamError
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.tasks import Task, make_task
 
@@ -14,10 +14,10 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise GridlstmError(f"--device cuda: CUDA is not available (torch {torch.__version__}); "
-                            "use --device cpu or --device auto")
+        raise ParamError("device", "cuda", f"CUDA is not available (torch {torch.__version__}); "
+                         "use {name} cpu or {name} auto")
     if device not in ("cpu", "cuda"):
-        raise GridlstmError(f"--device {device}: expected one of auto, cpu, cuda")
+        raise ParamError("device", device, "expected one of auto, cpu, cuda")
     return torch.device(device)
 
 

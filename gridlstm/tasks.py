@@ -35,12 +35,18 @@ class Task(ABC):
 
     length: int
     name = "task"
-    input_size = 1
-    output_size = 1
     scores = "last"
     metric_name = "accuracy"
     higher_is_better = True
     default_target = 0.99
+
+    @property
+    def input_size(self) -> int:  # a subclass sets it, or computes it from its settings
+        return 1
+
+    @property
+    def output_size(self) -> int:
+        return 1
 
     @property
     @abstractmethod

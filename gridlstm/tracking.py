@@ -143,7 +143,7 @@ class Tracker:
         for i in range(0, len(metrics), BATCH):
             self.safe("log metrics", self.client.log_batch, run_id, metrics=metrics[i:i + BATCH])
 
-    def log_params_tags(self, run_id: str, params: dict[str, str], tags: dict[str, str]) -> None:
+    def log_params_tags(self, run_id: str, params: dict[str, str], tags: dict[str, Any]) -> None:
         from mlflow.entities import Param, RunTag
 
         have = self.safe("read run", lambda: self.client.get_run(run_id).data.params) or {}

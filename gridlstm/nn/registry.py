@@ -45,7 +45,7 @@ def cell_class(kind: str, variant: Optional[str] = None) -> type[Cell]:
 
 def build_cell(cfg: Any) -> Cell:
     """The cell of a ModelConfig: each class's constructor takes the options it declares."""
-    cls = cell_class(cfg.kind, cfg.variant)
+    cls: Any = cell_class(cfg.kind, cfg.variant)  # each subclass's constructor has its own options
     return cls(cfg.hidden, cfg.layers, cfg.tied, **{k: getattr(cfg, k) for k in cls.options})
 
 
@@ -86,10 +86,10 @@ def option_problems(kind: str, variant: str, values: Mapping[str, Any], given: s
         if key not in chosen.options:
             if key in given:
                 problems.append(f"model.{key} applies only to {_where(users)}")
-        elif chosen.options[key] is not None and value not in chosen.options[key]:
+        elif (allowed := chosen.options[key]) is not None and value not in allowed:
             takers = [c for c in CELLS if value in (c.options.get(key) or ())]
             problems.append(f"model.{key} {value} applies only to {_where(takers)} "
-                            f"(use {'|'.join(chosen.options[key])})")
+                            f"(use {'|'.join(allowed)})")
     return problems
 
 

@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.probe.zeros import UNDERFLOW, underflow_step
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
 from gridlstm.runs.layout import GRADIENTS, PROFILES
@@ -53,7 +53,7 @@ def pick_layer(run: Run, table: GradientTable, state: str, layer: Optional[int],
 
 def resolve_x_axis(runs: list[Run], x_axis: str) -> str:
     if x_axis not in X_AXES:
-        raise GridlstmError(f"--x {x_axis}: expected one of {', '.join(X_AXES)}")
+        raise ParamError("x_axis", x_axis, f"expected one of {', '.join(X_AXES)}")
     if x_axis == "auto":
         return "steps-back" if all(r.scores == "last" for r in runs) else "timestep"
     return x_axis
@@ -174,6 +174,7 @@ def heatmap_figure(run: Run) -> Figure:
     grey = "; grey: exactly 0" if (values == 0).any() else ""
     axes[-1].set_xlabel(f"timestep t (steps; {where}{grey})")
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    assert image is not None  # one image per state, and there is at least one state
     bar = fig.colorbar(image, ax=list(axes), location="right", shrink=0.95,
                        ticks=LogLocator(base=10, numticks=12), format=LogFormatterSciNotation())
     bar.set_label("‖∂ℓ/∂state[t, d]‖₂ (decades)")
@@ -227,7 +228,7 @@ def profiles_compare_figure(runs: list[Run], state: str = "h", x_axis: str = "au
         for step, ls in ((table.steps[0], ":"), (table.steps[-1], "-")):
             curve = table.curve(state, lay, step)
             line, band, zero = draw_curve(ax, x_values(curve, x_axis), curve, color, f"{label}, step {step}")
-            line.set_linestyle(ls)
+            line.set_linestyle(ls)  # type: ignore[arg-type]  # ':' and '-' are in matplotlib's Literal
             any_band, any_zero = any_band or band, any_zero or zero
     lengths = sorted({r.length for r in runs})
     ax.set_title(f"Gradient over time before and after training: {task}, T = {', '.join(map(str, lengths))}")

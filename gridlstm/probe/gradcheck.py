@@ -24,7 +24,7 @@ import torch
 
 from gridlstm import limits
 from gridlstm.config import Config, dump_config, load_config
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.factory import build, resolve_device
 from gridlstm.formatting import csv_text
 from gridlstm.nn import registry
@@ -71,7 +71,7 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
     """A YAML config, or a run folder holding config.yaml and checkpoint.pt (``which="last"``) or
     best.pt (``"best"``, the step of the best eval metric); one-line errors."""
     if which not in CHECKPOINTS:
-        raise GridlstmError(f"--from {which}: expected one of {', '.join(CHECKPOINTS)}")
+        raise ParamError("which", which, f"expected one of {', '.join(CHECKPOINTS)}")
     if path is None or path.is_file() or path.suffix in (".yaml", ".yml"):
         return Source(load_config(path, overrides), "config", path or Path("configs/default.yaml"))
     if not path.exists():
@@ -138,7 +138,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
                   device: str = "auto") -> GradcheckResult:
     """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory."""
     if seeds < 1:
-        raise GridlstmError(f"--seeds {seeds}: expected a positive number of measurement seeds")
+        raise ParamError("seeds", seeds, "expected a positive number of measurement seeds")
     cfg = source.cfg
     limits.require(cfg)
     if batch:  # --batch is not part of the config
@@ -157,6 +157,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         if cfg.model.layers > 1:  # on the same batch and forward pass as the measurement
             depth_theories.append(depth_theory.depth_theory(model, x, profile.states))
         rows += profile_rows(profile, source.step, seed)
+    assert task is not None  # seeds >= 1 (checked above)
     tiny = torch.finfo(next(model.parameters()).dtype).tiny
     per_seed = by_steps_back(rows)
     last_step = task.scores == "last"

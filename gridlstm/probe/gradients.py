@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from gridlstm.nn.cells import Cell, States
+from gridlstm.nn.model import RecurrentModel
 from gridlstm.runs.layout import GRADIENT_COLUMNS
 from gridlstm.tasks import Task
 
@@ -152,7 +153,7 @@ def block_totals(cell: Cell, below: States, left: States, out: States, lo: int, 
         return torch.autograd.grad(states, states, grad_outputs=out)
 
 
-def total_gradients(model: nn.Module, x: Tensor, states: dict[str, Tensor],
+def total_gradients(model: RecurrentModel, x: Tensor, states: dict[str, Tensor],
                     outgoing: dict[str, Tensor]) -> dict[str, Tensor]:
     """Outgoing gradients plus the uses inside each block, layer by layer.  All (T, D, B, H); x: (B, T, I)."""
     cell, names = model.cell, model.cell.state_names
@@ -170,7 +171,7 @@ def total_gradients(model: nn.Module, x: Tensor, states: dict[str, Tensor],
     return totals
 
 
-def memory_gates(model: nn.Module, x: Tensor, states: dict[str, Tensor]) -> dict[str, Tensor]:
+def memory_gates(model: RecurrentModel, x: Tensor, states: dict[str, Tensor]) -> dict[str, Tensor]:
     """memory state → its gate at every (t, d) (T, D, B, H), by the cell's reference formulation on
     the captured states (cells.py ``memories``: an LSTM's forget gates, a GRU's update gates).
     x: (B, T, I); states[name]: (T, D, B, H)."""
@@ -198,7 +199,7 @@ def frozen_parameters(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def probe_gradients(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> ProbeGradients:
+def probe_gradients(model: RecurrentModel, task: Task, x: Tensor, y: Tensor) -> ProbeGradients:
     """One forward and one backward of the task loss through the probe, then the in-block terms.
 
     The model's parameter ``.grad`` fields are left untouched (``autograd.grad``, not ``backward``),
@@ -239,7 +240,7 @@ class Profile:
     states: dict[str, Tensor]
 
 
-def measure(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Profile:
+def measure(model: RecurrentModel, task: Task, x: Tensor, y: Tensor) -> Profile:
     """g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ for every state kind, and mean_b ‖∂ℓ_b/∂x_b[t]‖₂.
 
     Cost: one forward (plus one zero add per state) and one backward; this is what the bench times

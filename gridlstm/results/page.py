@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from gridlstm.errors import GridlstmError
 from gridlstm.nn import registry
 from gridlstm.probe.decay import decay_stats
 from gridlstm.runs.layout import PROFILES
@@ -82,8 +83,11 @@ def outcome(path: Any) -> Outcome:
     run = Run(RunFolder.open(path).path)  # one reader: the view's own RunFolder
     folder = run.folder
     s, cfg = folder.summary(), folder.config()
+    if s is None:
+        raise GridlstmError(f"{folder.path} has not finished (no summary.json): train it first")
     chance = s.chance_heldout or s.chance
-    depth = time = (None, None)
+    depth: tuple[Optional[float], Optional[float]] = (None, None)
+    time = depth
     first = last = None
     if run.gradient_file(PROFILES).is_file():
         steps = run.gradients(PROFILES).steps
@@ -104,7 +108,7 @@ def best(outcomes: list[Outcome], figure: str) -> Optional[int]:
         slopes = [o.time[1] for o in outcomes]   # negative: decades lost per step
         if any(v is None for v in slopes):
             return None
-        return int(np.argmax(slopes))
+        return int(np.argmax(np.array(slopes, dtype=float)))
     solved = [i for i, o in enumerate(outcomes) if o.solved]
     if solved:
         return min(solved, key=lambda i: outcomes[i].samples)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
 
@@ -108,8 +108,7 @@ class Table:
         if chosen:
             unknown = [k for k in chosen if k not in by_key]
             if unknown:
-                raise GridlstmError(f"--columns {','.join(unknown)}: expected keys among "
-                                    f"{', '.join(by_key)}")
+                raise ParamError("columns", ",".join(unknown), f"expected keys among {', '.join(by_key)}")
             return [by_key[k] for k in chosen]
         if not view:
             return self.all_columns()
@@ -191,7 +190,7 @@ def sort_rows(rows: list[dict[str, Any]], sort: Optional[str], extra: tuple[str,
         return rows
     key, desc = (sort[1:], True) if sort.startswith("-") else (sort, False)
     if key not in KEYS + extra:
-        raise GridlstmError(f"--sort {sort}: expected one of {', '.join(KEYS + extra)} (prefix - for descending)")
+        raise ParamError("sort", sort, f"expected one of {', '.join(KEYS + extra)} (prefix - for descending)")
     present = [r for r in rows if r[key] is not None]
     blank = [r for r in rows if r[key] is None]
     return sorted(present, key=lambda r: (str(type(r[key])), r[key]), reverse=desc) + blank

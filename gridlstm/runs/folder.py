@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
 import torch
+from filelock import FileLock, Timeout
 
 from gridlstm.errors import GridlstmError
 from gridlstm.runs.records import utc_now as utc_now  # re-exported: the time stamps of every file
@@ -217,32 +218,26 @@ class FolderLock:
     """An exclusive lock on ``folder/.lock`` held while a process works in the folder (a run, a sweep).
 
     The OS drops it when the process dies (even on kill -9), so a crashed run can be resumed, while a
-    second process on a folder that is still in use is refused with ``GridlstmError``.
+    second process on a folder that is still in use is refused with ``GridlstmError``. The lock is
+    filelock's OS lock (flock on POSIX, msvcrt on Windows); never its lock-file fallback, which a
+    killed process would leave behind. The .lock file stays in the folder.
     """
 
     def __init__(self, folder: Path, holder: str = "another gridlstm process"):
         self.path, self.holder = Path(folder) / ".lock", holder
-        self._fd: Optional[int] = None
+        self._lock = FileLock(self.path, timeout=0, fallback_to_soft=False, preserve_lock_file=True)
 
     def __enter__(self) -> FolderLock:
         try:
-            import fcntl
-        except ImportError:  # no advisory locks on this platform: run unlocked
-            return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+            self._lock.acquire()
+        except Timeout:
             raise GridlstmError(f"{self.path.parent} is in use by {self.holder} "
                                 "(wait for it to finish or stop it first)") from None
-        self._fd = fd
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the only descriptor releases the lock
-            self._fd = None
+        if self._lock.is_locked:
+            self._lock.release()
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -282,7 +277,7 @@ def _load_error(e: Exception) -> str:
 
 
 def rng_state(data_gen: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

@@ -45,9 +45,9 @@ class GradientTable:
         col: dict[str, list[Any]] = {k: [] for k in GRADIENT_COLUMNS}
         for i, r in enumerate(rows, start=2):
             for k in GRADIENT_COLUMNS:
-                v = r.get(k)
+                v: Any = r.get(k)
                 try:
-                    x = v if k == "state" else (float(v) if k == "norm" else int(v))
+                    x: Any = v if k == "state" else (float(v) if k == "norm" else int(v))
                     if k not in ("state", "norm") and not -2**63 <= x < 2**63:
                         raise ValueError
                     col[k].append(x)

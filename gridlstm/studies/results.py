@@ -165,10 +165,9 @@ def train_entry(entry: Entry, run_dir: Path, device: str) -> Status:
     from gridlstm.train.lifecycle import resume_run, start_run
 
     folder = RunFolder(run_dir)
-    if folder.summary_file.is_file():
-        status = RunFolder.open(run_dir).summary().status
-        if status in (Status.COMPLETED, Status.DIVERGED):
-            return Status(status)
+    ended = RunFolder.open(run_dir).summary() if folder.summary_file.is_file() else None
+    if ended is not None and ended.status in (Status.COMPLETED, Status.DIVERGED):
+        return Status(ended.status)
     if folder.checkpoint_file.is_file():
         return Status(resume_run(run_dir, device=device).status)
     if run_dir.exists():  # started but no checkpoint yet: nothing to keep

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from gridlstm.config import Config
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.runs.layout import GRADIENTS_DIR
 from gridlstm.runs.records import Status
 from gridlstm.sweep.ray_env import note_origin, runtime_env
@@ -306,8 +306,8 @@ class RayExecutor:
                 ray.init(self.address, runtime_env=runtime_env(Path(stage)), log_to_driver=False, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise GridlstmError(f"--address {self.address}: cannot connect to a Ray cluster ({first}); "
-                                "start one with `ray start --head` or omit --address") from None
+            raise ParamError("address", self.address, f"cannot connect to a Ray cluster ({first}); "
+                             "start one with `ray start --head` or omit {name}") from None
         return ray, True
 
     def _slots(self, ray: Any) -> int:
@@ -317,11 +317,10 @@ class RayExecutor:
         if self.num_gpus > 0:
             gpus = res.get("GPU", 0)
             if gpus < self.num_gpus:
-                raise GridlstmError(f"--num-gpus {self.num_gpus:g}: the Ray cluster has {gpus:g} GPUs")
+                raise ParamError("num_gpus", f"{self.num_gpus:g}", f"the Ray cluster has {gpus:g} GPUs")
             slots = min(slots, int(gpus // self.num_gpus))
         if slots < 1:
-            raise GridlstmError(f"--num-cpus {self.num_cpus:g}: the Ray cluster has only "
-                                f"{res.get('CPU', 0):g} CPUs")
+            raise ParamError("num_cpus", f"{self.num_cpus:g}", f"the Ray cluster has only {res.get('CPU', 0):g} CPUs")
         return slots
 
     def run(self, jobs: list[RunJob], events: Events) -> None:
@@ -397,4 +396,4 @@ def make_executor(kind: str, jobs: Optional[int] = None, address: Optional[str] 
             raise GridlstmError("--jobs sizes the private Ray instance; with --address the cluster "
                                 "decides (use --num-cpus per run)")
         return RayExecutor(address, num_cpus, num_gpus, local_cpus=jobs)
-    raise GridlstmError(f"--executor {kind}: expected one of local, ray")
+    raise ParamError("kind", kind, "expected one of local, ray")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
@@ -30,7 +29,7 @@ from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import show
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
 from gridlstm.runs.layout import META as META_FILE
-from gridlstm.runs.records import FINISHED, Status
+from gridlstm.runs.records import FINISHED, Status, TextEnum
 from gridlstm.runs.run import RunFolder
 from gridlstm.safe_yaml import read_yaml
 
@@ -42,10 +41,10 @@ SPEC, EXPANSION, META, STATUS = "sweep.yaml", "expansion.json", META_FILE, "stat
 DONE = FINISHED
 
 
-class BoardState(str, Enum):
+class BoardState(TextEnum):
     """What a sweep's board says of one run: the statuses a run folder records, and ``pending``
-    (never started), which no run folder records. Compares, hashes and prints as its string, so a
-    run's ``Status`` equals the board state of the same name."""
+    (never started), which no run folder records. A run's ``Status`` equals the board state of the
+    same name (both compare as their strings)."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -53,10 +52,6 @@ class BoardState(str, Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     DIVERGED = "diverged"
-
-    __str__ = str.__str__
-    __format__ = str.__format__
-    __hash__ = str.__hash__
 
 
 PENDING = BoardState.PENDING

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from gridlstm.config import Config
 from gridlstm.formatting import csv_text
+from gridlstm.nn.model import RecurrentModel
 from gridlstm.probe.gradients import GRADIENT_FIELDS, measure, profile_rows
 from gridlstm.runs.layout import GRADIENTS_DIR, PROFILES
 from gridlstm.runs.records import FINISHED
@@ -34,7 +34,7 @@ class GradientRecorder:
         if self.cfg.gradients.at_end and status in FINISHED:
             self.record(trainer.model, trainer.task, trainer.step, trainer.device)
 
-    def record(self, model: nn.Module, task: Task, step: int, device: torch.device) -> None:
+    def record(self, model: RecurrentModel, task: Task, step: int, device: torch.device) -> None:
         if step in self.recorded:
             return
         g = self.cfg.gradients

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from gridlstm.config import Config, config_diff, load_config
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.runs.layout import CONFIG
 from gridlstm.runs.records import FINISHED, Meta, Status, Summary
 from gridlstm.runs.run import RunFolder
@@ -40,9 +40,9 @@ class ResumePlan:
 def _resume_config(run_dir: Path, config_path: Optional[Path], overrides: list[str]) -> tuple[Config, Config]:
     """(the run's own config, the config to continue with)."""
     if not run_dir.is_dir():
-        raise GridlstmError(f"--resume {run_dir}: no such run folder")
+        raise ParamError("run_dir", run_dir, "no such run folder")
     if not (run_dir / CONFIG).is_file():
-        raise GridlstmError(f"--resume {run_dir}: not a gridlstm run folder (no config.yaml)")
+        raise ParamError("run_dir", run_dir, "not a gridlstm run folder (no config.yaml)")
     saved = load_config(run_dir / CONFIG)
     wanted = load_config(config_path or run_dir / CONFIG, overrides)
     return saved, wanted
@@ -61,7 +61,8 @@ def plan_resume(run_dir: Path, config_path: Optional[Path] = None, overrides: tu
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise GridlstmError(f"{folder.checkpoint_file}: checkpoint format {payload.get('format')!r}, "
                             f"this gridlstm reads format {CHECKPOINT_FORMAT}")
-    foreign = config_diff(saved.to_dict(), payload.get("config") or {})
+    theirs: Any = payload.get("config") or {}
+    foreign = config_diff(saved.to_dict(), theirs)
     if foreign:
         raise GridlstmError(f"{folder.checkpoint_file} was written for another config than the folder's "
                             f"config.yaml ({'; '.join(foreign[:3])}): a checkpoint from another run, or an "

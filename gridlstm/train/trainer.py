@@ -242,7 +242,7 @@ class Trainer:
             self._run_hooks()
             self._checkpoint()
         else:
-            solved = bool(self.last_eval) and self.task.solved(self.last_eval[1], self.target)
+            solved = self.last_eval is not None and self.task.solved(self.last_eval[1], self.target)
         status = Status.COMPLETED
         while self.step < t.steps and not (solved and t.early_stop):
             if stop is not None and stop.requested:
