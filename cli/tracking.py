@@ -40,7 +40,7 @@ def live_tracking(uri: Optional[str]) -> Any:
         return None
     from gridlstm.tracking import LiveMetrics, Tracker
 
-    return LiveMetrics(Tracker(uri), None)
+    return LiveMetrics(Tracker(uri, warn=warn), None)
 
 
 def sweep_tracker(uri: Optional[str]) -> Any:
@@ -48,7 +48,12 @@ def sweep_tracker(uri: Optional[str]) -> Any:
         return None
     from gridlstm.tracking import Tracker
 
-    return Tracker(uri)
+    return Tracker(uri, warn=warn)
+
+
+def warn(text: str) -> None:
+    """A tracking failure while training: one line on stderr, and the run goes on."""
+    click.echo(text, err=True)
 
 
 def log_sweep(tracker: Any, sweep_dir: Path, experiment: Optional[str]) -> None:

@@ -17,8 +17,8 @@ sent (export the folder later). ``export`` (strict) fails with a GridlstmError i
 """
 from __future__ import annotations
 
-import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -81,11 +81,11 @@ def _started_ms(meta: dict[str, Any]) -> int:
 
 
 class Tracker:
-    """One MLflow tracking URI. ``strict``: errors raise (export); otherwise the first error
-    is reported once on stderr and every later call does nothing (training)."""
+    """One MLflow tracking URI. ``strict``: errors raise (export); otherwise the first error goes
+    to ``warn`` once (the CLI prints it on stderr) and every later call does nothing (training)."""
 
-    def __init__(self, uri: str, strict: bool = False):
-        self.uri, self.strict, self.broken = uri, strict, False
+    def __init__(self, uri: str, strict: bool = False, warn: Callable[[str], None] = lambda text: None):
+        self.uri, self.strict, self.broken, self.warn = uri, strict, False, warn
         self.client = import_mlflow()(tracking_uri=uri)
 
     def safe(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -98,9 +98,9 @@ class Tracker:
             if self.strict:
                 raise GridlstmError(f"MLflow at {self.uri}: {what} failed: {first}") from None
             self.broken = True
-            print(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on, "
-                  "nothing more is sent. The run folder has everything: gridlstm export RUN_DIR "
-                  f"--to {self.uri}", file=sys.stderr, flush=True)
+            self.warn(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on, "
+                      "nothing more is sent. The run folder has everything: gridlstm export RUN_DIR "
+                      f"--to {self.uri}")
             return None
 
     # -- runs ------------------------------------------------------------------------------------

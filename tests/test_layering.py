@@ -150,6 +150,7 @@ def test_the_library_draws_nothing_and_exits_nowhere():
         # (os._exit ends a sweep's forked worker, whose exit code only the executor reads: allowed)
         calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         assert not calls & {"sys.exit", "exit", "quit"}, f"{name} picks an exit code: that belongs in cli/"
+        assert "print" not in calls, f"{name} prints: the library returns or hands text to a callback"
         raised = {ast.unparse(n.exc) for n in ast.walk(tree) if isinstance(n, ast.Raise) and n.exc is not None}
         assert not any(r.startswith(("SystemExit", "click.")) for r in raised), f"{name} raises an exit"
 
