@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -21,6 +21,9 @@ from gridlstm.config import Config
 from gridlstm.formatting import sig
 from gridlstm.tasks import Task
 
+if TYPE_CHECKING:
+    from gridlstm.runs.records import Summary
+
 
 def fmt(x: Any, digits: int = 4) -> str:
     return sig(x, digits, blank="—", show_nonfinite=True)
@@ -34,12 +37,12 @@ class RateColumn(ProgressColumn):
         return Text("— step/s" if speed is None else f"{speed:.3g} step/s", style="progress.data.speed")
 
 
-def ending(summary: dict[str, Any], total: int) -> str:
+def ending(summary: Summary, total: int) -> str:
     """The run's last line: how it ended, and at which step."""
-    status, step = str(summary["status"]), summary["steps"]
+    status, step = str(summary.status), summary.steps
     if status == "interrupted":
         return f"interrupted at step {step}"
-    if status == "completed" and summary.get("solved") and step < total:
+    if status == "completed" and summary.solved and step < total:
         return f"stopped early: solved at step {step}"
     if status == "diverged":  # `steps` is the last good step; the error names the one that failed
         return f"diverged after step {step}"
@@ -82,31 +85,31 @@ class RichReporter:
         if self.progress:  # the bar's last line shows the latest eval, also after an early stop
             self.progress.update(self.bar, status=f"{self.status_text} | {self.eval_text}")
 
-    def finish(self, summary: dict[str, Any]) -> None:
+    def finish(self, summary: Summary) -> None:
         if self.progress:
-            self.progress.update(self.bar, completed=summary["steps"],
+            self.progress.update(self.bar, completed=summary.steps,
                                  status=f"{self.status_text} | {self.eval_text}")
             self.progress.stop()
         self.console.print(summary_table(summary))
         self.console.print(ending(summary, self.total))
 
 
-def summary_table(s: dict[str, Any]) -> Table:
-    table = Table(title=f"{s['name']} — {s['status']}", show_header=True, header_style="bold")
+def summary_table(s: Summary) -> Table:
+    table = Table(title=f"{s.name} — {s.status}", show_header=True, header_style="bold")
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    model = s["model"] + (f" ({s['variant']}{', tied' if s['tied'] else ''})" if s.get("variant") else "")
+    model = s.model + (f" ({s.variant}{', tied' if s.tied else ''})" if s.variant else "")
     rows = [
-        ("task", f"{s['task']} (T={s['length']})"),
-        ("model", f"{model}, H={s['hidden']}, D={s['layers']}"),
-        ("parameters", f"{s['params']:,}"),
-        ("steps", str(s["steps"])),
-        ("eval loss", fmt(s["eval_loss"])),
-        ("chance loss", fmt(s["chance"])),
-        (f"eval {s['metric_name']}", fmt(s["eval_metric"])),
-        ("target", f"{s['metric_name']} {'≤' if s['metric_name'] == 'mse' else '≥'} {fmt(s['target'])}"),
-        ("solved", "[green]yes[/]" if s["solved"] else "[red]no[/]"),
-        ("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"),
+        ("task", f"{s.task} (T={s.length})"),
+        ("model", f"{model}, H={s.hidden}, D={s.layers}"),
+        ("parameters", f"{s.params:,}"),
+        ("steps", str(s.steps)),
+        ("eval loss", fmt(s.eval_loss)),
+        ("chance loss", fmt(s.chance)),
+        (f"eval {s.metric_name}", fmt(s.eval_metric)),
+        ("target", f"{s.metric_name} {'≤' if s.metric_name == 'mse' else '≥'} {fmt(s.target)}"),
+        ("solved", "[green]yes[/]" if s.solved else "[red]no[/]"),
+        ("wall time", f"{s.wall_seconds:.1f} s on {s.device}"),
     ]
     for k, v in rows:
         table.add_row(k, v)

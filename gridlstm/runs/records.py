@@ -143,7 +143,7 @@ class Meta:
 
 @dataclass(frozen=True)
 class Summary:
-    """summary.json: how a run ended. Reads like the JSON object too (``summary["status"]``)."""
+    """summary.json: how a run ended (``to_json()`` is the file's object)."""
 
     name: str
     run_dir: str
@@ -182,10 +182,3 @@ class Summary:
         del out["nothing_to_do"]
         return out
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
