@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gridlstm.formatting import markdown_table
 from gridlstm.nn.cells import Cell, States
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.results.depth import FLT_MIN, depth_decay, depth_profile, depth_states
@@ -225,6 +226,5 @@ def depth_markdown(depth: list[dict[str, Any]]) -> list[str]:
     if not depth:
         return []
     lines = ["", "## Decay along depth at the scored step", "", DEPTH_LEGEND + ". Every column: depth.csv.", "",
-             "| " + " | ".join(DEPTH_HEADERS) + " |", "|" + "---|" * len(DEPTH_HEADERS)]
-    lines += ["| " + " | ".join(depth_cells(r)) + " |" for r in depth]
+             *markdown_table(DEPTH_HEADERS, [depth_cells(r) for r in depth]).splitlines()]
     return lines + [""] + [f"- {t}" for t in depth_lines(depth)]

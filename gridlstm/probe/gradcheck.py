@@ -26,7 +26,7 @@ from gridlstm import limits
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.factory import build, resolve_device
-from gridlstm.formatting import csv_text
+from gridlstm.formatting import csv_text, markdown_table
 from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
@@ -237,9 +237,7 @@ def summary_markdown(result: GradcheckResult) -> str:
              "s = 0 (the paper grid's time h and m feed only the next step) is measured from the first s "
              "where g > 0 instead (ref_step in summary.csv). Full data: gradients.csv; every column: "
              "summary.csv.", "",
-             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    for r in result.summary:
-        lines.append("| " + " | ".join(cell(r, k) for k in SHOWN) + " |")
+             *markdown_table(HEADERS, [[cell(r, k) for k in SHOWN] for r in result.summary]).splitlines()]
     lines += ["", "## Theory beside measurement", ""] + [f"- {t}" for t in result.theory]
     lines += depth_theory.depth_markdown(result.depth)
     return "\n".join(lines) + "\n"
