@@ -56,8 +56,10 @@ test-fast: install
 smoke: install
 	bash scripts/smoke.sh $(BIN)/gridlstm
 
+# ruff on everything; mypy on the library (settings: pyproject.toml [tool.mypy]); both must be clean
 lint: install
 	$(BIN)/ruff check gridlstm cli tests benchmarks
+	$(BIN)/mypy
 
 # The config and CLI references, docs/config.md and docs/cli.md, from the schema and every --help.
 docs: install

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import click
 from rich.console import Console
 
-from gridlstm.errors import ConfigError, GridlstmError, RunInterrupted, Terminated
+from gridlstm.errors import ConfigError, GridlstmError, ParamError, RunInterrupted, Terminated
 
 if TYPE_CHECKING:  # the config schema imports torch (the cell registry): not for --help or Tab
     from gridlstm.config import Config
@@ -127,6 +127,13 @@ def ctrl_c_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+# The option of each library parameter that a ParamError names (gridlstm/errors.py)
+OPTIONS = {"address": "--address", "columns": "--columns", "device": "--device", "dpi": "--dpi",
+           "kind": "--executor", "num_cpus": "--num-cpus", "num_gpus": "--num-gpus", "out": "--out",
+           "run_dir": "--resume", "seeds": "--seeds", "sort": "--sort", "what": "--what",
+           "which": "--from", "x_axis": "--x"}
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into 'Error: …' on stderr and exit code 2, never a traceback; a hard
     Ctrl-C into a short note and exit code 130. File-system errors and anything unforeseen end as
@@ -139,6 +146,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except ConfigError as e:
             fail(str(e))
+        except ParamError as e:  # named by the option that set the parameter
+            fail(one_line(e.named(OPTIONS.get(e.param, e.param))), 2)
         except GridlstmError as e:
             fail(one_line(e.message), 2)
         except RunInterrupted as e:

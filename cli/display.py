@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
@@ -24,6 +24,9 @@ from gridlstm.tasks import Task, task_class
 ORDER = ("name", "bar", "count", "rate", "elapsed", "eta", "loss", "metric", "eval", "chance")
 PRIORITY = ("count", "eta", "rate", "loss", "bar", "metric", "eval", "elapsed", "name", "chance")
 BAR_MIN, BAR_MAX = 10, 40
+
+if TYPE_CHECKING:
+    from gridlstm.runs.records import Summary
 
 
 def fmt(x: Any, digits: int = 4) -> str:
@@ -103,12 +106,12 @@ class TrainingLine:
         yield Text(self.line(options.max_width), no_wrap=True, overflow="crop")
 
 
-def ending(summary: dict[str, Any], total: int) -> str:
+def ending(summary: Summary, total: int) -> str:
     """The run's last line: how it ended, and at which step."""
-    status, step = str(summary["status"]), summary["steps"]
+    status, step = str(summary.status), summary.steps
     if status == "interrupted":
         return f"interrupted at step {step}"
-    if status == "completed" and summary.get("solved") and step < total:
+    if status == "completed" and summary.solved and step < total:
         return f"stopped early: solved at step {step}"
     if status == "diverged":  # `steps` is the last good step; the error names the one that failed
         return f"diverged after step {step}"
@@ -155,10 +158,10 @@ class RichReporter:
         if self.live is None:  # a log: one plain line per eval
             self.console.print(self.state.plain(), markup=False, highlight=False, soft_wrap=True)
 
-    def finish(self, summary: dict[str, Any]) -> None:
+    def finish(self, summary: Summary) -> None:
         if self.state is not None:
-            self.state.step, self.state.stopped_at = summary["steps"], time.monotonic()
-            self.state.completed = str(summary["status"]) == "completed"
+            self.state.step, self.state.stopped_at = summary.steps, time.monotonic()
+            self.state.completed = str(summary.status) == "completed"
         if self.live is not None:  # one last draw, at the step the run really ended
             self.live.stop()
             self.live = None
@@ -166,22 +169,22 @@ class RichReporter:
         self.console.print(ending(summary, self.total))
 
 
-def summary_table(s: dict[str, Any]) -> Table:
-    table = Table(title=f"{s['name']} — {s['status']}", show_header=True, header_style="bold")
+def summary_table(s: Summary) -> Table:
+    table = Table(title=f"{s.name} — {s.status}", show_header=True, header_style="bold")
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    model = s["model"] + (f" ({s['variant']}{', tied' if s['tied'] else ''})" if s.get("variant") else "")
+    model = s.model + (f" ({s.variant}{', tied' if s.tied else ''})" if s.variant else "")
     rows = [
-        ("task", f"{s['task']} (T={s['length']})"),
-        ("model", f"{model}, H={s['hidden']}, D={s['layers']}"),
-        ("parameters", f"{s['params']:,}"),
-        ("steps", str(s["steps"])),
-        ("eval loss", fmt(s["eval_loss"])),
-        ("chance loss", fmt(s["chance"])),
-        (f"eval {s['metric_name']}", fmt(s["eval_metric"])),
-        ("target", f"{s['metric_name']} {'≥' if task_class(s['task']).higher_is_better else '≤'} {fmt(s['target'])}"),
-        ("solved", "[green]yes[/]" if s["solved"] else "[red]no[/]"),
-        ("wall time", f"{s['wall_seconds']:.1f} s on {s['device']}"),
+        ("task", f"{s.task} (T={s.length})"),
+        ("model", f"{model}, H={s.hidden}, D={s.layers}"),
+        ("parameters", f"{s.params:,}"),
+        ("steps", str(s.steps)),
+        ("eval loss", fmt(s.eval_loss)),
+        ("chance loss", fmt(s.chance)),
+        (f"eval {s.metric_name}", fmt(s.eval_metric)),
+        ("target", f"{s.metric_name} {'≥' if task_class(s.task).higher_is_better else '≤'} {fmt(s.target)}"),
+        ("solved", "[green]yes[/]" if s.solved else "[red]no[/]"),
+        ("wall time", f"{s.wall_seconds:.1f} s on {s.device}"),
     ]
     for k, v in rows:
         table.add_row(k, v)

@@ -169,11 +169,11 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
         except StoppedBeforeStart as e:
             fail(f"{e}; start it again", signal_exit_code(e.signal))
         if tracking is not None:
-            tracking.finish(Path(summary["run_dir"]))
-        tensorboard_finish(board, Path(summary["run_dir"]))
+            tracking.finish(Path(summary.run_dir))
+        tensorboard_finish(board, Path(summary.run_dir))
     message, code = outcome(summary)
     console.print(message, markup=False, soft_wrap=True)
-    click.echo(summary["run_dir"])
+    click.echo(summary.run_dir)
     sys.exit(code)
 
 
@@ -212,17 +212,17 @@ def signal_exit_code(name: str) -> int:
 def outcome(summary: Any) -> tuple[str, int]:
     """The closing line for the terminal and the exit code: 0 completed, 1 diverged, 128+signal
     (130 SIGINT, 143 SIGTERM) interrupted."""
-    run_dir, status = summary["run_dir"], summary["status"]
-    if summary.get("nothing_to_do"):
-        return f"{run_dir} already completed at step {summary['steps']}; nothing to do", 0
+    run_dir, status = summary.run_dir, summary.status
+    if summary.nothing_to_do:
+        return f"{run_dir} already completed at step {summary.steps}; nothing to do", 0
     if status == "interrupted":
-        name = summary.get("signal") or "SIGINT"
-        return (f"interrupted by {name} after step {summary['steps']}; checkpoint at step "
-                f"{summary['checkpoint_step']}. Resume with: gridlstm train --resume {run_dir}",
+        name = summary.signal or "SIGINT"
+        return (f"interrupted by {name} after step {summary.steps}; checkpoint at step "
+                f"{summary.checkpoint_step}. Resume with: gridlstm train --resume {run_dir}",
                 signal_exit_code(name))
     if status == "diverged":
-        return (f"diverged: {summary.get('error')}; the last good checkpoint (step "
-                f"{summary['checkpoint_step']}) is kept. To go on from it with a smaller step size: "
+        return (f"diverged: {summary.error}; the last good checkpoint (step "
+                f"{summary.checkpoint_step}) is kept. To go on from it with a smaller step size: "
                 f"gridlstm train --resume {run_dir} --force train.lr=<smaller>", 1)
     return f"{status}: {run_dir}", 0
 

@@ -33,10 +33,10 @@ def saved_tensorboard(run_dir: Path) -> Optional[str]:
 
 def saved_tracking(run_dir: Path, key: str) -> Optional[str]:
     """tracking.KEY in a run folder's config.yaml (None when absent, empty or unreadable)."""
-    from gridlstm.safe_yaml import read_yaml
+    from gridlstm.runs.run import RunFolder
 
     try:
-        section = read_yaml(Path(run_dir) / "config.yaml").get("tracking")
+        section = RunFolder(run_dir).config_yaml().get("tracking")
     except GridlstmError:
         return None
     value = section.get(key) if isinstance(section, dict) else None
@@ -64,9 +64,10 @@ def log_sweep_tensorboard(folder: Optional[str], sweep_dir: Path) -> None:
     """Each run of a finished sweep as its own TensorBoard run, grouped under the sweep's folder."""
     if not folder:
         return
+    from gridlstm.runs.run import RunFolder
     from gridlstm.tensorboard_log import log_dir, log_run_folder
 
-    runs = sorted(p for p in (Path(sweep_dir) / "runs").iterdir() if (p / "config.yaml").is_file())
+    runs = sorted(p for p in (Path(sweep_dir) / "runs").iterdir() if RunFolder(p).config_file.is_file())
     for run in runs:
         log_run_folder(Path(folder), run)
     if runs:
@@ -100,7 +101,7 @@ def live_tracking(uri: Optional[str]) -> Any:
         return None
     from gridlstm.tracking import LiveMetrics, Tracker
 
-    return LiveMetrics(Tracker(uri), None)
+    return LiveMetrics(Tracker(uri, warn=warn), None)
 
 
 def sweep_tracker(uri: Optional[str]) -> Any:
@@ -108,7 +109,12 @@ def sweep_tracker(uri: Optional[str]) -> Any:
         return None
     from gridlstm.tracking import Tracker
 
-    return Tracker(uri)
+    return Tracker(uri, warn=warn)
+
+
+def warn(text: str) -> None:
+    """A tracking failure while training: one line on stderr, and the run goes on."""
+    click.echo(text, err=True)
 
 
 def log_sweep(tracker: Any, sweep_dir: Path, experiment: Optional[str]) -> None:
@@ -146,7 +152,7 @@ def export(folders: tuple[Path, ...], uri: str, experiment: Optional[str]) -> No
     for folder in folders:
         if is_sweep_dir(folder):
             run_id = tracker.log_sweep_folder(folder, experiment)
-        elif (folder / "config.yaml").is_file():
+        elif RunFolder(folder).config_file.is_file():
             run_id = tracker.log_run_folder(folder, experiment_name(RunFolder(folder).config(), experiment))
         else:
             raise GridlstmError(f"{folder} is neither a run folder (config.yaml) nor a sweep folder")

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 def build(cfg: Config, device: str = "cpu") -> tuple[Task, RecurrentModel]:
     """The task and the (seeded, untrained) model of ``cfg``, as a run starts them."""
-    from gridlstm.train.trainer import build as build_on
-    from gridlstm.train.trainer import resolve_device
+    from gridlstm.factory import build as build_on
+    from gridlstm.factory import resolve_device
 
     return build_on(cfg, resolve_device(device))
 

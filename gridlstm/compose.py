@@ -15,8 +15,8 @@ from .safe_yaml import read_yaml
 
 GROUPS = ("task", "model", "train")
 NAMED = ("sweeps", "studies")  # shipped sweep and study files, named sweeps/NAME, studies/NAME
-# shipped as package data (gridlstm/configs links to the repository's configs/)
-CONFIG_DIR = Path(str(resources.files("gridlstm") / "configs"))
+# the package gridlstm.configs (the repository's configs/): its YAML files are package data
+CONFIG_DIR = Path(str(resources.files("gridlstm.configs")))
 
 
 def options(group: str) -> list[str]:

@@ -79,7 +79,7 @@ class _ModelFields(_Section):
                       json_schema_extra={"choices": list(registry.kinds())})  # for completion and docs
     hidden: int = Field(32, ge=1, le=8192, description="H: the width of every state")
     layers: int = Field(2, ge=1, le=256, description="D: depth of the stack / grid")
-    variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")
+    variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")  # type: ignore[valid-type]
     tied: bool = Field(False, description="share one weight set across layers (Tied 2-LSTM)")
 
     @field_validator("kind")
@@ -189,10 +189,7 @@ class Config(_Section):
         if late:
             raise ValueError(f"gradients.at_steps {_short(late)} lie after train.steps = {self.train.steps}: "
                              "they would never be recorded")
-        too_big = limits.check(self)  # before anything is allocated (the run folder included)
-        if too_big:
-            raise ValueError(too_big)
-        return self
+        return self  # the memory budget is checked where work starts (limits.require), not here
 
     @property
     def run_name(self) -> str:
@@ -244,7 +241,7 @@ def _key(loc: tuple[Any, ...]) -> str:
     return text if plain or not loc else _short(text)
 
 
-def _format_error(err: dict[str, Any]) -> list[str]:
+def _format_error(err: Any) -> list[str]:
     """One pydantic error → one line per problem (cross-field rules may report several)."""
     loc = _key(tuple(err["loc"]))
     if err["type"] == "extra_forbidden":

@@ -27,6 +27,20 @@ class ConfigError(GridlstmError):
         return f"invalid config ({n} problem{'s' if n != 1 else ''}):\n{self.message}"
 
 
+class ParamError(GridlstmError):
+    """A bad argument of a library call, named by its parameter: ``param`` (``"seeds"``), ``value``
+    (as shown) and ``problem``, where ``{name}`` stands for the parameter's name. The library's own
+    text names the parameter (``seeds=0: expected ...``); a front end names its own option instead
+    (``named("--seeds")``: ``--seeds 0: expected ...``; cli/common.py holds the CLI's names)."""
+
+    def __init__(self, param: str, value: object, problem: str):
+        self.param, self.value, self.problem = param, value, problem
+        super().__init__(f"{param}={value}: {problem.replace('{name}', param)}")
+
+    def named(self, name: str) -> str:
+        return f"{name} {self.value}: {self.problem.replace('{name}', name)}"
+
+
 class RunInterrupted(KeyboardInterrupt):
     """A hard stop (a second Ctrl-C) during training: the folder and its last complete checkpoint."""
 

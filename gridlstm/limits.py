@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from .errors import ConfigError
 from .nn.cells import Cost
 from .nn.registry import cell_class
 from .tasks import make_task
@@ -87,6 +88,18 @@ def budget_gb() -> float:
 def _gb(n: float) -> str:
     gb = n / 1e9
     return f"{gb:.3g} GB" if gb < 1000 else f"{gb:,.0f} GB" if gb < 1e7 else f"{gb:.2e} GB"
+
+
+def require(cfg: Any, batch: Optional[int] = None, flag: str = "") -> None:
+    """Before work starts (a run, a gradcheck, a sweep's expansion; never when an existing run is
+    read): a ConfigError when ``cfg`` does not fit the budget or the budget is malformed. ``flag``
+    prefixes the problem (the option that set ``batch``)."""
+    try:
+        too_big = check(cfg, batch)
+    except ValueError as e:
+        raise ConfigError([str(e)]) from None
+    if too_big:
+        raise ConfigError([f"{flag}: {too_big}" if flag else too_big])
 
 
 def check(cfg: Any, batch: Optional[int] = None) -> Optional[str]:

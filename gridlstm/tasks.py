@@ -38,8 +38,6 @@ class Task(ABC):
 
     length: int
     name = "task"
-    input_size = 1
-    output_size = 1
     scores = "last"
     metric_name = "accuracy"
     metric_is_loss = False
@@ -52,6 +50,14 @@ class Task(ABC):
     def steps(self) -> int:
         """T, the steps of one input sequence."""
         return self.length
+
+    @property
+    def input_size(self) -> int:  # a subclass sets it, or computes it from its settings
+        return 1
+
+    @property
+    def output_size(self) -> int:
+        return 1
 
     @property
     @abstractmethod

@@ -20,23 +20,24 @@ sent (export the folder later). ``export`` (strict) fails with a GridlstmError i
 """
 from __future__ import annotations
 
-import csv
-import io
-import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
 from gridlstm import run_numbers
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.folder import read_json_or_empty
+from gridlstm.runs.layout import CONFIG, GRADIENTS_DIR, META, SUMMARY
+from gridlstm.runs.run import RunFolder
 from gridlstm.tracking_checks import MlflowLog, bounded, check_uri, reason
 
 MLFLOW_MISSING = ("MLflow tracking needs the optional extra: pip install '.[mlflow]' "
                   "(or pip install 'mlflow-skinny>=2.10' sqlalchemy alembic)")
 RUN_DIR_TAG, STATUS_TAG, PARENT_TAG = "gridlstm.run_dir", "gridlstm.status", "mlflow.parentRunId"
-ARTIFACT_FILES = ("config.yaml", "meta.json", "summary.json")
-ARTIFACT_DIRS = ("gradients", "plots")
+ARTIFACT_FILES = (CONFIG, META, SUMMARY)
+ARTIFACT_DIRS = (GRADIENTS_DIR, "plots")
 SWEEP_ARTIFACTS = ("sweep.yaml", "results.csv", "results.md", "status.csv")
 TERMINAL = {"completed": "FINISHED", "diverged": "FAILED", "failed": "FAILED", "interrupted": "KILLED"}
 BATCH = 1000  # MLflow's limit of metrics per log_batch call (params: 100)
@@ -51,10 +52,10 @@ def import_mlflow() -> Any:
     return MlflowClient
 
 
-def metric_rows(text: str) -> list[tuple[int, dict[str, float], float]]:
-    """(step, {metric name: value}, seconds) for each complete row of metrics.csv text."""
+def metric_rows(rows: list[dict[str, str]]) -> list[tuple[int, dict[str, float], float]]:
+    """(step, {metric name: value}, seconds) for each complete row of metrics.csv."""
     out = []
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in rows:
         try:
             step = int(row["step"])
         except (TypeError, ValueError, KeyError):
@@ -77,9 +78,6 @@ def metric_rows(text: str) -> list[tuple[int, dict[str, float], float]]:
     return out
 
 
-_read_json = run_numbers.read_json  # a JSON object file, {} when missing or unreadable
-
-
 def _started_ms(meta: dict[str, Any]) -> int:
     try:
         return int(datetime.fromisoformat(meta["started"]).timestamp() * 1000)
@@ -88,14 +86,14 @@ def _started_ms(meta: dict[str, Any]) -> int:
 
 
 class Tracker:
-    """One MLflow tracking URI. ``strict``: errors raise (export); otherwise the first error
-    is reported once on stderr and every later call does nothing (training)."""
+    """One MLflow tracking URI. ``strict``: errors raise (export); otherwise the first error goes
+    to ``warn`` once (the CLI prints it on stderr) and every later call does nothing (training)."""
 
-    def __init__(self, uri: str, strict: bool = False):
+    def __init__(self, uri: str, strict: bool = False, warn: Callable[[str], None] = lambda text: None):
         """Checks ``uri`` (GridlstmError if it cannot work) and asks the store once, within
         PROBE_SECONDS: a store that does not answer is an error when ``strict``, else one warning
         and no tracking (tracking_checks.py has the rule)."""
-        self.uri, self.strict, self.broken = uri, strict, False
+        self.uri, self.strict, self.broken, self.warn = uri, strict, False, warn
         self.log = MlflowLog()
         check_uri(uri)
         client = import_mlflow()
@@ -113,9 +111,9 @@ class Tracker:
             if self.strict:
                 raise GridlstmError(f"MLflow at {self.uri}: {what} failed: {first}") from None
             self.broken = True
-            print(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on "
-                  "without tracking. The run folder has everything: gridlstm export RUN_DIR "
-                  f"--to {self.uri}", file=sys.stderr, flush=True)
+            self.warn(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on, "
+                      "nothing more is sent. The run folder has everything: gridlstm export RUN_DIR "
+                      f"--to {self.uri}")
             return None
 
     # -- runs ------------------------------------------------------------------------------------
@@ -158,7 +156,7 @@ class Tracker:
         for i in range(0, len(metrics), BATCH):
             self.safe("log metrics", self.client.log_batch, run_id, metrics=metrics[i:i + BATCH])
 
-    def log_params_tags(self, run_id: str, params: dict[str, str], tags: dict[str, str]) -> None:
+    def log_params_tags(self, run_id: str, params: dict[str, str], tags: dict[str, Any]) -> None:
         from mlflow.entities import Param, RunTag
 
         have = self.safe("read run", lambda: self.client.get_run(run_id).data.params) or {}
@@ -186,16 +184,16 @@ class Tracker:
         """Everything of a run folder (see the module docstring); returns the MLflow run id."""
         from gridlstm.config import flatten
         from gridlstm.runs.files import check_folder
-        from gridlstm.safe_yaml import read_yaml
 
         folder = Path(folder)
         check_folder(folder)  # nothing from outside the folder is sent
         run_id = run_id or self.open_run(experiment, folder, parent)
         if run_id is None:
             return None
-        meta = _read_json(folder / "meta.json")
+        run = RunFolder(folder)
+        meta = read_json_or_empty(run.meta_file)
         try:
-            params = {k: "null" if v is None else str(v) for k, v in flatten(read_yaml(folder / "config.yaml")).items()}
+            params = {k: "null" if v is None else str(v) for k, v in flatten(run.config_yaml()).items()}
         except GridlstmError:
             params = {}
         self.log_params_tags(run_id, params, {
@@ -203,8 +201,7 @@ class Tracker:
             "mlflow.source.git.commit": (meta.get("git") or {}).get("commit"),
             "gridlstm.device": meta.get("device")})
         done = self.logged_step(run_id)
-        text = (folder / "metrics.csv").read_text() if (folder / "metrics.csv").is_file() else ""
-        self.log_metrics(run_id, [r for r in metric_rows(text) if r[0] > done], _started_ms(meta))
+        self.log_metrics(run_id, [r for r in metric_rows(run.metrics_from(0)[0]) if r[0] > done], _started_ms(meta))
         self.log_numbers(run_id, folder, _started_ms(meta))
         self.log_artifacts(run_id, folder, ARTIFACT_FILES, ARTIFACT_DIRS)
         self.end(run_id, str(meta.get("status")))
@@ -228,8 +225,8 @@ class Tracker:
 
         sweep_dir = Path(sweep_dir)
         check_folder(sweep_dir, SWEEP_FILES)
-        meta = _read_json(sweep_dir / "meta.json")
-        expansion = _read_json(sweep_dir / "expansion.json")
+        meta = read_json_or_empty(sweep_dir / META)
+        expansion = read_json_or_empty(sweep_dir / "expansion.json")
         experiment = experiment or str(expansion.get("name") or sweep_dir.parent.name)
         parent = self.open_run(experiment, sweep_dir)
         if parent is None:
@@ -260,23 +257,15 @@ class LiveMetrics:
             self.run_id = self.tracker.open_run(self.experiment, trainer.run_dir)
             if self.run_id is not None:
                 self.done = self.tracker.logged_step(self.run_id)
-                self.started_ms = _started_ms(_read_json(Path(trainer.run_dir) / "meta.json"))
+                self.started_ms = _started_ms(read_json_or_empty(RunFolder(trainer.run_dir).meta_file))
         elif (trainer.step - 1) % trainer.cfg.train.eval_every == 0:
             self.flush(trainer.run_dir)
 
     def flush(self, run_dir: Path) -> None:
-        path = Path(run_dir) / "metrics.csv"
-        if self.run_id is None or not path.is_file():
+        if self.run_id is None:
             return
-        with open(path) as f:
-            header = f.readline()
-            if self.offset > f.seek(0, 2):
-                self.offset = 0  # truncated (a resume)
-            f.seek(max(self.offset, len(header)))
-            chunk = f.read()
-        chunk = chunk[: chunk.rfind("\n") + 1]  # complete lines only
-        self.offset = max(self.offset, len(header)) + len(chunk)
-        rows = [r for r in metric_rows(header + chunk) if r[0] > self.done]
+        new, self.offset = RunFolder(run_dir).metrics_from(self.offset)  # from 0 again after a resume truncated it
+        rows = [r for r in metric_rows(new) if r[0] > self.done]
         if rows:
             self.tracker.log_metrics(self.run_id, rows, self.started_ms)
             self.done = rows[-1][0]

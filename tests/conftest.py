@@ -39,7 +39,7 @@ def toy_run(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("toy")
     summary = start_run(load_config(None, TOY), out, "cpu")
-    run = Path(summary["run_dir"])
+    run = Path(summary.run_dir)
     source = load_source(run, [])
     write_outputs(run_gradcheck(source, 1, None, "cpu"), run / "gradients")
     return run

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from gridlstm.cli.main import cli
 from gridlstm.config import build_config, dump_config, load_config
+from gridlstm.factory import build
 from gridlstm.nn import registry
 from gridlstm.runs.folder import METRIC_FIELDS
-from gridlstm.train.trainer import build
 
 ROOT = Path(__file__).resolve().parent.parent
 # every kind and variant of the registry (the paper grid tied)

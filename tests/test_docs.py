@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from gridlstm.runs.records import Summary
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -53,15 +56,20 @@ def test_every_yaml_block_is_a_shipped_file_verbatim():
 # ----------------------------------------------------------------------------- quoted messages
 
 
+def summary(nothing_to_do: bool = False, **fields) -> Summary:
+    """A Summary with ``fields`` set (the others None), as summary.json of an older run reads."""
+    return replace(Summary.from_json(fields), nothing_to_do=nothing_to_do)
+
+
 def test_the_run_endings_quoted_in_the_readme_are_the_ones_train_prints():
     from gridlstm.cli.display import ending
 
     quoted = re.search(r"how the run ended \(`([^`]*)`, `([^`]*)`,\s+`([^`]*)`\)", README)
     assert quoted, "README (Train) quotes how a run ends"
     done, early, stopped = (" ".join(q.split()).replace("N", "7") for q in quoted.groups())
-    assert ending({"status": "completed", "steps": 7, "solved": False}, 7) == done
-    assert ending({"status": "completed", "steps": 7, "solved": True}, 1000) == early
-    assert ending({"status": "interrupted", "steps": 7}, 1000) == stopped
+    assert ending(summary(status="completed", steps=7, solved=False), 7) == done
+    assert ending(summary(status="completed", steps=7, solved=True), 1000) == early
+    assert ending(summary(status="interrupted", steps=7), 1000) == stopped
 
 
 def test_the_quoted_start_up_stop_message_is_the_real_one():
@@ -115,11 +123,11 @@ def test_every_transcript_in_the_reliability_page_is_what_the_command_prints(tmp
             _same(printed, _run([*args, "--out", str(tmp_path / "diverged")]))
         elif "train.steps=600" in args:  # Ctrl-C: the line outcome() prints for that summary
             steps = int(re.search(r"after step (\d+)", printed[0]).group(1))
-            line, code = outcome({"run_dir": RUN_DIR.search(printed[0]).group(0), "status": "interrupted",
-                                  "signal": "SIGINT", "steps": steps, "checkpoint_step": steps})
+            line, code = outcome(summary(run_dir=RUN_DIR.search(printed[0]).group(0), status="interrupted",
+                                         signal="SIGINT", steps=steps, checkpoint_step=steps))
             assert (line, code) == (printed[0], 130)
         elif args[:2] == ["train", "--resume"] and len(args) == 3:  # resume a completed run
-            line, _ = outcome({"run_dir": args[2], "nothing_to_do": True, "steps": 600, "status": "completed"})
+            line, _ = outcome(summary(run_dir=args[2], nothing_to_do=True, steps=600, status="completed"))
             assert line == printed[0]
         elif args[:2] == ["train", "--resume"]:  # a changed config: real, on a tiny completed run
             tiny = tiny or _run(["train", "configs/default.yaml", "train.steps=2", "train.eval_batches=1",

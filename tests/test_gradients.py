@@ -306,7 +306,7 @@ def test_training_records_profiles_at_the_chosen_steps(tmp_path):
     cfg = load_config(tiny_config(tmp_path, "lstm"), ["train.steps=4", "train.eval_every=2",
                                                       "gradients.at_steps=[0, 2]", "gradients.seeds=2"])
     summary = train(cfg, tmp_path / "runs", "cpu", argv=["test"])
-    rows = read_csv(Path(summary["run_dir"]) / "gradients" / "profiles.csv")
+    rows = read_csv(Path(summary.run_dir) / "gradients" / "profiles.csv")
     assert list(rows[0]) == ["step", "seed", "state", "layer", "t", "norm"]
     assert sorted({int(r["step"]) for r in rows}) == [0, 2, 4]  # at_steps, then the end
     assert {r["state"] for r in rows} == {"h", "c", "x"} and {r["seed"] for r in rows} == {"0", "1"}

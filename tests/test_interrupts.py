@@ -134,7 +134,7 @@ def test_signal_at_a_random_step_then_resume_equals_uninterrupted(tmp_path, refe
         p = gridlstm(tmp_path, "train", "--resume", str(run_dir), "--device", "cpu")
         assert p.returncode == 0, p.stderr
     else:
-        assert resume(run_dir, device="cpu", argv=["test"])["status"] == "completed"
+        assert resume(run_dir, device="cpu", argv=["test"]).status == "completed"
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "completed"
     assert_same_run(run_dir, reference)
 
@@ -197,7 +197,7 @@ def test_second_signal_in_process_then_resume_is_exact(tmp_path):
         return build_config({"name": "d", "task": {"length": 10}, "model": {"hidden": 8, "layers": 1},
                              "train": {"steps": 40, "batch_size": 8, "eval_every": 10, "eval_batches": 1,
                                        "log_every": 1, "early_stop": False}})
-    ref = Path(train(cfg(), tmp_path / "ref", "cpu", argv=["test"])["run_dir"])
+    ref = Path(train(cfg(), tmp_path / "ref", "cpu", argv=["test"]).run_dir)
     stop = StopSignals()
 
     def double_ctrl_c(trainer: Trainer) -> None:
@@ -215,7 +215,7 @@ def test_second_signal_in_process_then_resume_is_exact(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["checkpoint_step"] == 20
-    assert resume(run_dir, device="cpu", argv=["test"])["status"] == "completed"
+    assert resume(run_dir, device="cpu", argv=["test"]).status == "completed"
     assert_same_run(run_dir, ref)
 
 

@@ -121,7 +121,7 @@ def test_meta_and_summary_keep_their_json_fields(reference):
     assert Meta.from_json(meta).to_json() == meta
     assert Summary.from_json(summary).to_json() == summary
     run = RunFolder.open(reference)
-    assert run.meta().status is Status.COMPLETED and run.summary()["steps"] == 24
+    assert run.meta().status is Status.COMPLETED and run.summary().steps == 24
 
 
 def test_meta_keeps_keys_it_does_not_know_and_drops_a_past_ending_on_resume():

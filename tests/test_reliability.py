@@ -97,11 +97,25 @@ def test_configs_over_the_memory_budget_are_refused(tmp_path, overrides):
     assert "over the 16 GB budget" in err and "GRIDLSTM_MEMORY_GB" in err
 
 
-def test_the_budget_can_be_raised(monkeypatch):
-    with pytest.raises(ConfigError):
-        load_config(None, ["model.hidden=8192", "model.layers=64"])
+def test_the_budget_can_be_raised(monkeypatch, tmp_path):
+    from gridlstm import limits
+    from gridlstm.train.lifecycle import start_run
+
+    cfg = load_config(None, ["model.hidden=8192", "model.layers=64"])  # reading a config never asks
+    with pytest.raises(ConfigError, match="over the 16 GB budget"):
+        start_run(cfg, tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before the run folder
     monkeypatch.setenv(ENV, "1e6")
-    assert load_config(None, ["model.hidden=8192", "model.layers=64"]).model.hidden == 8192
+    limits.require(cfg)  # fits now: no error
+
+
+def test_an_existing_run_reads_whatever_the_budget(monkeypatch, toy_run):
+    from gridlstm.runs.run import RunFolder
+
+    monkeypatch.setenv(ENV, "1e-9")  # no config fits
+    assert RunFolder.open(toy_run).config().model.hidden == 4
+    monkeypatch.setenv(ENV, "abc")
+    assert RunFolder.open(toy_run).config().train.steps == 2
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf"])
@@ -157,8 +171,8 @@ def test_task_shapes_match_tasks_py():
 @pytest.mark.parametrize("task", ["adding", "copy"])
 def test_the_estimate_is_an_upper_bound_of_what_autograd_keeps(kind, task, schedule):
     from gridlstm import limits
+    from gridlstm.factory import build
     from gridlstm.nn.model import count_parameters
-    from gridlstm.train.trainer import build
     cfg = load_config(None, [f"model.kind={kind}", "model.hidden=24", "model.layers=2", f"task.name={task}",
                              "task.length=30", "train.batch_size=8", f"model.schedule={schedule}"])
     t, model = build(cfg, torch.device("cpu"))

@@ -76,14 +76,14 @@ def interrupted_run(cfg, root: Path, at_step: int) -> Path:
             stop.signum = signal.SIGINT
 
     summary = train(cfg, root, "cpu", argv=["test"], hooks=(press_ctrl_c,), stop=stop)
-    assert summary["status"] == "interrupted" and summary["checkpoint_step"] == at_step
+    assert summary.status == "interrupted" and summary.checkpoint_step == at_step
     return Path(summary.run_dir)
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("ref")
-    return {kind: Path(train(config(model__kind=kind), root, "cpu", argv=["test"])["run_dir"])
+    return {kind: Path(train(config(model__kind=kind), root, "cpu", argv=["test"]).run_dir)
             for kind in ("grid", "lstm")}
 
 
@@ -95,7 +95,7 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, reference, kind, a
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["checkpoint_step"] == at_step
     summary = resume(run_dir, device="cpu", argv=["test"])
-    assert summary["status"] == "completed" and summary["steps"] == 40
+    assert summary.status == "completed" and summary.steps == 40
     assert_same_run(run_dir, reference[kind])
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "completed" and meta["resumes"][0]["from_step"] == at_step
@@ -109,7 +109,7 @@ def test_resume_after_a_crash_drops_rows_past_the_checkpoint(tmp_path, reference
     with open(run_dir / "metrics.csv", "a") as f:
         f.write("13,train,0.5,0.5,0.1,0.001,1.0\n14,train,0.4,0.4,0.1,0.001,1.1\n15,tra")
     (run_dir / ".checkpoint.pt.abc.tmp").write_bytes(b"half a checkpoint")
-    assert resume(run_dir, device="cpu", argv=["test"])["status"] == "completed"
+    assert resume(run_dir, device="cpu", argv=["test"]).status == "completed"
     assert_same_run(run_dir, reference["grid"])
     assert not list(run_dir.glob(".*.tmp"))
 
@@ -119,7 +119,7 @@ def test_a_run_killed_before_its_first_checkpoint_starts_over_in_its_folder(tmp_
     meta = json.loads((run_dir / "meta.json").read_text())
     (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "running"}))
     (run_dir / "checkpoint.pt").unlink()  # as if killed during the step-0 eval
-    assert resume(run_dir, device="cpu", argv=["test"])["status"] == "completed"
+    assert resume(run_dir, device="cpu", argv=["test"]).status == "completed"
     assert_same_run(run_dir, reference["grid"])
 
 
@@ -231,7 +231,7 @@ def test_missing_folder_and_folder_in_use(tmp_path):
     with FolderLock(run_dir):
         with pytest.raises(GridlstmError, match="in use by another gridlstm process"):
             resume(run_dir, device="cpu")
-    assert resume(run_dir, device="cpu")["status"] == "completed"
+    assert resume(run_dir, device="cpu").status == "completed"
 
 
 def test_checkpoint_is_plain_tensors_and_primitives(tmp_path, reference):
@@ -277,7 +277,7 @@ def poisoned_run(tmp_path, at: int, **over) -> tuple[Path, dict, list]:
 
 def test_nan_loss_stops_as_diverged_keeping_the_last_good_checkpoint(tmp_path):
     run_dir, summary, _ = poisoned_run(tmp_path, at=17)
-    assert summary["status"] == "diverged" and summary["steps"] == 16
+    assert summary.status == "diverged" and summary.steps == 16
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "diverged" and meta["error"] == "loss is nan at step 17"
     assert meta["diverged_step"] == 17
@@ -288,7 +288,7 @@ def test_nan_loss_stops_as_diverged_keeping_the_last_good_checkpoint(tmp_path):
 
 def test_on_nan_skip_skips_only_that_update_and_counts_it(tmp_path):
     run_dir, summary, snaps = poisoned_run(tmp_path, at=17, train__on_nan="skip")
-    assert summary["status"] == "completed" and summary["skipped_steps"] == 1 and summary["steps"] == 40
+    assert summary.status == "completed" and summary.skipped_steps == 1 and summary.steps == 40
     # snaps[k] = weights after step k: step 17 changed nothing, its neighbours did
     assert torch.equal(snaps[17], snaps[16])
     assert not torch.equal(snaps[16], snaps[15]) and not torch.equal(snaps[18], snaps[17])
@@ -350,9 +350,9 @@ def test_layerwise_interrupt_then_resume_equals_uninterrupted_and_meta_records_i
     """model.schedule layerwise (auto resolves to it too): fused kernels, still bit-exact on the CPU."""
     for variant in ("memory_input", "paper"):
         cfg = config(model__schedule="layerwise", model__variant=variant)
-        ref = Path(train(cfg, tmp_path / f"ref-{variant}", "cpu", argv=["test"])["run_dir"])
+        ref = Path(train(cfg, tmp_path / f"ref-{variant}", "cpu", argv=["test"]).run_dir)
         run_dir = interrupted_run(cfg, tmp_path / variant, 17)
-        assert resume(run_dir, device="cpu", argv=["test"])["status"] == "completed"
+        assert resume(run_dir, device="cpu", argv=["test"]).status == "completed"
         assert_same_run(run_dir, ref)
         for d in (ref, run_dir):
             meta = json.loads((d / "meta.json").read_text())

@@ -13,8 +13,9 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from gridlstm.cli.common import OPTIONS
 from gridlstm.cli.main import cli
-from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.errors import ConfigError, GridlstmError, ParamError
 from gridlstm.sweep.executors import import_ray, make_executor, threads_per_job
 from gridlstm.sweep.folder import open_sweep_dir
 from gridlstm.sweep.spec import parse_sweep, run_ids
@@ -160,8 +161,9 @@ def test_threads_per_job_never_oversubscribe():
 def test_executor_options_are_checked(monkeypatch):
     with pytest.raises(GridlstmError, match="--address applies only to --executor ray"):
         make_executor("local", address="auto")
-    with pytest.raises(GridlstmError, match="--executor gpu"):
-        make_executor("gpu")
+    with pytest.raises(ParamError, match="^kind=gpu: expected one of local, ray$") as e:
+        make_executor("gpu")  # the library names its parameter; the CLI its option for it
+    assert e.value.named(OPTIONS[e.value.param]) == "--executor gpu: expected one of local, ray"
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(GridlstmError, match=r"pip install '\.\[ray\]'"):
         import_ray(local=False)

@@ -229,3 +229,18 @@ def test_metrics_reach_mlflow_while_the_run_trains(tmp_path):
     live.finish(Path(summary.run_dir))
     [run] = runs(uri, "live")
     check_run(uri, run, Path(summary.run_dir))
+
+
+@needs_mlflow
+def test_a_tracking_failure_while_training_is_told_once_and_never_printed_by_the_library(tmp_path, capfd):
+    """A real MLflow error (a run id the store does not hold): the warning goes to the caller's
+    ``warn`` once, later calls do nothing, and the library itself writes nothing on stdout/stderr."""
+    from gridlstm.tracking import Tracker
+
+    told: list[str] = []
+    tracker = Tracker(store(tmp_path, "broken"), warn=told.append)
+    assert tracker.safe("end run", tracker.client.set_terminated, "0" * 32, "FINISHED") is None
+    assert tracker.broken and tracker.safe("end run", tracker.client.set_terminated, "0" * 32) is None
+    assert len(told) == 1 and told[0].startswith(f"warning: MLflow tracking at {tracker.uri} failed (end run: ")
+    out, err = capfd.readouterr()
+    assert "warning: MLflow" not in out + err

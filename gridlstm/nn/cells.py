@@ -177,7 +177,7 @@ class Cell(nn.Module):
     def layer_params(self) -> list[LayerParams]:
         """Per layer d, every transform's (W[d], b[d]): the stacked parameters unbound ONCE (their
         backward is one stack, where D separate ``W[d]`` views would zero-fill D full gradients)."""
-        per = {}
+        per: dict[str, list[tuple[Tensor, Tensor]]] = {}
         for name, tr in self.transforms().items():
             if tr.tied:
                 per[name] = [(tr.weight, tr.bias)] * self.layers

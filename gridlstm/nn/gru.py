@@ -31,6 +31,8 @@ from .layerwise import gru_sequence
 class BlockTransform(GateTransform):
     """``z = [inp; rec] (W ⊙ M) + b`` with a fixed 0/1 mask M (I+R, O): W's zero blocks stay zero."""
 
+    mask: Tensor  # a buffer (I+R, O)
+
     def __init__(self, input_size: int, recurrent_size: int, out_size: int, layers: int, tied: bool,
                  mask: Tensor):
         super().__init__(input_size, recurrent_size, out_size, layers, tied)

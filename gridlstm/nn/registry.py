@@ -162,7 +162,7 @@ def known_class(model: Mapping[str, Any]) -> Optional[type[Cell]]:
 
 def build_cell(cfg: Any) -> Cell:
     """The cell of a ModelConfig: each class's constructor takes the options it declares."""
-    cls = cell_class(cfg.kind, cfg.variant)
+    cls: Any = cell_class(cfg.kind, cfg.variant)  # each subclass's constructor has its own options
     return cls(cfg.hidden, cfg.layers, cfg.tied, **{k: getattr(cfg, k) for k in cls.options})
 
 

@@ -28,6 +28,7 @@ from gridlstm.errors import GridlstmError
 from gridlstm.nn import registry
 from gridlstm.results.collect import Run, single_task
 from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
+from gridlstm.runs.layout import GRADIENTS, PROFILES
 
 from .gradients import describe, symbol
 from .style import legend_below, new_figure, run_colors, run_markers, style, task_parameter
@@ -74,7 +75,7 @@ def _states(run: Run, available: list[str], state: Optional[str]) -> list[str]:
 
 
 def depth_axes(ax: Axes, runs: list[Run], state: Optional[str], over: str, colors,
-               source: str = "gradients.csv", when: str = "last") -> tuple[bool, bool, bool]:
+               source: str = GRADIENTS, when: str = "last") -> tuple[bool, bool, bool]:
     """Draw every run's depth profiles on ``ax``; returns which marks were used. ``source``:
     gradients.csv (gradcheck) or profiles.csv (recorded while training); ``when``: the first or
     the last training step the file holds."""
@@ -172,9 +173,9 @@ def before_after_figure(runs: list[Run]) -> Figure:
         colors = run_colors(runs)
         marks = [False, False, False]
         for ax, when in zip(panels, ("first", "last"), strict=True):
-            used = depth_axes(ax, runs, None, "scored", colors, "profiles.csv", when)
+            used = depth_axes(ax, runs, None, "scored", colors, PROFILES, when)
             marks = [a or b for a, b in zip(marks, used, strict=True)]
-            steps = sorted({(r.gradients("profiles.csv").steps[0 if when == "first" else -1]) for r in runs})
+            steps = sorted({(r.gradients(PROFILES).steps[0 if when == "first" else -1]) for r in runs})
             ax.set_title(("before training" if when == "first" else "after training")
                          + f" (step {', '.join(map(str, steps))})", fontsize=12)
         panels[0].set_ylabel("‖∂ℓ/∂state[T, d]‖₂ (per example, batch mean; log scale)")

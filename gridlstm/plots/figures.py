@@ -23,7 +23,7 @@ from typing import Optional
 
 from matplotlib.figure import Figure
 
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.results.collect import Run
 
 from .depth import depth_figure
@@ -40,8 +40,7 @@ def output_paths(runs: list[Run], what: str, out: Optional[Path], per_run: bool)
     """Where each figure goes (one per run when ``per_run``, else one for all runs)."""
     if out is not None:
         if out.suffix.lower() not in FORMATS:
-            raise GridlstmError(f"--out {out}: the suffix picks the format; use one of "
-                                f"{', '.join(FORMATS)}")
+            raise ParamError("out", out, f"the suffix picks the format; use one of {', '.join(FORMATS)}")
         if per_run and len(runs) > 1:
             raise GridlstmError(f"--what {what} draws one figure per run and --out names one file: "
                                 "give one run, or leave --out out to write RUN/plots/ for each")
@@ -67,7 +66,7 @@ def make_figures(runs: list[Run], what: str, state: Optional[str] = None, layer:
     """Build the figures of kind ``what`` for ``runs`` (one, or one per run for heatmap/profiles).
     ``state`` None: h for gradients/profiles, every depth-carrying state for depth."""
     if what not in WHAT:
-        raise GridlstmError(f"--what {what}: expected one of {', '.join(WHAT)}")
+        raise ParamError("what", what, f"expected one of {', '.join(WHAT)}")
     with style():
         if what == "depth":
             return [depth_figure(runs, state, mean_t)]
@@ -90,7 +89,7 @@ def plot(runs: list[Run], what: str, out: Optional[Path] = None, state: Optional
     if not runs:
         raise GridlstmError("no runs to plot")
     if not 30 <= dpi <= 600:
-        raise GridlstmError(f"--dpi {dpi}: expected 30..600 (pixels per inch; {DPI} by default)")
+        raise ParamError("dpi", dpi, f"expected 30..600 (pixels per inch; {DPI} by default)")
     paths = output_paths(runs, what, out, per_run=what in ("heatmap", "profiles"))
     figures = make_figures(runs, what, state, layer, x_axis, mean_t)
     return [save(fig, path, dpi) for fig, path in zip(figures, paths, strict=True)]

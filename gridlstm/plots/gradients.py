@@ -19,10 +19,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.nn import registry
 from gridlstm.probe.zeros import UNDERFLOW, underflow_step
 from gridlstm.results.collect import Curve, GradientTable, Run, single_task
+from gridlstm.runs.layout import GRADIENTS, PROFILES
 
 from .kinds import X_AXES
 from .style import legend_below, new_figure, run_colors, run_labels, run_markers, task_parameter
@@ -55,7 +56,7 @@ def pick_layer(run: Run, table: GradientTable, state: str, layer: Optional[int],
 
 def resolve_x_axis(runs: list[Run], x_axis: str) -> str:
     if x_axis not in X_AXES:
-        raise GridlstmError(f"--x {x_axis}: expected one of {', '.join(X_AXES)}")
+        raise ParamError("x_axis", x_axis, f"expected one of {', '.join(X_AXES)}")
     if x_axis == "auto":
         return "steps-back" if all(r.scores == "last" for r in runs) else "timestep"
     return x_axis
@@ -115,7 +116,7 @@ def gradients_figure(runs: list[Run], state: str = "h", layer: Optional[int] = N
     task = single_task(runs, "gradients")
     x_axis = resolve_x_axis(runs, x_axis)
     tables = [r.gradients() for r in runs]
-    layers = [pick_layer(r, tab, state, layer, "gradients.csv")
+    layers = [pick_layer(r, tab, state, layer, GRADIENTS)
               for r, tab in zip(runs, tables, strict=True)]
     fig = new_figure(11, 5.2)
     ax = fig.add_subplot()
@@ -179,6 +180,7 @@ def heatmap_figure(run: Run) -> Figure:
     grey = "; grey: exactly 0" if (values == 0).any() else ""
     axes[-1].set_xlabel(f"timestep t (steps; {where}{grey})")
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    assert image is not None  # one image per state, and there is at least one state
     bar = fig.colorbar(image, ax=list(axes), location="right", shrink=0.95,
                        ticks=LogLocator(base=10, numticks=12), format=LogFormatterSciNotation())
     bar.set_label("‖∂ℓ/∂state[t, d]‖₂ (log scale)")  # the ticks are the norms, 10^k
@@ -189,8 +191,8 @@ def heatmap_figure(run: Run) -> Figure:
 def profiles_figure(run: Run, state: str = "h", layer: Optional[int] = None,
                     x_axis: str = "auto", max_lines: int = 8) -> Figure:
     """The profiles recorded during training: one line per training step, light (early) to dark."""
-    table = run.gradients("profiles.csv")
-    lay = pick_layer(run, table, state, layer, "profiles.csv")
+    table = run.gradients(PROFILES)
+    lay = pick_layer(run, table, state, layer, PROFILES)
     x_axis = resolve_x_axis([run], x_axis)
     steps = table.steps
     if len(steps) > max_lines:
@@ -227,12 +229,12 @@ def profiles_compare_figure(runs: list[Run], state: str = "h", x_axis: str = "au
     ax.set_yscale("log")
     any_band = any_zero = False
     for run, color, label in zip(runs, run_colors(runs), run_labels(runs), strict=True):
-        table = run.gradients("profiles.csv")
-        lay = pick_layer(run, table, state, None, "profiles.csv")
+        table = run.gradients(PROFILES)
+        lay = pick_layer(run, table, state, None, PROFILES)
         for step, ls in ((table.steps[0], ":"), (table.steps[-1], "-")):
             curve = table.curve(state, lay, step)
             line, band, zero = draw_curve(ax, x_values(curve, x_axis), curve, color, f"{label}, step {step}")
-            line.set_linestyle(ls)
+            line.set_linestyle(ls)  # type: ignore[arg-type]  # ':' and '-' are in matplotlib's Literal
             any_band, any_zero = any_band or band, any_zero or zero
     lengths = sorted({r.length for r in runs})
     ax.set_title(f"Gradient over time before and after training: {task}, {task_parameter(task, lengths)}")

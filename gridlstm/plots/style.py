@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,7 +17,7 @@ from gridlstm.results.collect import Run
 
 from .kinds import DPI
 
-STYLE = {
+STYLE: dict[Any, Any] = {
     "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10.5,
     "xtick.labelsize": 11, "ytick.labelsize": 11, "axes.grid": True, "grid.alpha": 0.3,
     "axes.spines.top": False, "axes.spines.right": False, "savefig.dpi": DPI, "figure.dpi": DPI,
@@ -77,7 +77,7 @@ def run_colors(runs: list[Run]) -> list[tuple[float, ...]]:
     nn/registry.py); the n runs of a kind get n shades, darkest first."""
     import matplotlib as mpl
 
-    colors = []
+    colors: list[tuple[float, ...]] = []
     for r in runs:
         same = [x for x in runs if x.kind == r.kind]
         i, n = same.index(r), len(same)

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gridlstm.nn.cells import Cell, Memory
+from gridlstm.nn.model import RecurrentModel
 
 from .gradients import memory_gates
 from .zeros import UNDERFLOW, structural_zero_step, underflow_step
@@ -104,6 +105,8 @@ def rnn_bound_holds(g: np.ndarray, gamma_sigma: float) -> bool:
 
 # ----------------------------------------------------------------------------- theory
 
+HOLDS: dict[Any, str] = {True: "holds at every step", False: "VIOLATED"}  # bound_holds → text
+
 
 @dataclass
 class Theory:
@@ -121,17 +124,22 @@ class Theory:
     slowest_log10_forget: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def _bound_matrices(cell: Cell) -> list[Tensor]:
+    bound = cell.jacobian_bound()
+    return list(bound.matrices) if bound is not None else []
+
+
 def sigma_max(cell: Cell) -> np.ndarray:
-    """σ_max(W_hh) per layer: the bound's factor."""
-    return np.array([torch.linalg.matrix_norm(W, ord=2).item() for W in cell.jacobian_bound().matrices])
+    """σ_max(W_hh) per layer: the bound's factor (empty for a cell without a bound)."""
+    return np.array([torch.linalg.matrix_norm(W, ord=2).item() for W in _bound_matrices(cell)])
 
 
 def spectral_radius(cell: Cell) -> np.ndarray:
     """max |λ(W_hh)| per layer: the long-run growth factor of products of W_hh (≤ σ_max)."""
-    return np.array([torch.linalg.eigvals(W).abs().max().item() for W in cell.jacobian_bound().matrices])
+    return np.array([torch.linalg.eigvals(W).abs().max().item() for W in _bound_matrices(cell)])
 
 
-def theory(model: nn.Module, x: Tensor, states: Optional[dict[str, Tensor]]) -> Theory:
+def theory(model: RecurrentModel, x: Tensor, states: Optional[dict[str, Tensor]]) -> Theory:
     """What the cell declares: σ_max and γ of a Jacobian bound (rnn); the mean gate per layer of
     each gated memory (lstm and grid: forget gates; gru: update gates), from the captured states."""
     cell = model.cell
@@ -181,12 +189,12 @@ def summary_row(state: str, layer: int, per_seed: list[np.ndarray], tiny: float,
     d = layer - 1
     memory = theories[0].memories.get(state) if theories else None
     if theories and state == theories[0].bound_state:
-        sig = [th.sigma_max[d] for th in theories]
-        gamma = theories[0].gamma
+        sig = [cast(np.ndarray, th.sigma_max)[d] for th in theories]
+        gamma = cast(float, theories[0].gamma)  # set with bound_state
         row.update(theory_kind="sigma_max_bound", sigma_max=_mean(sig), gamma=gamma,
                    theory_slope=_mean([math.log10(gamma * s) for s in sig]),
                    vanishing_sufficient=bool(_mean(sig) < 1.0 / gamma),
-                   spectral_radius=_mean([th.spectral_radius[d] for th in theories]))
+                   spectral_radius=_mean([cast(np.ndarray, th.spectral_radius)[d] for th in theories]))
         if top and last_step:
             row["bound_holds"] = all(rnn_bound_holds(g, gamma * s) for g, s in zip(per_seed, sig, strict=True))
     elif memory is not None and state in theories[0].forget:
@@ -214,7 +222,7 @@ def theory_lines(rows: list[dict[str, Any]], per_seed: dict[tuple[str, int], lis
         memory = memories.get(r["state"]) if r["theory_kind"] else None
         where = f"layer {r['layer']}, {r['state']}"
         if r["theory_kind"] == "sigma_max_bound":
-            holds = {True: "holds at every step", False: "VIOLATED"}.get(r.get("bound_holds"),
+            holds = HOLDS.get(r.get("bound_holds"),
                                                                        "not checked (not the top layer "
                                                                        "of a last-step loss)")
             lines.append(

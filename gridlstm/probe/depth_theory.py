@@ -27,15 +27,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from gridlstm.formatting import markdown_table
 from gridlstm.nn.cells import Cell, States
-from gridlstm.results.collect import GradientTable
+from gridlstm.nn.model import RecurrentModel
 from gridlstm.results.depth import FLT_MIN, depth_decay, depth_profile, depth_states
+from gridlstm.runs.tables import GradientTable
 
 from .gradients import block_inputs
 
@@ -74,14 +76,15 @@ def block_jacobian(cell: Cell, below: States, left: States, d: int, state: str) 
     return jac.detach().permute(1, 0, 2)
 
 
-def depth_theory(model: nn.Module, x: Tensor, states: dict[str, Tensor]) -> DepthTheory:
+def depth_theory(model: RecurrentModel, x: Tensor, states: dict[str, Tensor]) -> DepthTheory:
     """The depth theory of one seed on the measured batch: x (B, T, I) and the captured states
     (T, D, B, H) of the same forward pass (Profile.states)."""
     cell: Cell = model.cell
     B = x.shape[0]
     th = DepthTheory(carrier=cell.depth_carrier)
     depth_memories = [n for n, m in cell.memories.items() if m.along == "depth"]
-    norms, gates = [], {n: [] for n in depth_memories}
+    norms: list[np.ndarray] = []
+    gates: dict[str, list[np.ndarray]] = {n: [] for n in depth_memories}
     with torch.no_grad():
         px = model.proj(x).transpose(0, 1)  # (T, B, H)
     for d in range(cell.layers):
@@ -111,6 +114,7 @@ DEPTH_FIELDS = ("state", "top_layer", "decades", "decades_std", "underflow", "se
                 "theory_kind", "theory_per_layer", "reference_kind", "reference_per_layer", "bound_decades",
                 "bound_holds", "predicted_decades", "predicted_per_layer", "decades_over_predicted", "sigma1_decades",
                 "directions_1e-3", "directions_1e-6")
+HOLDS: dict[Any, str] = {True: "holds in every seed", False: "VIOLATED"}  # bound_holds → text
 THEORY_TEXT = {"jacobian_bound": "‖J_d‖₂ bound (lost ≥)", "depth_forget_gate": "depth forget gate f′"}
 
 
@@ -126,7 +130,7 @@ def _jacobian_theory(row: dict[str, Any], theories: list[DepthTheory], per_seed:
                      low: np.ndarray, top: int) -> None:
     """Fill ``row`` with the ‖J_d‖ prediction over layers 2..top.  per_seed: (S,) measured decades;
     low: (S,) g[T, 1] (an underflowing seed's decades are clipped at FLT_MIN: not checked)."""
-    logs = [th.log10_jacobian[1:top] for th in theories]                         # each (top-1, B)
+    logs = [cast(np.ndarray, th.log10_jacobian)[1:top] for th in theories]                         # each (top-1, B)
     typical = [np.log10(np.mean(10.0 ** lg, axis=1)).sum() for lg in logs]      # Σ_d log10 mean_b ‖J‖
     bound = np.array([lg.sum(0).max() for lg in logs])                          # max_b Σ_d log10 ‖J_b‖
     row.update(theory_kind="jacobian_bound", theory_per_layer=-float(np.mean(typical)) / (top - 1),
@@ -136,7 +140,8 @@ def _jacobian_theory(row: dict[str, Any], theories: list[DepthTheory], per_seed:
         row["bound_holds"] = bool(np.all(per_seed[checked] >= -bound[checked] - BOUND_TOL))
     if theories[0].log10_input_sigma is not None:
         row.update(reference_kind="input_weight_bound",
-                   reference_per_layer=-float(np.mean([th.log10_input_sigma[1:top].mean() for th in theories])))
+                   reference_per_layer=-float(np.mean([cast(np.ndarray, th.log10_input_sigma)[1:top].mean()
+                                                      for th in theories])))
 
 
 def _gate_theory(row: dict[str, Any], theories: list[DepthTheory], state: str, top: int) -> None:
@@ -223,7 +228,7 @@ def depth_lines(depth: list[dict[str, Any]]) -> list[str]:
     for r in depth:
         where = f"{r['state']} (layers {r['top_layer']} → 1)"
         if r["theory_kind"] == "jacobian_bound":
-            holds = {True: "holds in every seed", False: "VIOLATED"}.get(r.get("bound_holds"),
+            holds = HOLDS.get(r.get("bound_holds"),
                                                                        "not checked (layer 1 underflows)")
             line = (f"{where}: measured {r['decades']:.4g} decades lost; per-example bound −max_b Σ_d "
                     f"log10 ‖J_d,b‖₂ = {r['bound_decades']:.4g} (seed mean) {holds}; typical ‖J_d‖ "
@@ -245,6 +250,5 @@ def depth_markdown(depth: list[dict[str, Any]]) -> list[str]:
         return []
     headers = depth_headers(depth)
     lines = ["", "## Decay along depth at the scored step", "", DEPTH_LEGEND + ". Every column: depth.csv.", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(depth_row_cells(r, headers)) + " |" for r in depth]
+             *markdown_table(headers, [depth_row_cells(r, headers) for r in depth]).splitlines()]
     return lines + [""] + [f"- {t}" for t in depth_lines(depth)]

@@ -27,14 +27,24 @@ import torch
 
 from gridlstm import compose, limits
 from gridlstm.config import Config, dump_config, load_config
-from gridlstm.errors import ConfigError, GridlstmError
-from gridlstm.formatting import csv_text
+from gridlstm.errors import ConfigError, GridlstmError, ParamError
+from gridlstm.factory import build, resolve_device
+from gridlstm.formatting import csv_text, markdown_table
 from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.runs.files import check_folder, new_folders
 from gridlstm.runs.folder import atomic_write_text, fresh_run_dir, load_checkpoint, utc_now, write_json
+from gridlstm.runs.layout import (
+    BEST,
+    CHECKPOINT,
+    CONFIG,
+    DEPTH,
+    GRADIENT_SUMMARY,
+    GRADIENTS,
+    GRADIENTS_DIR,
+    META,
+)
 from gridlstm.tasks import Task
-from gridlstm.train.trainer import build, resolve_device
 
 from . import decay, depth_theory, spectrum_summary
 from .gradients import GRADIENT_FIELDS, measure, profile_rows
@@ -60,16 +70,16 @@ def describe_model(m: dict[str, Any]) -> str:
     return f"{registry.describe(m)} (hidden={m['hidden']}, layers={m['layers']})"
 
 
-CHECKPOINTS = {"last": "checkpoint.pt", "best": "best.pt"}
+CHECKPOINTS = {"last": CHECKPOINT, "best": BEST}
 # where a run folder's measurement goes: each checkpoint its own folder, so neither overwrites the other
-GRADIENT_DIRS = {"checkpoint.pt": "gradients", "best.pt": "gradients-best"}
+GRADIENT_DIRS = {CHECKPOINT: GRADIENTS_DIR, BEST: f"{GRADIENTS_DIR}-best"}
 
 
 def load_source(path: Optional[Path], overrides: list[str], which: str = "last") -> Source:
     """A YAML config, or a run folder holding config.yaml and checkpoint.pt (``which="last"``) or
     best.pt (``"best"``, the step of the best eval metric); one-line errors."""
     if which not in CHECKPOINTS:
-        raise GridlstmError(f"--from {which}: expected one of {', '.join(CHECKPOINTS)}")
+        raise ParamError("which", which, f"expected one of {', '.join(CHECKPOINTS)}")
     if path is not None and not path.exists():  # a shipped config by name (adding_rnn)
         with contextlib.suppress(ConfigError):
             path = compose.find_config(path)
@@ -79,9 +89,9 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
         raise GridlstmError(f"no such run folder or config: {path} (give a run folder from "
                             "`gridlstm train` or a YAML config such as configs/adding_rnn.yaml)")
     check_folder(path)
-    if not (path / "config.yaml").is_file():
+    if not (path / CONFIG).is_file():
         raise GridlstmError(f"{path} is not a run folder: it has no config.yaml")
-    cfg = load_config(path / "config.yaml", overrides)
+    cfg = load_config(path / CONFIG, overrides)
     file = path / CHECKPOINTS[which]
     if which == "best" and not file.is_file():
         raise GridlstmError(f"{path} has no best.pt (runs trained before gridlstm kept the best "
@@ -144,12 +154,12 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
     """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory (and, with
     ``spectrum``, the Lyapunov spectrum of the same batches: spectrum_summary.py)."""
     if seeds < 1:
-        raise GridlstmError(f"--seeds {seeds}: expected a positive number of measurement seeds")
+        raise ParamError("seeds", seeds, "expected a positive number of measurement seeds")
     cfg = source.cfg
+    limits.require(cfg)
+    if batch:  # --batch is not part of the config
+        limits.require(cfg, batch, f"--batch {batch}")
     batch = batch or cfg.train.batch_size
-    too_big = limits.check(cfg, batch)  # --batch is not part of the config the check already saw
-    if too_big:
-        raise ConfigError([f"--batch {batch}: {too_big}"])
     dev = resolve_device(device)
     rows, theories, depth_theories = [], [], []
     task = None
@@ -166,6 +176,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
         rows += profile_rows(profile, source.step, seed)
         if spectra is not None:
             spectra.add(model, x, profile.states, seed)
+    assert task is not None  # seeds >= 1 (checked above)
     tiny = torch.finfo(next(model.parameters()).dtype).tiny
     per_seed = by_steps_back(rows)
     last_step = task.scores == "last"
@@ -203,7 +214,7 @@ def target_folder(source: Source, out: Optional[Path]) -> Optional[Path]:
     if out is not None:
         return out
     if source.kind == "run":
-        return source.path / GRADIENT_DIRS[source.checkpoint or "checkpoint.pt"]
+        return source.path / GRADIENT_DIRS[source.checkpoint or CHECKPOINT]
     return None
 
 
@@ -215,8 +226,8 @@ def write_to(result: GradcheckResult, source: Source, out: Optional[Path],
     folder = target_folder(source, out)
     if folder is not None:
         return folder, write_outputs(result, folder)
-    with fresh_run_dir(out_root / "gradcheck", source.cfg.run_name, "config.yaml", dump_config(source.cfg)) as run_dir:
-        return run_dir / "gradients", write_outputs(result, run_dir / "gradients")
+    with fresh_run_dir(out_root / "gradcheck", source.cfg.run_name, CONFIG, dump_config(source.cfg)) as run_dir:
+        return run_dir / GRADIENTS_DIR, write_outputs(result, run_dir / GRADIENTS_DIR)
 
 
 SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_value", "first_last_ratio",
@@ -300,9 +311,7 @@ def summary_markdown(result: GradcheckResult) -> str:
              "where g > 0 instead (ref_step in summary.csv). Full data: gradients.csv; every column: "
              "summary.csv.", ""]
     shown, headers = columns(result)
-    lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for r in result.summary:
-        lines.append("| " + " | ".join(cell(r, k) for k in shown) + " |")
+    lines += markdown_table(headers, [[cell(r, k) for k in shown] for r in result.summary]).splitlines()
     lines += ["", "## Theory beside measurement", ""] + [f"- {t}" for t in result.theory]
     lines += depth_theory.depth_markdown(result.depth)
     if result.spectrum_lines:
@@ -315,16 +324,16 @@ def write_outputs(result: GradcheckResult, out_dir: Path) -> list[Path]:
     """gradients.csv, summary.csv, summary.md, (depth.csv,) meta.json in ``out_dir``; returns their
     paths.  depth.csv only for a model with more than one layer."""
     files = {
-        "gradients.csv": csv_text(result.rows, GRADIENT_FIELDS),
-        "summary.csv": csv_text(result.summary, decay.SUMMARY_FIELDS),
+        GRADIENTS: csv_text(result.rows, GRADIENT_FIELDS),
+        GRADIENT_SUMMARY: csv_text(result.summary, decay.SUMMARY_FIELDS),
         "summary.md": summary_markdown(result),
     }
     if result.depth:
-        files["depth.csv"] = csv_text(result.depth, depth_theory.DEPTH_FIELDS)
+        files[DEPTH] = csv_text(result.depth, depth_theory.DEPTH_FIELDS)
     if result.spectrum:
         files["spectrum.csv"] = csv_text(result.spectrum, spectrum_summary.SPECTRUM_FIELDS)
     with new_folders(out_dir):  # a failure before the first file leaves no empty folder
         for name, text in files.items():
             atomic_write_text(out_dir / name, text)
-        write_json(out_dir / "meta.json", result.meta)
-    return [out_dir / n for n in (*files, "meta.json")]
+        write_json(out_dir / META, result.meta)
+    return [out_dir / n for n in (*files, META)]

@@ -33,16 +33,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
-from gridlstm.config import Config
-from gridlstm.formatting import csv_text
 from gridlstm.nn.cells import Cell, States
-from gridlstm.runs.records import FINISHED
+from gridlstm.nn.model import RecurrentModel
+from gridlstm.runs.layout import GRADIENT_COLUMNS
 from gridlstm.tasks import Task
 
 
@@ -155,7 +153,7 @@ def block_totals(cell: Cell, below: States, left: States, out: States, lo: int, 
         return torch.autograd.grad(states, states, grad_outputs=out)
 
 
-def total_gradients(model: nn.Module, x: Tensor, states: dict[str, Tensor],
+def total_gradients(model: RecurrentModel, x: Tensor, states: dict[str, Tensor],
                     outgoing: dict[str, Tensor]) -> dict[str, Tensor]:
     """Outgoing gradients plus the uses inside each block, layer by layer.  All (T, D, B, H); x: (B, T, I)."""
     cell, names = model.cell, model.cell.state_names
@@ -173,7 +171,7 @@ def total_gradients(model: nn.Module, x: Tensor, states: dict[str, Tensor],
     return totals
 
 
-def memory_gates(model: nn.Module, x: Tensor, states: dict[str, Tensor]) -> dict[str, Tensor]:
+def memory_gates(model: RecurrentModel, x: Tensor, states: dict[str, Tensor]) -> dict[str, Tensor]:
     """memory state → its gate at every (t, d) (T, D, B, H), by the cell's reference formulation on
     the captured states (cells.py ``memories``: an LSTM's forget gates, a GRU's update gates).
     x: (B, T, I); states[name]: (T, D, B, H)."""
@@ -201,7 +199,7 @@ def frozen_parameters(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def probe_gradients(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> ProbeGradients:
+def probe_gradients(model: RecurrentModel, task: Task, x: Tensor, y: Tensor) -> ProbeGradients:
     """One forward and one backward of the task loss through the probe, then the in-block terms.
 
     The model's parameter ``.grad`` fields are left untouched (``autograd.grad``, not ``backward``),
@@ -242,7 +240,7 @@ class Profile:
     states: dict[str, Tensor]
 
 
-def measure(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Profile:
+def measure(model: RecurrentModel, task: Task, x: Tensor, y: Tensor) -> Profile:
     """g[t, d] = mean_b ‖∂ℓ_b/∂state_b[t, d]‖₂ for every state kind, and mean_b ‖∂ℓ_b/∂x_b[t]‖₂.
 
     Cost: one forward (plus one zero add per state) and one backward; this is what the bench times
@@ -256,7 +254,7 @@ def measure(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Profile:
 
 # ----------------------------------------------------------------------------- gradients.csv rows
 
-GRADIENT_FIELDS = ("step", "seed", "state", "layer", "t", "norm")
+GRADIENT_FIELDS = GRADIENT_COLUMNS
 
 
 def profile_rows(profile: Profile, step: int, seed: int) -> list[dict[str, Any]]:
@@ -272,41 +270,3 @@ def profile_rows(profile: Profile, step: int, seed: int) -> list[dict[str, Any]]
         rows.append({"step": step, "seed": seed, "state": "x", "layer": 0, "t": t + 1,
                      "norm": profile.x[t].item()})
     return rows
-
-
-# ----------------------------------------------------------------------------- during training
-
-
-class GradientRecorder:
-    """Trainer hook: appends profiles to RUN_DIR/gradients/profiles.csv at ``gradients.at_steps``
-    and, with ``gradients.at_end``, at the last step: ``train.steps``, or where the run stopped
-    early (``finish``, called after the run; an interrupted run is not held up for it)."""
-
-    def __init__(self, cfg: Config, run_dir: Path):
-        self.cfg, self.path = cfg, run_dir / "gradients" / "profiles.csv"
-        self.recorded: set[int] = set()
-
-    def __call__(self, trainer: Any) -> None:
-        g = self.cfg.gradients
-        if trainer.step in g.at_steps or (g.at_end and trainer.step == self.cfg.train.steps):
-            self.record(trainer.model, trainer.task, trainer.step, trainer.device)
-
-    def finish(self, trainer: Any, status: str) -> None:
-        if self.cfg.gradients.at_end and status in FINISHED:
-            self.record(trainer.model, trainer.task, trainer.step, trainer.device)
-
-    def record(self, model: nn.Module, task: Task, step: int, device: torch.device) -> None:
-        if step in self.recorded:
-            return
-        g = self.cfg.gradients
-        rows = []
-        for i in range(g.seeds):
-            seed = self.cfg.seed + i
-            x, y = task.sample(g.batch_size or self.cfg.train.batch_size, torch.Generator().manual_seed(seed))
-            rows += profile_rows(measure(model, task, x.to(device), y.to(device)), step, seed)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as f:
-            f.write(csv_text(rows, GRADIENT_FIELDS, header=new))
-            f.flush()
-        self.recorded.add(step)

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, cast
 
 import torch
 from torch import Tensor, nn
@@ -85,10 +85,10 @@ def check_cell(label: str, cell: Cell, batch: int = 2, seed: int = 0) -> Check:
         v = [rand(*o.shape) for o in f(*inputs)]
 
         def scalar(*args: Tensor, v: list[Tensor] = v) -> Tensor:
-            return sum((o * w).sum() for o, w in zip(f(*args), v, strict=True))
+            return cast(Tensor, sum((o * w).sum() for o, w in zip(f(*args), v, strict=True)))
 
         grads = torch.autograd.grad(scalar(*inputs), inputs, allow_unused=True, materialize_grads=True)
-        analytic = sum((g * d).sum() for g, d in zip(grads, u, strict=True)).item()
+        analytic = cast(Tensor, sum((g * d).sum() for g, d in zip(grads, u, strict=True))).item()
         with torch.no_grad():
             plus = scalar(*[t + EPS * d for t, d in zip(inputs, u, strict=True)]).item()
             minus = scalar(*[t - EPS * d for t, d in zip(inputs, u, strict=True)]).item()
@@ -142,7 +142,8 @@ def check_probe(label: str, model: RecurrentModel, task: Task, batch: int = 3, e
     pg = probe_gradients(model, task, x, y)
     gates = memory_gates(model, x, pg.states)  # each (T, D, B, H)
     memories = model.cell.memories
-    B, worst, kinds = x.shape[0], 0.0, {"total": [], "outgoing": []}
+    kinds: dict[str, list[str]] = {"total": [], "outgoing": []}
+    B, worst = x.shape[0], 0.0
 
     def fd(i: int, t: int, d: int, b: int, j: int) -> float:
         plus = _loss(model, task, x, y, Nudge(i, t, d, b, j, FD_EPS))

@@ -31,6 +31,7 @@ import numpy as np
 
 from gridlstm.nn import registry
 from gridlstm.probe.zeros import UNDERFLOW
+from gridlstm.runs.layout import GRADIENTS
 
 from .collect import GradientTable, Run
 
@@ -155,7 +156,7 @@ def depth_decay(profile: DepthProfile) -> DepthDecay:
 def run_depth_decay(run: Run, state: Optional[str] = None) -> Optional[DepthDecay]:
     """The depth decay of ``state`` (default: the hidden depth-carrying one) at the scored step of
     the latest weights in RUN's gradients.csv; None without gradients or with one layer."""
-    if not run.gradient_file("gradients.csv").is_file():
+    if not run.gradient_file(GRADIENTS).is_file():
         return None
     table = run.gradients()
     state = state or depth_hidden(table.states, run.config["model"])

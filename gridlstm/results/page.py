@@ -23,8 +23,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from gridlstm.errors import GridlstmError
 from gridlstm.nn import registry
 from gridlstm.probe.decay import decay_stats
+from gridlstm.runs.layout import PROFILES
 from gridlstm.runs.run import RunFolder
 
 from .collect import Run
@@ -54,7 +56,7 @@ class Outcome:
 
 
 def _decades_depth(run: Run, step: int) -> Optional[float]:
-    table = run.gradients("profiles.csv")
+    table = run.gradients(PROFILES)
     state = depth_hidden(table.states, run.config["model"])
     if state not in table.states or len(table.layers(state)) < 2:
         return None
@@ -63,7 +65,7 @@ def _decades_depth(run: Run, step: int) -> Optional[float]:
 
 def _slope_time(run: Run, step: int) -> Optional[float]:
     """Decades per step back of the top layer's h (probe/decay.py's fit: up to the underflow)."""
-    table = run.gradients("profiles.csv")
+    table = run.gradients(PROFILES)
     curve = table.curve("h", max(table.layers("h")), step)
     g = curve.mid[np.argsort(-curve.t)]                    # (T,) steps back: g[0] at the scored step
     slope = decay_stats(g, FLT_MIN)["slope_decades_per_step"]
@@ -79,13 +81,17 @@ def _init(cfg: Any) -> str:
 
 
 def outcome(path: Any) -> Outcome:
-    folder, run = RunFolder.open(path), Run(path)
+    run = Run(RunFolder.open(path).path)  # one reader: the view's own RunFolder
+    folder = run.folder
     s, cfg = folder.summary(), folder.config()
+    if s is None:
+        raise GridlstmError(f"{folder.path} has not finished (no summary.json): train it first")
     chance = s.chance_heldout or s.chance
-    depth = time = (None, None)
+    depth: tuple[Optional[float], Optional[float]] = (None, None)
+    time = depth
     first = last = None
-    if run.gradient_file("profiles.csv").is_file():
-        steps = run.gradients("profiles.csv").steps
+    if run.gradient_file(PROFILES).is_file():
+        steps = run.gradients(PROFILES).steps
         first, last = steps[0], steps[-1]
         depth = (_decades_depth(run, first), _decades_depth(run, last))
         time = (_slope_time(run, first), _slope_time(run, last))
@@ -103,7 +109,7 @@ def best(outcomes: list[Outcome], figure: str) -> Optional[int]:
         slopes = [o.time[1] for o in outcomes]   # negative: decades lost per step
         if any(v is None for v in slopes):
             return None
-        return int(np.argmax(slopes))
+        return int(np.argmax(np.array(slopes, dtype=float)))
     solved = [i for i, o in enumerate(outcomes) if o.solved]
     if solved:
         return min(solved, key=lambda i: outcomes[i].samples)

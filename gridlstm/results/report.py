@@ -32,11 +32,11 @@ import io
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
 
-from .collect import Run, read_csv
+from .collect import Run
 from .columns import COLUMNS, FORMATS, KEYS, SAME_AS_COLUMN, VIEW, Column, finite  # noqa: F401  (FORMATS, KEYS: report's API)
 from .depth import depth_hidden, run_depth_decay
 from .differ import configs, differing_keys, shared_items, short_names, value_text
@@ -73,8 +73,7 @@ class Table:
         if chosen:
             unknown = [k for k in chosen if k not in by_key]
             if unknown:
-                raise GridlstmError(f"--columns {','.join(unknown)}: expected keys among "
-                                    f"{', '.join(by_key)}")
+                raise ParamError("columns", ",".join(unknown), f"expected keys among {', '.join(by_key)}")
             return [by_key[k] for k in chosen]
         if not view:
             return self.all_columns(repeated)
@@ -100,23 +99,18 @@ def top_h_row(run: Run) -> Optional[dict[str, Any]]:
 
 def depth_prediction(run: Run) -> Optional[float]:
     """depth.csv's predicted decades lost per layer (the spectrum's) of the hidden depth carrier."""
-    path = run.gradient_file("depth.csv")
-    if not path.is_file():
+    rows = run.folder.gradient_depth()
+    if not rows:
         return None
-    _, rows = read_csv(path, "rewrite it with: gridlstm gradcheck RUN --spectrum")
-    states = [r.get("state") for r in rows]
-    want = depth_hidden([s for s in states if s], run.config["model"])
+    want = depth_hidden([str(r["state"]) for r in rows if r.get("state")], run.config["model"])
     value = next((r.get("predicted_per_layer") for r in rows if r.get("state") == want), None)
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+    return value if finite(value) else None
 
 
 def run_summary(run: Run) -> dict[str, Any]:
     """summary.json; for a run still training (or killed) the same keys from config.yaml and the
     last eval row of metrics.csv; for a gradcheck of a config (never trained) from config.yaml."""
-    if (run.path / "summary.json").is_file():
+    if run.folder.summary_file.is_file():
         return run.summary
     m, facts = run.config["model"], run.task_facts
     s: dict[str, Any] = {
@@ -126,7 +120,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "layers": m.get("layers"), "hidden": m.get("hidden"), "chance": facts["chance"],
         "metric_name": facts["metric"], "steps": run.gradient_meta.get("step", 0) if not run.trained else None,
     }
-    evals = [r for r in run.metrics if r["split"] == "eval"] if (run.path / "metrics.csv").is_file() else []
+    evals = [r for r in run.metrics if r["split"] == "eval"] if run.folder.metrics_file.is_file() else []
     if evals:
         last = evals[-1]
         s.update(steps=last["step"], wall_seconds=last["seconds"], eval_loss=last["loss"],
@@ -173,7 +167,7 @@ def sort_rows(rows: list[dict[str, Any]], sort: Optional[str], extra: tuple[str,
         return rows
     key, desc = (sort[1:], True) if sort.startswith("-") else (sort, False)
     if key not in KEYS + extra:
-        raise GridlstmError(f"--sort {sort}: expected one of {', '.join(KEYS + extra)} (prefix - for descending)")
+        raise ParamError("sort", sort, f"expected one of {', '.join(KEYS + extra)} (prefix - for descending)")
     present = [r for r in rows if r[key] is not None]
     blank = [r for r in rows if r[key] is None]
     return sorted(present, key=lambda r: (str(type(r[key])), r[key]), reverse=desc) + blank

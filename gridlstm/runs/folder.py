@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
 import torch
+from filelock import FileLock, Timeout
 
 from gridlstm.errors import GridlstmError
 from gridlstm.runs.files import new_folders, open_regular, read_text
@@ -133,6 +134,14 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise GridlstmError(f"{path} holds a JSON {type(data).__name__}, not an object; the file is damaged")
     return data
+
+
+def read_json_or_empty(path: Path) -> dict[str, Any]:
+    """``read_json``, or {} where that would fail (a folder being written, or damaged)."""
+    try:
+        return read_json(path)
+    except GridlstmError:
+        return {}
 
 
 def make_run_dir(out_root: Path, name: str, fill: Optional[Callable[[Path], None]] = None) -> Path:
@@ -246,37 +255,30 @@ class FolderLock:
     """An exclusive lock on ``folder/.lock`` held while a process works in the folder (a run, a sweep).
 
     The OS drops it when the process dies (even on kill -9), so a crashed run can be resumed, while a
-    second process on a folder that is still in use is refused with ``GridlstmError``.
+    second process on a folder that is still in use is refused with ``GridlstmError``. The lock is
+    filelock's OS lock (flock on POSIX, msvcrt on Windows); never its lock-file fallback, which a
+    killed process would leave behind. The .lock file stays in the folder.
     """
 
     def __init__(self, folder: Path, holder: str = "another gridlstm process"):
         self.path, self.holder = Path(folder) / ".lock", holder
-        self._fd: Optional[int] = None
+        self._lock = FileLock(self.path, timeout=0, fallback_to_soft=False, preserve_lock_file=True)
 
     def __enter__(self) -> FolderLock:
         try:
-            import fcntl
-        except ImportError:  # no advisory locks on this platform: run unlocked
-            return self
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            self._lock.acquire()
+        except Timeout:
+            raise GridlstmError(f"{self.path.parent} is in use by {self.holder} "
+                                "(wait for it to finish or stop it first)") from None
         except OSError as e:  # named as the folder the user gave, never the internal .lock file
             raise GridlstmError(f"cannot work in {self.path.parent} ({e.strerror}): gridlstm writes into "
                                 "the folder it continues; make it writable, or copy it somewhere "
                                 "writable and give the copy") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise GridlstmError(f"{self.path.parent} is in use by {self.holder} "
-                                "(wait for it to finish or stop it first)") from None
-        self._fd = fd
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the only descriptor releases the lock
-            self._fd = None
+        if self._lock.is_locked:
+            self._lock.release()
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -325,7 +327,7 @@ def _load_error(e: Exception) -> str:
 
 
 def rng_state(data_gen: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

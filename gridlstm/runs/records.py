@@ -20,18 +20,22 @@ from typing import Any, Optional
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class Status(str, Enum):
-    """A run's status; compares, hashes and prints as its string (``Status.COMPLETED == "completed"``)."""
+class TextEnum(str, Enum):
+    """An enum whose members compare, hash and print as their strings (``Status.COMPLETED == "completed"``)."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__  # type: ignore[assignment]  # typeshed's Enum.__format__ is narrower
+    __hash__ = str.__hash__
+
+
+class Status(TextEnum):
+    """A run's status, as meta.json and summary.json record it."""
 
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     DIVERGED = "diverged"
-
-    __str__ = str.__str__
-    __format__ = str.__format__
-    __hash__ = str.__hash__
 
     @property
     def finished(self) -> bool:
@@ -139,7 +143,7 @@ class Meta:
 
 @dataclass(frozen=True)
 class Summary:
-    """summary.json: how a run ended. Reads like the JSON object too (``summary["status"]``)."""
+    """summary.json: how a run ended (``to_json()`` is the file's object)."""
 
     name: str
     run_dir: str
@@ -170,7 +174,7 @@ class Summary:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Summary:
-        known = {f.name: data.get(f.name) for f in fields(cls) if f.name != "nothing_to_do"}
+        known: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls) if f.name != "nothing_to_do"}
         return cls(**{**known, "status": Status(known["status"])})
 
     def to_json(self) -> dict[str, Any]:
@@ -178,10 +182,3 @@ class Summary:
         del out["nothing_to_do"]
         return out
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)

@@ -1,20 +1,31 @@
-"""``RunFolder``: one run folder on disk, its files by name and its records by type.
+"""``RunFolder``: one run folder on disk, its files by name and its records by type; the only
+reader of a run folder (plots, reports, sweeps and tracking all read through it).
 
     folder = RunFolder.create(out_root, cfg, meta)   # appears whole, config.yaml + meta.json inside
     folder = RunFolder.claim(path, cfg, meta)        # a given path (a sweep's runs/<id>/)
     folder = RunFolder.open(path)                    # an existing run: config(), meta(), summary(), ...
+    RunFolder(path).board()                          # never raises: what a sweep board shows
 
+Typed records: ``config()`` (the validated Config), ``meta()``, ``summary()``. For runs of any
+gridlstm version, plots and reports read ``config_data()`` (the keys they need, checked),
+``meta_data()``, ``summary_data()``, ``metric_values()``, ``gradients(name)``, ``gradient_meta()`` and
+``gradient_summary()``. A *gradient-only* folder (``gradcheck --out DIR``: gradients.csv and its
+meta.json directly inside, no config.yaml) reads the same way. File names: layout.py.
 Training in it (lock, signals, gradient profiles, summary) is gridlstm.train.lifecycle's.
 """
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any, Optional
 
 from gridlstm.config import Config, dump_config, load_config
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.nn import registry
+from gridlstm.safe_yaml import read_yaml
 
-from .files import check_folder
+from .checks import record_problem
+from .files import check_folder, open_regular
 from .folder import (
     FolderLock,
     atomic_write_text,
@@ -24,7 +35,22 @@ from .folder import (
     read_metrics,
     write_json,
 )
-from .records import Meta, Summary
+from .layout import (
+    CHECKPOINT,
+    CONFIG,
+    DEPTH,
+    GRADIENT_SUMMARY,
+    GRADIENTS,
+    GRADIENTS_DIR,
+    META,
+    METRICS,
+    PROFILES,
+    SUMMARY,
+)
+from .records import Meta, Status, Summary
+from .tables import GradientTable, config_problem, number, read_csv
+
+NOT_TRAINED = "not trained (gradcheck of a config)"
 
 
 class RunFolder:
@@ -37,12 +63,22 @@ class RunFolder:
         return f"RunFolder({str(self.path)!r})"
 
     # -- files by name ---------------------------------------------------------------------------
-    config_file = property(lambda self: self.path / "config.yaml")
-    meta_file = property(lambda self: self.path / "meta.json")
-    summary_file = property(lambda self: self.path / "summary.json")
-    metrics_file = property(lambda self: self.path / "metrics.csv")
-    checkpoint_file = property(lambda self: self.path / "checkpoint.pt")
-    profiles_file = property(lambda self: self.path / "gradients" / "profiles.csv")
+    config_file = property(lambda self: self.path / CONFIG)
+    meta_file = property(lambda self: self.path / META)
+    summary_file = property(lambda self: self.path / SUMMARY)
+    metrics_file = property(lambda self: self.path / METRICS)
+    checkpoint_file = property(lambda self: self.path / CHECKPOINT)
+    gradients_dir = property(lambda self: self.path / GRADIENTS_DIR)
+    profiles_file = property(lambda self: self.path / GRADIENTS_DIR / PROFILES)
+
+    @property
+    def gradient_only(self) -> bool:
+        """A folder of gradcheck --out DIR: gradients.csv etc. directly inside, no config.yaml."""
+        return not self.config_file.is_file()
+
+    def gradient_file(self, name: str) -> Path:
+        """RUN/gradients/NAME (NAME directly inside a gradient-only folder)."""
+        return self.path / name if self.gradient_only else self.gradients_dir / name
 
     # -- making one ------------------------------------------------------------------------------
     @classmethod
@@ -101,3 +137,125 @@ class RunFolder:
 
     def lock(self) -> FolderLock:
         return FolderLock(self.path)
+
+    # -- reading any run, of any version (plots, reports, sweeps, tracking) ----------------------
+    def config_yaml(self) -> dict[str, Any]:
+        """config.yaml as written, unchecked (a ConfigError when it is not readable YAML)."""
+        return read_yaml(self.config_file)
+
+    def config_data(self) -> dict[str, Any]:
+        """config.yaml, with the keys that plot and report read checked (not the whole schema: a
+        run of an older gridlstm still reads); a gradient-only folder's from its gradcheck meta."""
+        if self.gradient_only:  # what gradcheck's meta.json says about the model and the task
+            g = self.gradient_meta()
+            model = {"kind": g["model"], "variant": g.get("variant") or registry.DEFAULT_VARIANT,
+                     "tied": bool(g.get("tied")), "hidden": g.get("hidden"), "layers": g.get("D")}
+            return {"task": {"name": g["task"], "length": g["length"]}, "model": model, "train": {}}
+        try:
+            data = self.config_yaml()
+        except ConfigError as e:
+            raise GridlstmError(f"{e.problems[0]} (the run's config.yaml is damaged)") from None
+        problem = config_problem(data)
+        if problem:
+            raise GridlstmError(f"{self.config_file}: {problem} (the run's config.yaml is damaged)")
+        return data
+
+    def meta_data(self) -> dict[str, Any]:
+        """meta.json as written; a folder that was never trained says so in its status."""
+        if self.gradient_only or not self.meta_file.is_file():
+            return {"status": NOT_TRAINED}
+        return checked(read_json(self.meta_file), self.meta_file, "meta")
+
+    def summary_data(self) -> dict[str, Any]:
+        """summary.json as written; a one-line error while the run has not ended."""
+        if not self.summary_file.is_file():
+            status = self.meta_data().get("status", "unknown")
+            raise GridlstmError(f"{self.path} has no {SUMMARY} (status: {status}); it is written "
+                                "when `gridlstm train` ends")
+        return checked(read_json(self.summary_file), self.summary_file, "summary")
+
+    def metric_values(self) -> list[dict[str, Any]]:
+        """metrics.csv rows with numbers as numbers (an empty cell is None)."""
+        if not self.metrics_file.exists():
+            raise GridlstmError(f"{self.path} has no {METRICS} (train it with: gridlstm train CONFIG)")
+        _, rows = read_csv(self.metrics_file, "the run's metrics.csv is damaged")
+        return [{k: (v if k == "split" else number(v)) for k, v in r.items() if isinstance(k, str)} for r in rows]
+
+    def metrics_from(self, offset: int) -> tuple[list[dict[str, str]], int]:
+        """The complete metrics.csv rows after byte ``offset`` (0: all of them), and the offset after
+        them; a file shorter than ``offset`` (truncated by a resume) is read from the start."""
+        if not self.metrics_file.is_file():
+            return [], offset
+        with open_regular(self.metrics_file, None, "r", newline="") as f:
+            header = f.readline()
+            if offset > f.seek(0, 2):
+                offset = 0
+            f.seek(max(offset, len(header)))
+            chunk = f.read()
+        chunk = chunk[: chunk.rfind("\n") + 1]  # complete lines only
+        rows = list(csv.DictReader([header, *chunk.splitlines(keepends=True)]))
+        return rows, max(offset, len(header)) + len(chunk)
+
+    def gradients(self, name: str = GRADIENTS) -> GradientTable:
+        """gradients.csv (gradcheck) or profiles.csv (training) as columns."""
+        path = self.gradient_file(name)
+        if not path.exists():
+            producer = (f"gridlstm gradcheck {self.path}" if name == GRADIENTS else
+                        "gridlstm train CONFIG gradients.at_steps=[0,100], which records them")
+            raise GridlstmError(f"{self.path} has no {GRADIENTS_DIR}/{name} (make it with: {producer})")
+        return GradientTable.read(path)
+
+    def gradient_meta(self) -> dict[str, Any]:
+        """gradients/meta.json, gradcheck's record of what it measured ({} before any gradcheck)."""
+        path = self.gradient_file(META)
+        return read_json(path) if path.is_file() else {}
+
+    def gradient_summary(self) -> Optional[list[dict[str, Any]]]:
+        """gradients/summary.csv rows (None before any gradcheck)."""
+        path = self.gradient_file(GRADIENT_SUMMARY)
+        if not path.is_file():
+            return None
+        _, rows = read_csv(path, "rewrite it with: gridlstm gradcheck RUN")
+        return [{k: (v if k in ("state", "theory_kind") else number(v)) for k, v in r.items() if isinstance(k, str)}
+                for r in rows]
+
+    def gradient_depth(self) -> Optional[list[dict[str, Any]]]:
+        """gradients/depth.csv rows, the decay along depth beside its theory (None without one)."""
+        path = self.gradient_file(DEPTH)
+        if not path.is_file():
+            return None
+        _, rows = read_csv(path, "rewrite it with: gridlstm gradcheck RUN")
+        return [{k: (v if k in ("state", "theory_kind", "reference_kind") else number(v)) for k, v in r.items()
+                 if isinstance(k, str)} for r in rows]
+
+    def board(self) -> tuple[Optional[str], dict[str, Any]]:
+        """(meta.json's status, summary.json) for a sweep board; never raises: a folder half
+        written, damaged or not yet there gives (None, {}) or (RUNNING, {}) as far as it is readable."""
+        status: Optional[str] = None
+        if self.meta_file.is_file():
+            try:
+                status = str(read_json(self.meta_file).get("status", Status.RUNNING))
+            except GridlstmError:
+                status = Status.RUNNING
+        summary: dict[str, Any] = {}
+        if self.summary_file.is_file():
+            try:
+                summary = read_json(self.summary_file)
+            except GridlstmError:
+                summary = {}
+        return status, summary
+
+    def error(self) -> str:
+        """meta.json's error ("" when none or unreadable)."""
+        try:
+            return str(read_json(self.meta_file).get("error") or "") if self.meta_file.is_file() else ""
+        except GridlstmError:
+            return ""
+
+
+def checked(data: dict[str, Any], path: Path, kind: str) -> dict[str, Any]:
+    """``data`` of meta.json/summary.json, or a one-line error naming the damaged field."""
+    problem = record_problem(data, kind)
+    if problem:
+        raise GridlstmError(f"{path}: {problem}; the file is damaged")
+    return data

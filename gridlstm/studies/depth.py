@@ -30,6 +30,7 @@ from gridlstm.probe.gradcheck import Source, run_gradcheck, write_outputs
 from gridlstm.results.collect import Run
 from gridlstm.results.depth import DepthDecay, depth_decay, depth_profile, depth_states
 from gridlstm.runs.folder import atomic_write_text, fresh_run_dir, write_json
+from gridlstm.runs.layout import CONFIG, DEPTH, GRADIENTS_DIR, META
 from gridlstm.sweep.spec import Sweep, dump_spec
 
 DEFAULT_STUDY = compose.CONFIG_DIR / "studies" / "depth.yaml"
@@ -53,9 +54,9 @@ def measure_run(cfg: Any, folder: Path, seeds: int, batch: Optional[int], device
                 source_path: Path) -> Run:
     """Gradcheck one config at initialisation into ``folder`` (config.yaml + gradients/)."""
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "config.yaml", dump_config(cfg))
+    atomic_write_text(folder / CONFIG, dump_config(cfg))
     result = run_gradcheck(Source(cfg, "config", source_path), seeds, batch, device)
-    write_outputs(result, folder / "gradients")
+    write_outputs(result, folder / GRADIENTS_DIR)
     return Run(folder)
 
 
@@ -140,9 +141,9 @@ def measure_study(sweep: Sweep, folder: Path, seeds: int, batch: Optional[int], 
     rows = [row for run in runs for row in decay_rows(run)]
     seconds = time.perf_counter() - start
     files = [save(study_figure(runs), folder / "depth.png")]
-    atomic_write_text(folder / "depth.csv", rows_csv(rows))
+    atomic_write_text(folder / DEPTH, rows_csv(rows))
     atomic_write_text(folder / "depth.md", rows_markdown(rows, sweep, seeds, seconds))
-    write_json(folder / "meta.json", {"study": sweep.name, "runs": len(runs), "seeds": seeds,
+    write_json(folder / META, {"study": sweep.name, "runs": len(runs), "seeds": seeds,
                                       "batch": batch, "device": device, "seconds": round(seconds, 1)})
-    files += [folder / "depth.csv", folder / "depth.md"]
+    files += [folder / DEPTH, folder / "depth.md"]
     return StudyResult(folder, rows, files, seconds)

@@ -166,11 +166,11 @@ def train_entry(entry: Entry, run_dir: Path, device: str) -> Status:
     from gridlstm.runs.run import RunFolder
     from gridlstm.train.lifecycle import resume_run, start_run
 
-    if (run_dir / "summary.json").is_file():
-        status = RunFolder.open(run_dir).summary().status
-        if status in (Status.COMPLETED, Status.DIVERGED):
-            return Status(status)
-    if (run_dir / "checkpoint.pt").is_file():
+    folder = RunFolder(run_dir)
+    ended = RunFolder.open(run_dir).summary() if folder.summary_file.is_file() else None
+    if ended is not None and ended.status in (Status.COMPLETED, Status.DIVERGED):
+        return Status(ended.status)
+    if folder.checkpoint_file.is_file():
         return Status(resume_run(run_dir, device=device).status)
     if run_dir.exists():  # started but no checkpoint yet: nothing to keep
         import shutil

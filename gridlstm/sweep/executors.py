@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from gridlstm.config import Config
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
+from gridlstm.runs.layout import GRADIENTS_DIR
 from gridlstm.runs.records import Status
 from gridlstm.sweep.ray_env import lost_resumable, note_origin, relocate_summary, runtime_env
 from gridlstm.sweep.reaper import ray_session
 from gridlstm.train.signals import DeferredCtrlC
 
-TRACEBACK = "traceback.txt"
-OUTPUT_LOG = "output.log"
+TRACEBACK, OUTPUT_LOG = "traceback.txt", "output.log"
 # A local worker's exit code when its run ended on its own (not a CLI's); others are crashes (exit_reason)
 WORKER_EXIT = {Status.COMPLETED: 0, Status.DIVERGED: 0, Status.FAILED: 1, Status.INTERRUPTED: 130}
 STOP_GRACE_S = 60.0  # how long a stopped run may take to checkpoint before it is killed
@@ -96,7 +96,7 @@ def execute(job: RunJob, hooks: tuple = ()) -> Status:
     on failure: the traceback goes to ``RUN/traceback.txt``."""
     import torch
 
-    from gridlstm.api import measure_gradients
+    from gridlstm.probe.gradcheck import load_source, run_gradcheck, write_outputs
     from gridlstm.train.lifecycle import resume_run, start_run
 
     run_dir = Path(job.run_dir)
@@ -109,7 +109,7 @@ def execute(job: RunJob, hooks: tuple = ()) -> Status:
             summary = start_run(job.config, run_dir=run_dir, device=job.device, argv=list(job.argv),
                                 hooks=tuple(hooks))
         if summary.status == Status.COMPLETED and job.gradients:  # as `gridlstm gradcheck RUN` writes it
-            measure_gradients(run_dir, device=job.device, out=run_dir / "gradients")
+            write_outputs(run_gradcheck(load_source(run_dir, []), 1, None, job.device), run_dir / GRADIENTS_DIR)
         return summary.status
     except KeyboardInterrupt:
         return Status.INTERRUPTED
@@ -313,11 +313,12 @@ class RayExecutor:
         if self.address is None:
             return start_local_ray(self.local_cpus), True
         try:
-            ray.init(address=self.address, runtime_env=runtime_env(), log_to_driver=False, configure_logging=False)
+            with tempfile.TemporaryDirectory(prefix="gridlstm-ship-") as stage:  # uploaded by init
+                ray.init(self.address, runtime_env=runtime_env(Path(stage)), log_to_driver=False, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise GridlstmError(f"--address {self.address}: cannot connect to a Ray cluster ({first}); "
-                                "start one with `ray start --head` or omit --address") from None
+            raise ParamError("address", self.address, f"cannot connect to a Ray cluster ({first}); "
+                             "start one with `ray start --head` or omit {name}") from None
         return ray, True
 
     def _slots(self, ray: Any) -> int:
@@ -327,11 +328,10 @@ class RayExecutor:
         if self.num_gpus > 0:
             gpus = res.get("GPU", 0)
             if gpus < self.num_gpus:
-                raise GridlstmError(f"--num-gpus {self.num_gpus:g}: the Ray cluster has {gpus:g} GPUs")
+                raise ParamError("num_gpus", f"{self.num_gpus:g}", f"the Ray cluster has {gpus:g} GPUs")
             slots = min(slots, int(gpus // self.num_gpus))
         if slots < 1:
-            raise GridlstmError(f"--num-cpus {self.num_cpus:g}: the Ray cluster has only "
-                                f"{res.get('CPU', 0):g} CPUs")
+            raise ParamError("num_cpus", f"{self.num_cpus:g}", f"the Ray cluster has only {res.get('CPU', 0):g} CPUs")
         return slots
 
     def run(self, jobs: list[RunJob], events: Events) -> None:
@@ -397,4 +397,4 @@ def make_executor(kind: str, jobs: Optional[int] = None, address: Optional[str] 
             raise GridlstmError("--jobs sizes the private Ray instance; with --address the cluster "
                                 "decides (use --num-cpus per run)")
         return RayExecutor(address, num_cpus, num_gpus, local_cpus=jobs)
-    raise GridlstmError(f"--executor {kind}: expected one of local, ray")
+    raise ParamError("kind", kind, "expected one of local, ray")

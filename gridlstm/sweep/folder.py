@@ -30,16 +30,33 @@ from gridlstm.errors import ConfigError, GridlstmError
 from gridlstm.formatting import show
 from gridlstm.runs.files import SWEEP_FILES, check_folder
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
-from gridlstm.runs.records import FINISHED, Status
+from gridlstm.runs.layout import META as META_FILE
+from gridlstm.runs.records import FINISHED, Status, TextEnum
+from gridlstm.runs.run import RunFolder
 from gridlstm.safe_yaml import read_yaml
 
 from . import cmdline
 from .executors import TRACEBACK, RunJob
 from .spec import Sweep, dump_spec, parse_sweep
 
-SPEC, EXPANSION, META, STATUS = "sweep.yaml", "expansion.json", "meta.json", "status.csv"
+SPEC, EXPANSION, META, STATUS = "sweep.yaml", "expansion.json", META_FILE, "status.csv"
 DONE = FINISHED
-PENDING = "pending"  # a run of the sweep that has not started: a board state, not a run status
+
+
+class BoardState(TextEnum):
+    """What a sweep's board says of one run: the statuses a run folder records, and ``pending``
+    (never started), which no run folder records. A run's ``Status`` equals the board state of the
+    same name (both compare as their strings)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    DIVERGED = "diverged"
+
+
+PENDING = BoardState.PENDING
 STATUS_FIELDS = ("status", "steps", "eval_loss", "eval_metric", "solved", "wall_seconds", "error")
 
 
@@ -89,26 +106,22 @@ def open_sweep_dir(path: Path) -> Sweep:
 # ----------------------------------------------------------------------------- run states
 
 
-def run_state(path: Path) -> str:
+def run_state(path: Path) -> BoardState:
     """pending (never started) | running | completed | diverged | failed | interrupted.
 
-    A traceback beside an unfinished status means failed (the worker died or raised)."""
-    status = None
-    if (path / "meta.json").is_file():
-        try:
-            status = read_json(path / "meta.json").get("status", Status.RUNNING)
-        except GridlstmError:
-            status = Status.RUNNING
+    A traceback beside an unfinished status means failed (the worker died or raised); a status
+    this version does not know counts as pending."""
+    status, _ = RunFolder(path).board()
     if status in DONE:
-        return status
+        return BoardState(status)
     if (path / TRACEBACK).is_file():
-        return Status.FAILED
-    return status or PENDING
+        return BoardState.FAILED
+    return BoardState(status) if status in BoardState._value2member_map_ else PENDING
 
 
 def resumable(path: Path) -> bool:
     """An interrupted (or killed while running) run with a checkpoint continues in place."""
-    return run_state(path) in (Status.INTERRUPTED, Status.RUNNING) and (path / "checkpoint.pt").is_file()
+    return run_state(path) in (Status.INTERRUPTED, Status.RUNNING) and RunFolder(path).checkpoint_file.is_file()
 
 
 def error_line(path: Path) -> str:
@@ -117,13 +130,7 @@ def error_line(path: Path) -> str:
     if tb.is_file():
         lines = [line for line in tb.read_text().splitlines() if line.strip()]
         return lines[-1].strip() if lines else Status.FAILED.value
-    meta = path / "meta.json"
-    if meta.is_file():
-        try:
-            return str(read_json(meta).get("error") or "")
-        except GridlstmError:
-            return ""
-    return ""
+    return RunFolder(path).error()
 
 
 def set_aside(sweep_dir: Path, run_id: str) -> Optional[Path]:
@@ -160,18 +167,18 @@ class StatusBoard:
 
     def __init__(self, sweep: Sweep, sweep_dir: Path, reporter: SweepReporter):
         self.sweep, self.sweep_dir, self.reporter = sweep, sweep_dir, reporter
-        self.states = {r.id: run_state(run_dir(sweep_dir, r.id)) for r in sweep.runs}
+        self.states: dict[str, BoardState] = {r.id: run_state(run_dir(sweep_dir, r.id)) for r in sweep.runs}
         self._cells: dict[str, dict[str, Any]] = {}  # status-table cells of runs that ended
 
     def counts(self) -> dict[str, int]:
-        out = {k: 0 for k in (Status.COMPLETED.value, Status.DIVERGED.value, Status.FAILED.value,
-                              Status.INTERRUPTED.value, Status.RUNNING.value, PENDING)}
+        out = {k.value: 0 for k in (BoardState.COMPLETED, BoardState.DIVERGED, BoardState.FAILED,
+                                    BoardState.INTERRUPTED, BoardState.RUNNING, PENDING)}
         for s in self.states.values():
-            out[s if s in out else PENDING] += 1
+            out[s.value] += 1
         return out
 
     def started(self, run_id: str) -> None:
-        self.states[run_id] = Status.RUNNING
+        self.states[run_id] = BoardState.RUNNING
         self._changed()
 
     def finished(self, run_id: str, error: Optional[str]) -> None:
@@ -183,7 +190,7 @@ class StatusBoard:
             path.mkdir(parents=True, exist_ok=True)
             if not (path / TRACEBACK).is_file():
                 (path / TRACEBACK).write_text(f"{error}\n")
-            state = Status.FAILED
+            state = BoardState.FAILED
         self.states[run_id] = state
         self._changed()
 
@@ -205,12 +212,7 @@ class StatusBoard:
         """summary.json numbers and the error line of a run that ended (read once)."""
         if run_id not in self._cells:
             path = run_dir(self.sweep_dir, run_id)
-            summary: dict[str, Any] = {}
-            if (path / "summary.json").is_file():
-                try:
-                    summary = read_json(path / "summary.json")
-                except GridlstmError:
-                    summary = {}
+            _, summary = RunFolder(path).board()
             cells = {k: summary.get(k, "") for k in STATUS_FIELDS}
             cells["error"] = error_line(path) if self.states[run_id] in (Status.FAILED, Status.DIVERGED) else ""
             self._cells[run_id] = cells

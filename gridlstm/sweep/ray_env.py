@@ -9,6 +9,8 @@ Ray job; see docs/scale.md, Ray.
 """
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,25 @@ def package_dir() -> Path:
     return Path(gridlstm.__file__).resolve().parent
 
 
-def runtime_env() -> dict[str, Any]:
-    """What Ray ships to the workers of a sweep on an existing cluster."""
-    return {"py_modules": [str(package_dir())], "excludes": ["__pycache__", "*.pyc"]}
+def assemble(stage: Path) -> Path:
+    """The whole package, gridlstm.cli and gridlstm.configs inside, as ``stage/gridlstm``.
+
+    An installed wheel has them inside already; an editable install maps them from the repository's
+    top-level cli/ and configs/, which Ray would not ship with the package folder alone."""
+    out = Path(stage) / "gridlstm"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(package_dir(), out, ignore=skip)
+    for sub in ("cli", "configs"):
+        spec = importlib.util.find_spec(f"gridlstm.{sub}")
+        if spec is not None and spec.submodule_search_locations and not (out / sub).exists():
+            shutil.copytree(next(iter(spec.submodule_search_locations)), out / sub, ignore=skip)
+    return out
+
+
+def runtime_env(stage: Path) -> dict[str, Any]:
+    """What Ray ships to the workers of a sweep on an existing cluster (the package assembled under
+    ``stage``, which ray.init uploads before it returns)."""
+    return {"py_modules": [str(assemble(stage))], "excludes": ["__pycache__", "*.pyc"]}
 
 
 def note_origin(run_dir: Path) -> Path:

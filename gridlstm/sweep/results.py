@@ -53,7 +53,8 @@ def mean_std(values: list[Any]) -> tuple[Optional[float], Optional[float]]:
 
 def collect(sweep: Sweep, sweep_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(per-run rows of finished runs, grouped rows), both in the sweep's run order."""
-    per_run, groups = [], {}
+    per_run: list[dict[str, Any]] = []
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
     for r in sweep.runs:
         key = tuple(show(r.values[k]) for k in sweep.group_keys)
         g = groups.setdefault(key, {**dict(zip(sweep.group_keys, key, strict=True)), "runs": 0, "finished": 0,
@@ -131,7 +132,7 @@ def grouped_csv(sweep: Sweep, grouped: list[dict[str, Any]]) -> str:
 
 def _series(sweep: Sweep, grouped: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Groups split into lines: one per combination of the non-x group keys."""
-    others = [k for k in sweep.group_keys if k != sweep.plot_x]
+    others = [k for k in sweep.group_keys if k != x_key(sweep)]
     out: dict[str, list[dict[str, Any]]] = {}
     for g in grouped:
         label = ", ".join(f"{k.rsplit('.', 1)[-1]}={g[k]}" for k in others) or "all runs"
@@ -139,10 +140,16 @@ def _series(sweep: Sweep, grouped: list[dict[str, Any]]) -> dict[str, list[dict[
     return out
 
 
+def x_key(sweep: Sweep) -> str:
+    """The swept key on the x axis (a sweep is drawn only when it has one)."""
+    assert sweep.plot_x is not None
+    return sweep.plot_x
+
+
 def _x_positions(sweep: Sweep) -> tuple[dict[str, float], bool, list[str], bool]:
     """x value (as shown) → position; log axis?; the labels in order; numeric (else categories)?"""
-    labels = list(dict.fromkeys(show(r.values[sweep.plot_x]) for r in sweep.runs))
-    raw = list(dict.fromkeys(r.values[sweep.plot_x] for r in sweep.runs))
+    labels = list(dict.fromkeys(show(r.values[x_key(sweep)]) for r in sweep.runs))
+    raw = list(dict.fromkeys(r.values[x_key(sweep)] for r in sweep.runs))
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
     if numeric:
         log = min(raw) > 0 and max(raw) / min(raw) >= 8
@@ -171,7 +178,7 @@ def _axis_figure(sweep: Sweep, grouped: list[dict[str, Any]], stat: str, ylabel:
     for i, (label, gs) in enumerate(series.items()):
         shift = (i - (len(series) - 1) / 2) * 0.025 if dodge else 0.0
         value = (lambda g: g[stat]) if stat == "success_rate" else (lambda g: g[f"{stat}_mean"])
-        pts = sorted((pos[g[sweep.plot_x]], value(g), g.get(f"{stat}_std") or 0.0)
+        pts = sorted((pos[g[x_key(sweep)]], value(g), g.get(f"{stat}_std") or 0.0)
                      for g in gs if finite(value(g)))
         if not pts:
             continue
@@ -184,7 +191,7 @@ def _axis_figure(sweep: Sweep, grouped: list[dict[str, Any]], stat: str, ylabel:
         by_x: dict[float, list[float]] = {}
         for g in grouped:
             if finite(g["chance"]):
-                by_x.setdefault(pos[g[sweep.plot_x]], []).append(g["chance"])
+                by_x.setdefault(pos[g[x_key(sweep)]], []).append(g["chance"])
         if by_x:
             xs = sorted(by_x)
             ax.plot(xs, [float(np.mean(by_x[x])) for x in xs], "k--", lw=1.2, label="chance")
@@ -196,7 +203,7 @@ def _axis_figure(sweep: Sweep, grouped: list[dict[str, Any]], stat: str, ylabel:
     ax.xaxis.set_minor_locator(NullLocator())
     if not numeric:
         ax.set_xlim(-0.5, len(labels) - 0.5)
-    ax.set_xlabel(sweep.plot_x)
+    ax.set_xlabel(x_key(sweep))
     ax.set_ylabel(ylabel)
     seeds = len({r.values["seed"] for r in sweep.runs}) if "seed" in sweep.keys else 0
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else ""

@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 import yaml
 
-from gridlstm import compose
+from gridlstm import compose, limits
 from gridlstm.config import (
     DEFAULT_CONFIG,
     Config,
@@ -129,9 +129,8 @@ def _check_values(key: str, values: Any, where: str, problems: list[str]) -> boo
         if k in seen:
             dupes.add(show(v))
         seen.add(k)
-    dupes = sorted(dupes)
     if dupes:
-        problems.append(f"{where}.{key}: repeated value(s) {', '.join(dupes)}")
+        problems.append(f"{where}.{key}: repeated value(s) {', '.join(sorted(dupes))}")
         return False
     return True
 
@@ -341,23 +340,24 @@ def parse_sweep(data: dict[str, Any], sweep_file: Optional[Path] = None,
             bases[chosen] = apply_overrides(compose.apply_groups(raw, list(chosen)), list(overrides))[0]
         return bases[chosen]
 
-    runs = _validate_runs(name, base_for, kept, problems)
+    runs = _validate_runs(str(name), base_for, kept, problems)
     if problems:
         raise ConfigError(problems)
-    spec = {"name": name, "config": raw if group_axes else base,
+    spec: dict[str, Any] = {"name": name, "config": raw if group_axes else base,
             **({"overrides": list(overrides)} if group_axes else {}),
             "axes": {k: v for g in groups if len(g) == 1 for k, v in g.items()},
             "zip": [g for g in groups if len(g) > 1],
             "exclude": [{k: v for k, v in r.items()} for r in rules],
             "plot": {"x": plot_x or default_x(keys, groups)}}
-    return Sweep(name, spec, tuple(keys), tuple(runs), spec["plot"]["x"])
+    return Sweep(str(name), spec, tuple(keys), tuple(runs), spec["plot"]["x"])
 
 
 def _validate_runs(name: str, base_for: Any, points: list[dict[str, Any]],
                    problems: list[str]) -> list[SweepRun]:
     """Build every run's Config (``base_for(values)``: its base config, group axes applied); the
     same problem in many runs is listed once with a count."""
-    runs, failures = [], {}
+    runs: list[SweepRun] = []
+    failures: dict[str, list[str]] = {}
     for run_id, values in zip(run_ids(points), points, strict=True):
         data = json.loads(json.dumps(base_for(values)))  # a deep copy of plain YAML data
         data["name"] = name
@@ -365,7 +365,9 @@ def _validate_runs(name: str, base_for: Any, points: list[dict[str, Any]],
             if key not in compose.GROUPS:
                 set_dotted(data, key, value)
         try:
-            runs.append(SweepRun(run_id, values, build_config(data)))
+            cfg = build_config(data)
+            limits.require(cfg)  # before the sweep folder exists
+            runs.append(SweepRun(run_id, values, cfg))
         except ConfigError as e:
             for p in e.problems:
                 failures.setdefault(p, []).append(run_id)
@@ -384,7 +386,7 @@ def default_x(keys: list[str], groups: list[dict[str, list[Any]]]) -> Optional[s
     candidates = [k for k in keys if k != SEED_KEY]
     numeric = [k for k in candidates
                if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values[k])]
-    return (numeric or candidates or [None])[0]
+    return next(iter(numeric or candidates), None)
 
 
 def load_sweep(path: Path, overrides: tuple[str, ...] | list[str] = ()) -> Sweep:

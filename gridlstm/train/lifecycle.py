@@ -27,18 +27,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
+from gridlstm import limits
 from gridlstm.config import Config
 from gridlstm.errors import RunInterrupted, StoppedBeforeStart
+from gridlstm.factory import resolve_device
 from gridlstm.nn import registry
 from gridlstm.nn.model import count_parameters
-from gridlstm.probe.gradients import GradientRecorder
 from gridlstm.runs.folder import remove_temp_files, truncate_metrics, truncate_rows, utc_now
 from gridlstm.runs.records import Meta, Status, Summary
 from gridlstm.runs.run import RunFolder
 
+from .recorder import GradientRecorder
 from .resume import plan_resume
 from .signals import StopSignals
-from .trainer import Reporter, SilentReporter, Trainer, resolve_device
+from .trainer import Reporter, SilentReporter, Trainer
 
 Hook = Callable[[Trainer], None]
 
@@ -61,6 +63,7 @@ def start_run(cfg: Config, out_root: Path = Path("outputs"), device: str = "auto
     ``stop``: StopSignals the caller installed earlier (the CLI does, before its imports); ``hooks``:
     called with the trainer at step 0 and after every step, after the gradient recorder.
     """
+    limits.require(cfg)  # before anything is allocated (the run folder included)
     with _signals(stop) as stop:
         on_stage("signals")
         dev = resolve_device(device)
@@ -85,6 +88,7 @@ def resume_run(run_dir: Path, config_path: Optional[Path] = None, overrides: tup
         plan = plan_resume(Path(run_dir), config_path, overrides, force)
         if isinstance(plan, Summary):
             return plan
+        limits.require(plan.cfg)  # continuing is work: checked here, never when the run is read
         trainer = Trainer(plan.cfg, resolve_device(device), reporter or SilentReporter())
         folder = plan.folder
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from gridlstm.config import Config, config_diff, load_config
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.runs.files import check_folder
+from gridlstm.runs.layout import CONFIG
 from gridlstm.runs.records import FINISHED, Meta, Status, Summary
 from gridlstm.runs.run import RunFolder
 
@@ -40,12 +41,12 @@ class ResumePlan:
 def _resume_config(run_dir: Path, config_path: Optional[Path], overrides: list[str]) -> tuple[Config, Config]:
     """(the run's own config, the config to continue with)."""
     if not run_dir.is_dir():
-        raise GridlstmError(f"--resume {run_dir}: no such run folder")
+        raise ParamError("run_dir", run_dir, "no such run folder")
     check_folder(run_dir)  # a FIFO as metrics.csv, a config.yaml linked to a file outside: refused
-    if not (run_dir / "config.yaml").is_file():
-        raise GridlstmError(f"--resume {run_dir}: not a gridlstm run folder (no config.yaml)")
-    saved = load_config(run_dir / "config.yaml")
-    wanted = load_config(config_path or run_dir / "config.yaml", overrides)
+    if not (run_dir / CONFIG).is_file():
+        raise ParamError("run_dir", run_dir, "not a gridlstm run folder (no config.yaml)")
+    saved = load_config(run_dir / CONFIG)
+    wanted = load_config(config_path or run_dir / CONFIG, overrides)
     return saved, wanted
 
 
@@ -59,7 +60,8 @@ def plan_resume(run_dir: Path, config_path: Optional[Path] = None, overrides: tu
     meta = folder.meta()
     started = folder.checkpoint_file.exists() or meta.status in FINISHED
     payload = folder.checkpoint() if started else {"format": CHECKPOINT_FORMAT, "config": saved.to_dict()}
-    foreign = config_diff(saved.to_dict(), payload.get("config") or {})
+    theirs: Any = payload.get("config") or {}
+    foreign = config_diff(saved.to_dict(), theirs)
     if foreign:
         raise GridlstmError(f"{folder.checkpoint_file} was written for another config than the folder's "
                             f"config.yaml ({'; '.join(foreign[:3])}): a checkpoint from another run, or an "

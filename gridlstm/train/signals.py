@@ -22,7 +22,7 @@ from typing import Any, Optional
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 # What each signal goes back to when the handlers are removed: Python's Ctrl-C → KeyboardInterrupt,
 # and the OS default for SIGTERM (terminate now).
-DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+DEFAULTS: dict[int, Any] = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
 
 def _hard_stop(signum: int, frame: Optional[FrameType]) -> None:

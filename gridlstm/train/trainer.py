@@ -31,11 +31,12 @@ from torch import nn
 
 from gridlstm.config import Config
 from gridlstm.errors import GridlstmError
-from gridlstm.nn.model import RecurrentModel
+from gridlstm.factory import build, make_optimizer
 from gridlstm.runs.checks import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT  # its home: the readers' checks
 from gridlstm.runs.folder import MetricsLog, rng_state, save_checkpoint, set_rng_state
+from gridlstm.runs.layout import BEST, CHECKPOINT, METRICS
 from gridlstm.runs.records import Status
-from gridlstm.tasks import Task, eval_set, heldout_chance, make_task
+from gridlstm.tasks import Task, eval_set, heldout_chance
 
 from .signals import StopSignals
 
@@ -62,34 +63,6 @@ class SilentReporter:
     def step(self, *a: Any) -> None: ...
     def evaluated(self, *a: Any) -> None: ...
     def finish(self, *a: Any) -> None: ...
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise GridlstmError(f"--device cuda: CUDA is not available (torch {torch.__version__}); "
-                            "use --device cpu or --device auto")
-    if device not in ("cpu", "cuda"):
-        raise GridlstmError(f"--device {device}: expected one of auto, cpu, cuda")
-    return torch.device(device)
-
-
-def make_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
-    t = cfg.train
-    if t.optimizer == "adam":
-        return torch.optim.Adam(params, lr=t.lr)
-    if t.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=t.lr)
-    return torch.optim.SGD(params, lr=t.lr, momentum=0.9)
-
-
-def build(cfg: Config, device: torch.device) -> tuple[Task, RecurrentModel]:
-    """Seed, then build the task and (with sizes filled in from the task) the model."""
-    torch.manual_seed(cfg.seed)
-    task = make_task(cfg.task)
-    model = RecurrentModel(cfg.model, task.input_size, task.output_size).to(device)
-    return task, model
 
 
 @torch.no_grad()
@@ -164,7 +137,7 @@ class Trainer:
     def _checkpoint(self) -> None:
         assert self.run_dir is not None
         self._tick()
-        save_checkpoint(self.run_dir / "checkpoint.pt", self._payload())
+        save_checkpoint(self.run_dir / CHECKPOINT, self._payload())
         self.checkpoint_step = self.step
 
     def _keep_best(self, metric: float) -> None:
@@ -178,7 +151,7 @@ class Trainer:
                 return
         self.best = (self.step, metric)
         self._tick()
-        save_checkpoint(self.run_dir / "best.pt", self._payload())
+        save_checkpoint(self.run_dir / BEST, self._payload())
 
     def restore(self, payload: dict[str, Any]) -> None:
         """Continue from a checkpoint (runs.load_checkpoint): weights, optimizer state, step, RNG
@@ -255,7 +228,7 @@ class Trainer:
         """
         self.run_dir = run_dir
         self._session = (self.elapsed, time.perf_counter())
-        log = MetricsLog(run_dir / "metrics.csv")
+        log = MetricsLog(run_dir / METRICS)
         try:
             return self._loop(log, stop)
         finally:
@@ -270,7 +243,7 @@ class Trainer:
             self._run_hooks()
             self._checkpoint()
         else:
-            solved = bool(self.last_eval) and self.task.solved(self.last_eval[1], self.target)
+            solved = self.last_eval is not None and self.task.solved(self.last_eval[1], self.target)
         status = Status.COMPLETED
         while self.step < t.steps and not (solved and t.early_stop):
             if stop is not None and stop.requested:
