@@ -63,10 +63,11 @@ def cycles(known: dict[str, Path]) -> list[list[str]]:
 # A layer is a module or a subpackage (every module under it), named relative to gridlstm.
 LAYERS = (
     ("__init__", "errors", "formatting", "safe_yaml"),  # the package's version; leaf utilities
-    ("compose", "limits"),      # config groups; resource limits
+    ("compose",),               # config groups
     ("nn",),                    # cells → schedules → model, and the registry of cells
-    ("config",),                # typed configs (the model options come from nn.registry)
     ("tasks",),                 # the synthetic tasks
+    ("limits",),                # resource limits: the cells' declared costs and the tasks' shapes
+    ("config",),                # typed configs (the model options come from nn.registry, tasks from tasks)
     ("factory",),               # device, seeded task and model, optimiser
     ("runs",),                  # run folders: layout, the one reader, records, checkpoints
     ("probe",),                 # measuring gradients
@@ -75,7 +76,7 @@ LAYERS = (
     ("plots",),
     ("sweep",),
     ("studies",),
-    ("tracking",),
+    ("tracking", "tracking_checks", "run_numbers", "tensorboard_log"),  # MLflow and TensorBoard
     ("api",),
     ("cli",),                   # the command line, over everything
 )
