@@ -20,7 +20,7 @@ from gridlstm.probe.gradcheck import (
     title,
     write_outputs,
 )
-from gridlstm.probe.spectrum_summary import EXAMPLES, SpectrumSettings
+from gridlstm.probe.spectrum_summary import EXAMPLES, PREDICTION_K, SpectrumSettings
 from gridlstm.probe.verify import Check, verify_all
 
 from .common import (
@@ -50,12 +50,13 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Which checkpoint of RUN_DIR: last (checkpoint.pt) or best (best.pt, the step of "
                    "the best eval metric).")
 @click.option("--spectrum", "spectrum", metavar="K|all", default=None, is_flag=False, flag_value="8",
-              help="Also compute the top K Lyapunov exponents of the backward Jacobians (QR method; "
-                   "K=8 when the flag is given alone, all: the whole carried state) along time and "
+              help="The top K Lyapunov exponents of the backward Jacobians (QR method) along time and "
                    "along depth, on the first --spectrum-examples examples of each batch: the predicted "
-                   "slope λ₁/ln10 beside the measured one, and gradients/spectrum.csv.")
+                   f"slope λ₁/ln10 and depth decay beside the measured ones, and gradients/spectrum.csv "
+                   f"[default: {PREDICTION_K}, the top exponent only; 8 when the flag is given alone; "
+                   "all: the whole carried state; 0: none, the bare measurement].")
 @click.option("--spectrum-examples", type=click.IntRange(1), default=EXAMPLES, show_default=True,
-              help="Examples of each measured batch (the first ones) whose spectra --spectrum computes.")
+              help="Examples of each measured batch (the first ones) whose spectra are computed.")
 @device_option
 @handle_errors
 def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: Optional[int],
@@ -65,10 +66,12 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     backward pass, with the decay summary beside the vanishing-gradient theory (σ_max bound for
     the RNN, forget gates for LSTM / grid memory), and the decay along depth at the scored step
     beside its theory (the layer Jacobian bound of a stacked model, the grid's depth forget gates).
+    Beside both bounds, the prediction: the top Lyapunov exponent of the backward Jacobians
+    (--spectrum).
 
     CONFIG measures the model at initialisation; RUN_DIR measures its checkpoint. Writes
-    gradients.csv, summary.csv, summary.md, depth.csv (more than one layer) and meta.json; prints
-    their paths on stdout, the folder last.
+    gradients.csv, summary.csv, summary.md, depth.csv (more than one layer), spectrum.csv (unless
+    --spectrum 0) and meta.json; prints their paths on stdout, the folder last.
 
     \b
     Example:
@@ -76,6 +79,7 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a --from best
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
+      gridlstm gradcheck configs/adding_lstm.yaml --spectrum 0
     """
     if out is not None:
         check_out_dir(out)
@@ -107,15 +111,16 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
 
 
 def spectrum_settings(value: Optional[str], examples: int = EXAMPLES) -> Optional[SpectrumSettings]:
-    """--spectrum K|all -> what to compute (None: no spectrum); a bad K is a usage error."""
+    """--spectrum K|all|0 -> what to compute (not given: the top exponent; 0: None, no spectrum);
+    a bad K is a usage error."""
     if value is None:
-        return None
+        return SpectrumSettings(k=PREDICTION_K, examples=examples)
     if value == "all":
         return SpectrumSettings(k=None, examples=examples)
-    if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter(f"{value!r}: expected a positive number of exponents or 'all'",
+    if not value.isdigit():
+        raise click.BadParameter(f"{value!r}: expected a number of exponents, 'all', or 0 for none",
                                  param_hint="--spectrum")
-    return SpectrumSettings(k=int(value), examples=examples)
+    return SpectrumSettings(k=int(value), examples=examples) if int(value) else None
 
 
 def decay_table(result: GradcheckResult) -> Table:

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from .spectrum import LN10, DepthSpectrum, TimeSpectrum, depth_spectrum, time_spectrum
 
 EXAMPLES = 8  # the examples of the measured batch whose spectra are computed (the first ones)
+PREDICTION_K = 1  # what every gradcheck computes unless told otherwise: the top exponent only
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class SpectrumSettings:
     k: Optional[int] = 8
     examples: int = EXAMPLES
     warmup: Optional[int] = None
+
+
+# The prediction every gradcheck carries by default (docs/gradients.md, "Lyapunov spectrum"): λ₁
+# along time (and of each layer's block) and along depth, on the first EXAMPLES examples.
+PREDICTION = SpectrumSettings(k=PREDICTION_K)
 
 
 @dataclass
