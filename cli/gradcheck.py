@@ -20,7 +20,7 @@ from gridlstm.probe.gradcheck import (
     title,
     write_outputs,
 )
-from gridlstm.probe.spectrum_summary import EXAMPLES, PREDICTION_K, SpectrumSettings
+from gridlstm.probe.spectrum_summary import EXAMPLES, PREDICTION_EXAMPLES, PREDICTION_K, SpectrumSettings
 from gridlstm.probe.verify import Check, verify_all
 
 from .common import (
@@ -55,12 +55,13 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
                    f"slope λ₁/ln10 and depth decay beside the measured ones, and gradients/spectrum.csv "
                    f"[default: {PREDICTION_K}, the top exponent only; 8 when the flag is given alone; "
                    "all: the whole carried state; 0: none, the bare measurement].")
-@click.option("--spectrum-examples", type=click.IntRange(1), default=EXAMPLES, show_default=True,
-              help="Examples of each measured batch (the first ones) whose spectra are computed.")
+@click.option("--spectrum-examples", type=click.IntRange(1), default=None,
+              help="Examples of each measured batch (the first ones) whose spectra are computed "
+                   f"[default: {PREDICTION_EXAMPLES} for the default prediction, {EXAMPLES} with --spectrum K].")
 @device_option
 @handle_errors
 def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: Optional[int],
-              out: Optional[Path], verify: bool, which: str, spectrum: Optional[str], spectrum_examples: int,
+              out: Optional[Path], verify: bool, which: str, spectrum: Optional[str], spectrum_examples: Optional[int],
               device: str) -> None:
     """Gradient norm ‖∂L/∂state[t, d]‖ for every timestep t, layer d and state kind, from ONE
     backward pass, with the decay summary beside the vanishing-gradient theory (σ_max bound for
@@ -110,11 +111,12 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
             sys.exit(1)
 
 
-def spectrum_settings(value: Optional[str], examples: int = EXAMPLES) -> Optional[SpectrumSettings]:
-    """--spectrum K|all|0 -> what to compute (not given: the top exponent; 0: None, no spectrum);
-    a bad K is a usage error."""
+def spectrum_settings(value: Optional[str], examples: Optional[int] = None) -> Optional[SpectrumSettings]:
+    """--spectrum K|all|0 and --spectrum-examples -> what to compute (not given: the top exponent
+    on PREDICTION_EXAMPLES examples; 0: None, no spectrum); a bad K is a usage error."""
     if value is None:
-        return SpectrumSettings(k=PREDICTION_K, examples=examples)
+        return SpectrumSettings(k=PREDICTION_K, examples=examples or PREDICTION_EXAMPLES)
+    examples = examples or EXAMPLES
     if value == "all":
         return SpectrumSettings(k=None, examples=examples)
     if not value.isdigit():

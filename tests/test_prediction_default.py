@@ -43,7 +43,8 @@ def test_default_gradcheck_predicts_and_the_off_switch_leaves_the_measurement(tm
     spec = read(on / "spectrum.csv")
     assert [r["index"] for r in spec if r["axis"] == "time"] == ["1"]       # K = 1: the top exponent only
     from_layer = {int(r["index"]): float(r["decades"]) for r in spec if r["axis"] == "time_from_layer"}
-    assert json.loads((on / "meta.json").read_text())["spectrum"]["k"] == 1
+    meta = json.loads((on / "meta.json").read_text())["spectrum"]
+    assert (meta["k"], meta["examples"]) == (1, 2) and spec[0]["examples"] == "2"   # the first 2 of the batch of 4
     summary = read(on / "summary.csv")
     top_h = max((r for r in summary if r["state"] == "h"), key=lambda r: int(r["layer"]))
     for r in summary:  # a carried state of layer d (and x: layer 1) decays at λ₁(layers ≥ d)/ln 10

@@ -108,8 +108,9 @@ def time_map(cell: Cell, px_t: Tensor, prev: States) -> States:
 
 
 def repeated(states: States, k: int) -> States:
-    """Each (rows, B, H) repeated k times along the batch -> (rows, k·B, H), as ``to_rows`` lays out."""
-    return tuple(s.repeat(1, k, 1) for s in states)
+    """Each (rows, B, H) repeated k times along the batch -> (rows, k·B, H), as ``to_rows`` lays out
+    (k = 1: the states themselves, no copy)."""
+    return states if k == 1 else tuple(s.repeat(1, k, 1) for s in states)
 
 
 def depth_map(cell: Cell, below: States, left: States, d: int) -> States:
@@ -161,7 +162,7 @@ def time_jacobian_step(cell: Cell, px: Tensor, carried: States) -> StepVJP:
 
     def step(k: int, q: Tensor) -> Tensor:
         t = T - 1 - k
-        return vjp_step(lambda prev, K: time_map(cell, px[t].repeat(K, 1), prev),
+        return vjp_step(lambda prev, K: time_map(cell, px[t] if K == 1 else px[t].repeat(K, 1), prev),
                         tuple(s[t - 1] for s in carried), cell.layers)(k, q)
     return step
 

@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from .spectrum import LN10, DepthSpectrum, TimeSpectrum, depth_spectrum, time_spectrum
 
 EXAMPLES = 8  # the examples of the measured batch whose spectra are computed (the first ones)
-PREDICTION_K = 1  # what every gradcheck computes unless told otherwise: the top exponent only
+PREDICTION_K = 1  # what every gradcheck computes unless told otherwise: the top exponent only,
+PREDICTION_EXAMPLES = 2  # on the first 2 examples (the cost is T − 1 sequential steps: docs/gradients.md)
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class SpectrumSettings:
 
 
 # The prediction every gradcheck carries by default (docs/gradients.md, "Lyapunov spectrum"): λ₁
-# along time (and of each layer's block) and along depth, on the first EXAMPLES examples.
-PREDICTION = SpectrumSettings(k=PREDICTION_K)
+# along time (and of each layer's block) and along depth, on the first PREDICTION_EXAMPLES examples.
+PREDICTION = SpectrumSettings(k=PREDICTION_K, examples=PREDICTION_EXAMPLES)
 
 
 @dataclass
