@@ -81,3 +81,12 @@ def test_report_shows_the_default_prediction(tmp_path):
     h = next(r for r in read(out / "depth.csv") if r["state"] == "h")
     assert float(rep["grad_predicted"]) == pytest.approx(float(top_h["predicted_slope"]), rel=1e-3)
     assert float(rep["depth_predicted_per_layer"]) == pytest.approx(float(h["predicted_per_layer"]), rel=1e-3)
+    res = CliRunner().invoke(cli, ["report", str(out)])  # the terminal view: measured beside predicted
+    assert res.exit_code == 0, res.output
+    head = next(line for line in res.output.splitlines() if "predicted λ₁/ln10" in line)
+    assert head.index("h slope") < head.index("predicted λ₁/ln10") and "depth predicted" in head
+    assert f"{float(rep['grad_predicted']):.3g}" in res.output
+    bare = tmp_path / "bare"
+    gradcheck(bare, "lstm", "memory_input", "--spectrum", "0")
+    res = CliRunner().invoke(cli, ["report", str(bare)])
+    assert res.exit_code == 0 and "predicted" not in res.output
