@@ -268,3 +268,28 @@ def test_each_layer_decays_at_the_top_exponent_of_its_block():
         half = len(g) // 2
         measured = np.polyfit(np.arange(half, len(g)), np.log10(g[half:]), 1)[0]
         assert measured == pytest.approx(ts.from_layer[:, d].mean() / math.log(10), rel=0.05)
+
+
+def test_windows_side_by_side_give_the_single_runs_exponents():
+    """segment_plan's windows (the default prediction's, from T = 1000 on): constant forget gates
+    still give log f exactly, a tanh RNN's λ₁ is the single run's within 1%, and the plan covers
+    every counted map once."""
+    assert sp.segment_plan(999, 99, None) == (4, 225) and sp.segment_plan(199, 19, None) == (1, 180)
+    S, L = sp.segment_plan(299, 30, 4)
+    assert S * L >= 299 - 30 > (S - 1) * L
+    _, model, x, _, prof = model_and_batch("model.kind=lstm", "model.layers=1", "task.length=300")
+    H = model.cell.hidden
+    f = torch.tensor([0.9, 0.7, 0.5, 0.3], dtype=torch.float64)
+    with torch.no_grad():
+        model.cell.transform.weight.zero_()
+        model.cell.transform.bias.copy_(torch.cat([torch.full((H,), 0.4), torch.logit(f[[2, 0, 3, 1]]),
+                                                   torch.full((H,), -0.2), torch.full((H,), 0.1)]))
+    ts = sp.time_spectrum(model, x, prof.states, k=H, warmup=60, segments=4)
+    assert ts.segments == 4
+    np.testing.assert_allclose(ts.exponents, np.log(f.numpy())[None].repeat(len(x), 0), atol=1e-6)
+    _, model, x, _, prof = model_and_batch("model.kind=rnn", "model.layers=2", "model.hidden=16",
+                                           "task.length=800", batch=2)
+    one = sp.time_spectrum(model, x, prof.states, k=1)
+    four = sp.time_spectrum(model, x, prof.states, k=1, segments=4)
+    np.testing.assert_allclose(four.exponents, one.exponents, rtol=0.01)
+    np.testing.assert_allclose(four.from_layer, one.from_layer, rtol=0.01)
