@@ -51,7 +51,7 @@ class SpectrumSettings:
 
 # The prediction every gradcheck carries by default (docs/gradients.md, "Lyapunov spectrum"): λ₁
 # along time (and of each layer's block) and along depth, on the first PREDICTION_EXAMPLES examples.
-# (from T = 1000 on in 4 windows side by side: warm-up + 0.23·(T − 1) sequential steps, not T − 1).
+# (long sequences in windows side by side, 4 from T = 889: warm-up + 0.23·(T − 1) sequential steps).
 PREDICTION = SpectrumSettings(k=PREDICTION_K, examples=PREDICTION_EXAMPLES, segments=None)
 
 
