@@ -90,3 +90,14 @@ def test_report_shows_the_default_prediction(tmp_path):
     gradcheck(bare, "lstm", "memory_input", "--spectrum", "0")
     res = CliRunner().invoke(cli, ["report", str(bare)])
     assert res.exit_code == 0 and "predicted" not in res.output
+
+
+def test_the_spectrum_figure_of_the_default_prediction_has_one_integer_index(tmp_path):
+    from gridlstm.plots.spectrum import spectrum_figure
+    from gridlstm.results.collect import load_runs
+
+    out = tmp_path / "g"
+    gradcheck(out, "grid", "memory_input")
+    ax = spectrum_figure(load_runs([str(out)])).axes[0]
+    assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0.5, 1.5)
+    assert {tuple(line.get_xdata()) for line in ax.get_lines() if len(line.get_xdata()) and line.get_marker() == "o"} == {(1,)}
