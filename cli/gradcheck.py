@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import click
 
-from gridlstm.probe.spectrum_settings import EXAMPLES, SpectrumSettings
+from gridlstm.probe.spectrum_settings import (
+    EXAMPLES,
+    PREDICTION,
+    PREDICTION_EXAMPLES,
+    PREDICTION_K,
+    SpectrumSettings,
+)
 
 from .common import (
     check_out_dir,
@@ -44,25 +51,29 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Which checkpoint of RUN_DIR: last (checkpoint.pt) or best (best.pt, the step of "
                    "the best eval metric).")
 @click.option("--spectrum", "spectrum", metavar="K|all", default=None, is_flag=False, flag_value="8",
-              help="Also compute the top K Lyapunov exponents of the backward Jacobians (QR method; "
-                   "K=8 when the flag is given alone, all: the whole carried state) along time and "
+              help="The top K Lyapunov exponents of the backward Jacobians (QR method) along time and "
                    "along depth, on the first --spectrum-examples examples of each batch: the predicted "
-                   "slope λ₁/ln10 beside the measured one, and gradients/spectrum.csv.")
-@click.option("--spectrum-examples", type=click.IntRange(1), default=EXAMPLES, show_default=True,
-              help="Examples of each measured batch (the first ones) whose spectra --spectrum computes.")
+                   "slope λ₁/ln10 and depth decay beside the measured ones, and gradients/spectrum.csv "
+                   f"[default: {PREDICTION_K}, the top exponent only; 8 when the flag is given alone; "
+                   "all: the whole carried state; 0: none, the bare measurement].")
+@click.option("--spectrum-examples", type=click.IntRange(1), default=None,
+              help="Examples of each measured batch (the first ones) whose spectra are computed "
+                   f"[default: {PREDICTION_EXAMPLES} for the default prediction, {EXAMPLES} with --spectrum K].")
 @device_option
 @handle_errors
 def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: Optional[int],
-              out: Optional[Path], verify: bool, which: str, spectrum: Optional[str], spectrum_examples: int,
+              out: Optional[Path], verify: bool, which: str, spectrum: Optional[str], spectrum_examples: Optional[int],
               device: str) -> None:
     """Gradient norm ‖∂L/∂state[t, d]‖ for every timestep t, layer d and state kind, from ONE
     backward pass, with the decay summary beside the vanishing-gradient theory (σ_max bound for
     the RNN, forget gates for LSTM / grid memory), and the decay along depth at the scored step
     beside its theory (the layer Jacobian bound of a stacked model, the grid's depth forget gates).
+    Beside both bounds, the prediction: the top Lyapunov exponent of the backward Jacobians
+    (--spectrum).
 
     CONFIG measures the model at initialisation; RUN_DIR measures its checkpoint. Writes
-    gradients.csv, summary.csv, summary.md, depth.csv (more than one layer) and meta.json; prints
-    their paths on stdout, the folder last.
+    gradients.csv, summary.csv, summary.md, depth.csv (more than one layer), spectrum.csv (unless
+    --spectrum 0) and meta.json; prints their paths on stdout, the folder last.
 
     \b
     Example:
@@ -70,6 +81,7 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a --from best
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify
+      gridlstm gradcheck configs/adding_lstm.yaml --spectrum 0
     """
     from gridlstm.probe.depth_theory import depth_lines
     from gridlstm.probe.gradcheck import conclusion, load_source, run_gradcheck, target_folder, write_to
@@ -109,16 +121,18 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
             sys.exit(1)
 
 
-def spectrum_settings(value: Optional[str], examples: int = EXAMPLES) -> Optional[SpectrumSettings]:
-    """--spectrum K|all -> what to compute (None: no spectrum); a bad K is a usage error."""
+def spectrum_settings(value: Optional[str], examples: Optional[int] = None) -> Optional[SpectrumSettings]:
+    """--spectrum K|all|0 and --spectrum-examples -> what to compute (not given: the top exponent
+    on PREDICTION_EXAMPLES examples, PREDICTION; 0: None, no spectrum); a bad K is a usage error."""
     if value is None:
-        return None
+        return replace(PREDICTION, examples=examples) if examples else PREDICTION
+    examples = examples or EXAMPLES
     if value == "all":
         return SpectrumSettings(k=None, examples=examples)
-    if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter(f"{value!r}: expected a positive number of exponents or 'all'",
+    if not value.isdigit():
+        raise click.BadParameter(f"{value!r}: expected a number of exponents, 'all', or 0 for none",
                                  param_hint="--spectrum")
-    return SpectrumSettings(k=int(value), examples=examples)
+    return SpectrumSettings(k=int(value), examples=examples) if int(value) else None
 
 
 def decay_table(result: GradcheckResult) -> Table:

@@ -98,6 +98,8 @@ def spectrum(args: tuple[str, ...], seeds: int, batch: Optional[int], k: str, st
 
     path, overrides = split_config_args(args)
     settings = spectrum_settings(k)
+    if settings is None:
+        raise click.BadParameter("0: the study needs at least one exponent (a number or 'all')", param_hint="--k")
     study_spec = load_spectrum_study(path or DEFAULT_SPECTRUM_STUDY, overrides)
     if steps is not None:
         study_spec = replace(study_spec, train_steps=steps)

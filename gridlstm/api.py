@@ -32,8 +32,9 @@ def measure_gradients(source: Union[Config, str, Path], overrides: tuple[str, ..
                       out: Union[str, Path, None] = None) -> GradcheckResult:
     """Gradient-norm profiles, as ``gridlstm gradcheck``: of a Config or YAML file (the model at
     initialisation) or of a run folder (its checkpoint). ``result.rows``: gradients.csv rows;
-    ``result.summary``: the decay table; ``out``: also write gradients.csv, summary.csv/.md, meta.json
-    there."""
+    ``result.summary``: the decay table, with the default prediction (the top Lyapunov exponent's
+    predicted slope, as `gridlstm gradcheck` gives by default); ``out``: also write gradients.csv,
+    summary.csv/.md, spectrum.csv, meta.json there."""
     from gridlstm.config import Config
     from gridlstm.probe import gradcheck
 

@@ -3,6 +3,7 @@ plot and report, and the depth study (gridlstm study depth) at toy scale."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def test_draw_profile_marks_underflow_and_structural_zeros_apart():
 def test_gradcheck_out_folder_is_read_by_plot_depth_and_report(tmp_path):
     lstm = gradcheck_out(tmp_path / "gc-lstm", "model.kind=lstm")
     grid = gradcheck_out(tmp_path / "gc-grid", "model.variant=paper")
-    assert not (lstm / "config.yaml").exists()   # gradients.csv, summary.csv/md, meta.json only
+    assert not (lstm / "config.yaml").exists()   # gradients.csv, summary.csv/md, depth/spectrum.csv, meta.json only
     out = tmp_path / "depth.png"
     result = invoke("plot", lstm, grid, "--what", "depth", "--out", out, "--mean-t")
     assert result.exit_code == 0, result.output
@@ -154,5 +155,11 @@ def test_depth_study_at_toy_scale(tmp_path):
         top = int(r["top_layer"])
         assert float(r["decades"]) == pytest.approx(math.log10(norms[top][0] / norms[1][0]))
     assert "| lstm | 3 | h |" in (folder / "depth.md").read_text()
+    for run in (folder / "runs").iterdir():  # the study keeps gradcheck's default prediction (λ₁ only)
+        spec = read_csv(run / "gradients" / "spectrum.csv")
+        assert [r["index"] for r in spec if r["axis"] == "depth"] == ["1"]
+        layers = json.loads((run / "gradients" / "meta.json").read_text())["D"]
+        top = [r for r in read_csv(run / "gradients" / "depth.csv") if r["top_layer"] == str(layers)]
+        assert top and all(r["predicted_decades"] != "" for r in top)
     result = invoke("report", folder, "--format", "csv")   # the study's runs are ordinary folders
     assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 11

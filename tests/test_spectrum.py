@@ -61,9 +61,8 @@ def test_linear_map_with_known_exponents():
     np.testing.assert_allclose(lam, a[:5].expand(2, 5).numpy(), atol=1e-6)
 
 
-def test_constant_forget_gates_give_log_f():
-    """An LSTM whose weights are zero has constant gates: c[t] = f ⊙ c[t-1] + i ⊙ g and h[t] depends
-    on c[t] only, so the carried (h, c) has exponents log f_u (top H, descending) and nothing else."""
+def constant_gate_lstm():
+    """An LSTM (T = 300, H = 4) whose weights are zero: its forget gates are the constants f."""
     _, model, x, _, prof = model_and_batch("model.kind=lstm", "model.layers=1", "task.length=300")
     H = model.cell.hidden
     f = torch.tensor([0.9, 0.7, 0.5, 0.3], dtype=torch.float64)
@@ -71,6 +70,14 @@ def test_constant_forget_gates_give_log_f():
         model.cell.transform.weight.zero_()
         model.cell.transform.bias.copy_(torch.cat([torch.full((H,), 0.4), torch.logit(f[[2, 0, 3, 1]]),
                                                    torch.full((H,), -0.2), torch.full((H,), 0.1)]))
+    return model, x, prof, f
+
+
+def test_constant_forget_gates_give_log_f():
+    """An LSTM whose weights are zero has constant gates: c[t] = f ⊙ c[t-1] + i ⊙ g and h[t] depends
+    on c[t] only, so the carried (h, c) has exponents log f_u (top H, descending) and nothing else."""
+    model, x, prof, f = constant_gate_lstm()
+    H = model.cell.hidden
     ts = sp.time_spectrum(model, x, prof.states, k=H, warmup=150)
     np.testing.assert_allclose(ts.exponents, np.log(f.numpy())[None].repeat(len(x), 0), atol=1e-6)
 
@@ -238,7 +245,7 @@ def test_gradcheck_spectrum_writes_predictions_beside_measurements(tmp_path):
     assert res.exit_code == 2 and "no spectrum.csv" in res.output and "--spectrum" in res.output
 
 
-@pytest.mark.parametrize("bad", ["0", "many", "2.5"])
+@pytest.mark.parametrize("bad", ["off", "many", "2.5"])
 def test_gradcheck_spectrum_rejects_a_bad_count(tmp_path, bad):
     from click.testing import CliRunner
 
@@ -268,3 +275,22 @@ def test_each_layer_decays_at_the_top_exponent_of_its_block():
         half = len(g) // 2
         measured = np.polyfit(np.arange(half, len(g)), np.log10(g[half:]), 1)[0]
         assert measured == pytest.approx(ts.from_layer[:, d].mean() / math.log(10), rel=0.05)
+
+
+def test_windows_side_by_side_give_the_single_runs_exponents():
+    """segment_plan's windows (the default prediction's, from T = 1000 on): constant forget gates
+    still give log f exactly, a tanh RNN's λ₁ is the single run's within 1%, and the plan covers
+    every counted map once."""
+    assert sp.segment_plan(999, 99, None) == (4, 225) and sp.segment_plan(199, 19, None) == (1, 180)
+    S, L = sp.segment_plan(299, 30, 4)
+    assert S * L >= 299 - 30 > (S - 1) * L
+    model, x, prof, f = constant_gate_lstm()
+    ts = sp.time_spectrum(model, x, prof.states, k=model.cell.hidden, warmup=60, segments=4)
+    assert ts.segments == 4
+    np.testing.assert_allclose(ts.exponents, np.log(f.numpy())[None].repeat(len(x), 0), atol=1e-6)
+    _, model, x, _, prof = model_and_batch("model.kind=rnn", "model.layers=2", "model.hidden=16",
+                                           "task.length=800", batch=2)
+    one = sp.time_spectrum(model, x, prof.states, k=1)
+    four = sp.time_spectrum(model, x, prof.states, k=1, segments=4)
+    np.testing.assert_allclose(four.exponents, one.exponents, rtol=0.01)
+    np.testing.assert_allclose(four.from_layer, one.from_layer, rtol=0.01)

@@ -208,6 +208,8 @@ def check_results(sweep_dir: Path, n_runs: int) -> None:
         assert ckpt["step"] == 12
         grad = read_csv(run / "gradients" / "summary.csv")
         assert any(g["state"] == "h" for g in grad)
+        # as `gridlstm gradcheck RUN`: the default prediction beside every carried state's slope
+        assert all(g["predicted_slope"] != "" for g in grad if g["state"] in ("h", "c", "x"))
     results = read_csv(sweep_dir / "results.csv")
     assert len(results) == n_runs // 2  # grouped over the 2 seeds
     for g in results:

@@ -58,6 +58,9 @@ def spectrum_figure(runs: list[Run]) -> Figure:
     ax.set_xlabel("exponent index i (1 = the top one)")
     ax.set_ylabel("λ_i / ln 10  (decades per step; per layer along depth)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if max((len(r) for spec in spectra for a, r in spec.items() if a in DASHES), default=1) == 1:  # K = 1
+        ax.set_xlim(0.5, 1.5)
+        ax.set_xticks([1])                     # one integer tick, not a fractional axis around it
     ax.set_title("Lyapunov spectrum of the backward Jacobians (band: ± spread over examples)")
     handles += [Line2D([], [], color="0.3", ls=ls) for ls in DASHES.values()]
     labels += [f"— {a}" for a in DASHES]

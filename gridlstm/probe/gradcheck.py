@@ -7,8 +7,9 @@
              gradients/summary.md      the same table in markdown, plus the theory lines and the
                                        decay along depth at the scored step beside its theory
              gradients/depth.csv       one row per depth-carrying state (depth_theory.py; D > 1 only)
-             gradients/spectrum.csv    with a spectrum: the Lyapunov exponents along time and depth
-                                       (spectrum.py), their predictions in summary.csv and depth.csv
+             gradients/spectrum.csv    the Lyapunov exponents along time and depth (spectrum.py; by
+                                       default the top one only, on a few examples; spectrum=None:
+                                       none), their predictions in summary.csv and depth.csv
              gradients/meta.json       what was measured
     train    GradientRecorder appends the same rows to gradients/profiles.csv at gradients.at_steps
 
@@ -150,9 +151,11 @@ class GradcheckResult:
 
 
 def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, device: str = "auto",
-                  spectrum: Optional[spectrum_summary.SpectrumSettings] = None) -> GradcheckResult:
-    """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory (and, with
-    ``spectrum``, the Lyapunov spectrum of the same batches: spectrum_summary.py)."""
+                  spectrum: Optional[spectrum_summary.SpectrumSettings] = spectrum_summary.PREDICTION
+                  ) -> GradcheckResult:
+    """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory and the
+    Lyapunov spectrum of the same batches (spectrum_summary.py): by default λ₁ only, the predicted
+    slope and depth decay; ``spectrum=None``: the bare measurement, no prediction."""
     if seeds < 1:
         raise ParamError("seeds", seeds, "expected a positive number of measurement seeds")
     cfg = source.cfg
@@ -234,8 +237,8 @@ SHOWN = ("state", "layer", "slope_decades_per_step", "theory_slope", "theory_val
          "steps_to_1e-3", "steps_to_1e-6", "steps_to_1e-12", "underflow_step")
 HEADERS = ("state", "layer", "slope", "bound", "σmax/f", "first/last", "1e-3", "1e-6", "1e-12", "uflow")
 LEGEND = ("slope and bound in decades per step back from the loss (bound: log10 γσ_max for the rnn, the "
-          "slowest unit's mean log10 f for a memory); λ₁/ln10 (when the spectrum is computed): the predicted "
-          "slope; σmax/f: σ_max(W_hh) (rnn) or the "
+          "slowest unit's mean log10 f for a memory); λ₁/ln10: the predicted slope, the top Lyapunov "
+          "exponent (absent when the spectrum is turned off); σmax/f: σ_max(W_hh) (rnn) or the "
           "mean gate of a memory (forget gate f; a gru's update gate z); 1e-k: steps back until g < 1e-k·g at the loss; uflow: steps "
           "back until g underflows (g < FLT_MIN), or where g is structurally 0 (no path to the loss)")
 
@@ -301,7 +304,7 @@ def summary_markdown(result: GradcheckResult) -> str:
              "position is scored and s counts back from the last one). slope: least-squares slope of "
              "log10 g against s before underflow (decades per step, negative = vanishing); bound: "
              "log10(γσ_max) for the rnn (the slowest decay the bound allows), for a time memory the "
-             "max over units of mean log10 f (the slowest unit, which the norm follows); λ₁/ln10 (when computed): the top Lyapunov exponent of the "
+             "max over units of mean log10 f (the slowest unit, which the norm follows); λ₁/ln10 (unless the spectrum is turned off): the top Lyapunov exponent of the "
              "backward time map in decades per step, the slope predicted for every state; σmax/f: σ_max(W_hh) or the mean forget gate; first/last: g at t = 1 over g at "
              "t = T; 1e-k: first s with g < 1e-k·g at the loss; uflow: first s with g < "
              f"{result.meta['underflow_threshold']:.3g} (underflow); structurally 0: exactly 0 from that s "

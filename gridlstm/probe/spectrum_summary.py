@@ -49,7 +49,7 @@ class Spectra:
         s = self.settings
         cell = model.cell
         self.carried, self.layers = tuple(cell.state_names[i] for i in cell.right_idx), cell.layers
-        t = time_spectrum(model, x, states, s.k, s.examples, s.warmup, seed)
+        t = time_spectrum(model, x, states, s.k, s.examples, s.warmup, seed, s.segments)
         if t is not None:
             self.time.append(t)
         dep = depth_spectrum(model, x[:s.examples], {n: v[:, :, :s.examples] for n, v in states.items()}, s.k, seed)
@@ -85,6 +85,7 @@ def spectrum_meta(spectra: Spectra, batch: int) -> dict[str, Any]:
     d = spectra.depth[0] if spectra.depth else None
     return {"k": spectra.settings.k or "all", "examples": min(spectra.settings.examples, batch),
             "n": t.n if t else None, "warmup": t.warmup if t else None, "maps": t.steps if t else 0,
+            "segments": t.segments if t else None,
             "depth_n": int(d.log_singular.shape[1]) if d else None, "depth_maps": d.layers if d else 0}
 
 
@@ -165,8 +166,9 @@ def time_head(spectra: Spectra, n: int) -> str:
     """What was computed along time, and the whole model's λ₁."""
     t, s, top = spectra.time[0], spectra.settings, spectra.top_time()
     return (f"Lyapunov spectrum along time (QR method, {t.exponents.shape[1]} of {t.n} exponents of the "
-            f"carried state, {t.steps} maps back from the loss, the first {t.warmup} left out as warm-up; "
-            f"the first {min(s.examples, n)} example(s) of each batch, {len(spectra.time)} seed(s)): "
+            f"carried state, {t.steps} maps back from the loss, the first {t.warmup} left out as warm-up"
+            + (f", in {t.segments} windows side by side, each after {t.warmup} warm-up maps; " if t.segments > 1 else "; ")
+            + f"the first {min(s.examples, n)} example(s) of each batch, {len(spectra.time)} seed(s)): "
             f"λ₁/ln 10 = {top.mean():+.4g} ± {top.std():.2g} decades/step (a prediction of the slope, "
             "not a bound)")
 

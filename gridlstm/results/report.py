@@ -22,7 +22,8 @@
 Formats: rich (terminal), md (GitHub pipe table), csv (raw numbers, machine-readable) and latex
 (booktabs tabular); these keep every column (the fixed ones, then the differing config keys).
 The rich view shows what differs: the run, the differing config keys and a few results (VIEW),
-with the shared config keys listed once above it.  ``--columns`` picks the columns of any format.
+with the shared config keys listed once above it; the measured decay slope and depth decay beside
+their predictions where the runs have them.  ``--columns`` picks the columns of any format.
 ``--sort KEY`` orders by a column (a config key too), ``--sort -KEY`` descending; blanks last.
 """
 from __future__ import annotations
@@ -80,8 +81,12 @@ class Table:
         keys = ["run", *self.config_keys, *VIEW]
         if len({r["status"] for r in self.rows}) <= 1:
             keys.remove("status")
+        if any(r["grad_predicted"] is not None for r in self.rows):  # measured slope beside its prediction
+            keys += ["grad_slope", "grad_predicted"]
         if any(r["depth_decades_per_layer"] is not None for r in self.rows):
             keys.append("depth_decades_per_layer")
+        if any(r["depth_predicted_per_layer"] is not None for r in self.rows):
+            keys.append("depth_predicted_per_layer")
         metrics = {r["metric_name"] for r in self.rows}
         if len(metrics) == 1 and None not in metrics:  # one metric: its name heads the value column
             by_key["eval_metric"] = replace(by_key["eval_metric"], header=f"eval {metrics.pop()}")

@@ -52,7 +52,8 @@ def model_label(run: Run) -> str:
 
 def measure_run(cfg: Any, folder: Path, seeds: int, batch: Optional[int], device: str,
                 source_path: Path) -> Run:
-    """Gradcheck one config at initialisation into ``folder`` (config.yaml + gradients/)."""
+    """Gradcheck one config at initialisation into ``folder`` (config.yaml + gradients/), with
+    gradcheck's default prediction (λ₁ along time and depth: under 1.1× the bare gradcheck here)."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / CONFIG, dump_config(cfg))
     result = run_gradcheck(Source(cfg, "config", source_path), seeds, batch, device)
