@@ -30,6 +30,7 @@ from gridlstm.nn import registry
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.runs.folder import atomic_write_text, load_checkpoint, make_run_dir, utc_now, write_json
 from gridlstm.tasks import Task
+from gridlstm.threads import apply_threads
 from gridlstm.train.trainer import build, resolve_device
 
 from . import decay, depth_theory
@@ -125,8 +126,9 @@ class GradcheckResult:
 
 
 def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
-                  device: str = "auto") -> GradcheckResult:
-    """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory."""
+                  device: str = "auto", max_threads: Optional[int] = None) -> GradcheckResult:
+    """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory (on the torch
+    threads ``train.threads`` chooses, at most ``max_threads``)."""
     if seeds < 1:
         raise GridlstmError(f"--seeds {seeds}: expected a positive number of measurement seeds")
     cfg = source.cfg
@@ -135,6 +137,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
     if too_big:
         raise ConfigError([f"--batch {batch}: {too_big}"])
     dev = resolve_device(device)
+    threads = apply_threads(cfg.train.threads, batch, cfg.model.hidden, max_threads)
     rows, theories, depth_theories = [], [], []
     task = None
     for i in range(seeds):
@@ -159,6 +162,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         "batch": batch, "step": source.step, "source": source.kind, "source_path": str(source.path),
         "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
         "schedule": model.last_schedule,  # the order the probed passes ran (auto: wavefront)
+        "threads": threads.to_json(),
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
     }
     lines = decay.theory_lines(summary, per_seed, m.layers, model.cell.memories)

@@ -99,15 +99,16 @@ def execute(job: RunJob, hooks: tuple = ()) -> Status:
 
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, job.threads))
+    torch.set_num_threads(cap := max(1, job.threads))  # jobs × threads ≤ cores: caps train.threads
     try:
         if job.resume:
-            summary = resume_run(run_dir, device=job.device, argv=list(job.argv), hooks=tuple(hooks))
+            summary = resume_run(run_dir, device=job.device, argv=list(job.argv), hooks=tuple(hooks),
+                                 max_threads=cap)
         else:
             summary = start_run(job.config, run_dir=run_dir, device=job.device, argv=list(job.argv),
-                                hooks=tuple(hooks))
+                                hooks=tuple(hooks), max_threads=cap)
         if summary.status == Status.COMPLETED and job.gradients:  # as `gridlstm gradcheck RUN` writes it
-            measure_gradients(run_dir, device=job.device, out=run_dir / "gradients")
+            measure_gradients(run_dir, device=job.device, out=run_dir / "gradients", max_threads=cap)
         return summary.status
     except KeyboardInterrupt:
         return Status.INTERRUPTED
