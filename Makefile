@@ -61,7 +61,7 @@ results: install
 	$(BIN)/gridlstm study results --page docs/results.md
 
 bench: install
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py --loaded --write-table
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -125,6 +125,19 @@ def test_auto_resolves_to_layerwise_unprobed_and_wavefront_probed():
     assert m.last_schedule == "layerwise"
 
 
+def test_auto_runs_the_order_the_table_lists_per_kind():
+    from gridlstm.nn import registry, schedule_table
+
+    assert set(schedule_table.AUTO) <= set(registry.KINDS)
+    for kind, order in schedule_table.AUTO.items():
+        assert order in ("layerwise", "wavefront", "naive") and resolve("auto", False, kind) == order
+        assert resolve("auto", True, kind) == "wavefront"
+        m = RecurrentModel(ModelConfig(kind=kind, hidden=3, layers=2), 2, 1)
+        m(torch.randn(2, 4, 2))
+        assert m.schedules()["train"] == m.last_schedule == order
+    assert resolve("auto", False, "a kind the table lacks") == schedule_table.DEFAULT
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru", "grid memory_input", "grid paper output=paper priority=depth"])
 def test_probe_under_auto_gives_the_wavefronts_numbers(kind):
     """Gradient profiles (gradcheck) do not change: auto probes on the wavefront."""

@@ -11,8 +11,9 @@ valid and give identical numbers:
 * ``layerwise``  — all of layer d-1 before layer d (``nn.LSTM``'s order): D layer calls, each on
   fused whole-sequence kernels (``layerwise.py``). The fastest, but it hands no per-block state to
   a probe, so it runs only unprobed passes (training, evaluation).
-* ``auto``       — the default: ``layerwise`` for an unprobed pass, ``wavefront`` (the fastest order
-  that probes) when gradients are measured. ``resolve`` says which order a pass runs.
+* ``auto``       — the default: for an unprobed pass the order the benchmark measured fastest for
+  the cell kind (``schedule_table.py``: the rnn's wavefront, layerwise otherwise), ``wavefront``
+  (the fastest order that probes) when gradients are measured. ``resolve`` says which order a pass runs.
 
 Every block's state passes through ``probe(state, k, lo, hi)`` before anything downstream uses it;
 a gradient probe (``gradients.py``) adds zero tensors there to read ∂L/∂state[t, d] for every t
@@ -26,6 +27,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from . import schedule_table
 from .cells import Cell, States
 
 Probe = Callable[[States, int, int, int], States]
@@ -33,14 +35,15 @@ SCHEDULES = ("auto", "layerwise", "wavefront", "naive")
 PROBED = ("wavefront", "naive")  # the orders that can hand every block's state to a probe
 
 
-def resolve(schedule: str, probed: bool) -> str:
+def resolve(schedule: str, probed: bool, kind: Optional[str] = None) -> str:
     """The order a pass runs: ``auto`` and ``layerwise`` become ``wavefront`` when probed (a fused
-    whole-layer kernel hides the per-block states) and ``auto`` becomes ``layerwise`` otherwise."""
+    whole-layer kernel hides the per-block states); unprobed, ``auto`` becomes the order
+    ``schedule_table.AUTO`` lists for the cell ``kind`` (``DEFAULT`` for a kind it does not list)."""
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
     if probed:
         return schedule if schedule in PROBED else "wavefront"
-    return "layerwise" if schedule == "auto" else schedule
+    return schedule_table.AUTO.get(kind or "", schedule_table.DEFAULT) if schedule == "auto" else schedule
 
 
 def run_naive(cell: Cell, bottom: States, left0: States, probe: Optional[Probe] = None) -> Tensor:

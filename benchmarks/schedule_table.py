@@ -1,0 +1,61 @@
+"""Writes gridlstm/nn/schedule_table.py (the order ``model.schedule: auto`` runs per cell kind) from
+a benchmark run: per kind, the exact order whose training step was fastest, by the geometric mean
+over the shapes of its time over nn.* of the same shape. ``bench.py --write-table`` calls it."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "gridlstm" / "nn" / "schedule_table.py"
+ORDERS = ("layerwise", "wavefront")
+KINDS = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "grid": "nn.LSTM"}  # the bench rows "<kind> <order>"
+
+HEAD = '''"""The order ``model.schedule: auto`` runs for an unprobed pass (training, evaluation), per cell
+kind: the exact order the benchmark measured fastest. Written by ``benchmarks/bench.py
+--write-table`` (``make bench``) from its run; edit by rerunning it, not by hand.
+
+Every order gives the same numbers (float64 tests in tests/test_schedule.py), so this table
+changes only the time a step takes. A kind the benchmark does not measure runs ``DEFAULT``.
+"""
+
+DEFAULT = "layerwise"
+'''
+
+
+def measured(results: dict) -> dict:
+    """{"date": ..., kind: {"B,T,H,D": {order: time / nn.* time}}} from bench.py's JSON."""
+    out: dict = {"date": results["date"]}
+    for kind, ref in KINDS.items():
+        for shape in results["shapes"]:
+            by = {r["name"]: r["median_ms"] for r in shape["rows"]}
+            key = ",".join(str(shape[k]) for k in "BTHD")
+            if all(f"{kind} {o}" in by for o in ORDERS):
+                out.setdefault(kind, {})[key] = {o: round(by[f"{kind} {o}"] / by[ref], 3) for o in ORDERS}
+    return out
+
+
+def choose(m: dict) -> dict[str, str]:
+    """kind -> the order with the lowest geometric-mean ratio over the measured shapes."""
+    def score(kind: str, order: str) -> float:
+        return sum(math.log(r[order]) for r in m[kind].values())
+    return {kind: min(ORDERS, key=lambda o: score(kind, o)) for kind in sorted(m) if kind != "date"}
+
+
+def source(m: dict) -> str:
+    auto = choose(m)
+    lines = [HEAD, "# kind -> the order auto runs unprobed", "AUTO = {"]
+    lines += [f"    {kind!r}: {order!r},".replace("'", '"') for kind, order in auto.items()]
+    lines += ["}", "", "# where AUTO comes from: per kind, the median training-step time of each order over nn.* of the",
+              '# same shape, at each benchmark shape "B,T,H,D"', "MEASURED = {", f'    "date": {m["date"]!r},'.replace("'", '"')]
+    for kind in auto:
+        lines.append(f'    "{kind}": {{')
+        lines += [f'        "{shape}": {{' + ", ".join(f'"{o}": {v}' for o, v in r.items()) + "},"
+                  for shape, r in m[kind].items()]
+        lines.append("    },")
+    return "\n".join([*lines, "}", ""])
+
+
+def write(results: dict, path: Path = TABLE) -> Path:
+    path.write_text(source(measured(results)))
+    return path
