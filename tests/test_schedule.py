@@ -21,9 +21,10 @@ import torch
 from gridlstm.config import ModelConfig, TaskConfig
 from gridlstm.nn import core, registry
 from gridlstm.nn.core import GateTransform, _LSTMStep, _RNNStep, lstm_update, rnn_update
-from gridlstm.nn.layerwise import _LSTMLayer, lstm_sequence, torch_weights
+from gridlstm.nn.layerwise import torch_weights
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.nn.schedule import resolve, run_naive, run_wavefront
+from gridlstm.nn.timeloop import lstm_loop
 from gridlstm.probe.gradients import probe_gradients
 from gridlstm.tasks import make_task
 
@@ -168,25 +169,41 @@ def test_torch_weights_are_views_of_one_buffer_in_cudnn_order():
     assert torch.equal(gb, torch.full((12,), 3.0, dtype=D64))
 
 
-def test_paper_output_time_loop_matches_its_equations_and_gradcheck():
-    """``_LSTMLayer`` (output form tanh(o⊙c), hoisted input half, hand-written backward) against
-    ``lstm_update`` stepped over t, and against finite differences."""
+@pytest.mark.parametrize("output", ["standard", "paper"])
+def test_time_loop_matches_its_equations_and_gradcheck(output):
+    """``timeloop.lstm_loop`` (hoisted input half, hand-written backward) against ``lstm_update``
+    stepped over t, and against finite differences; its sink holds c[t] and the gradients of h[t]
+    and c[t] through step t+1 (autograd of the stepped reference)."""
     g = torch.Generator().manual_seed(4)
     T, B, n_in, H = 5, 2, 3, 4
     x, h0, c0 = (torch.randn(*s, dtype=D64, generator=g, requires_grad=True) for s in ((T, B, n_in), (B, H), (B, H)))
     w_x, w_h, b = (torch.randn(*s, dtype=D64, generator=g, requires_grad=True) for s in ((n_in, 4 * H), (H, 4 * H), (4 * H,)))
     args = (x, h0, c0, w_x, w_h, b)
-    got = lstm_sequence(x, h0, c0, w_x, w_h, b, "paper")
-    h, c, ref = h0, c0, []
+    sink: dict = {}
+    got = lstm_loop(*args, output, sink)
+    h, c, ref, hs, cs, fs = h0, c0, [], [], [], []
     for t in range(T):
-        h, c = lstm_update(x[t] @ w_x + h @ w_h + b, c, "paper")
+        z = x[t] @ w_x + h @ w_h + b
+        h, c = lstm_update(z, c, output)
         ref.append(h)
+        hs.append(h)
+        cs.append(c)
+        fs.append(torch.sigmoid(z[:, H:2 * H]).detach())
     ref = torch.stack(ref)
     torch.testing.assert_close(got, ref, rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(sink["c"], torch.stack(cs).detach(), rtol=1e-13, atol=1e-14)
     w = torch.randn(T, B, H, dtype=D64, generator=g)
-    for a, r in zip(torch.autograd.grad((got * w).sum(), args), torch.autograd.grad((ref * w).sum(), args), strict=True):
+    ref_grads = torch.autograd.grad((ref * w).sum(), args, retain_graph=True)
+    for a, r in zip(torch.autograd.grad((got * w).sum(), args), ref_grads, strict=True):
         torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-13)
-    assert torch.autograd.gradcheck(_LSTMLayer.apply, args)
+    torch.testing.assert_close(sink["dH"], w)
+    # through step t+1 only: h[t]'s total gradient less the loss's own use (w); c[t]'s is f[t+1]⊙δc[t+1]
+    total = torch.autograd.grad((ref * w).sum(), hs + cs)
+    torch.testing.assert_close(sink["r_h"], torch.stack(total[:T]) - w, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(sink["r_c"][:-1], torch.stack(total[T + 1:]) * torch.stack(fs[1:]),
+                               rtol=1e-12, atol=1e-13)
+    assert not sink["r_h"][-1].any() and not sink["r_c"][-1].any()
+    assert torch.autograd.gradcheck(lambda *a: lstm_loop(*a, output), args)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "grid memory_input", "grid paper priority=depth"])
