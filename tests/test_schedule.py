@@ -115,13 +115,14 @@ def test_layerwise_agrees_in_float32(kind, tied):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
 
 
-def test_auto_resolves_to_layerwise_unprobed_and_wavefront_probed():
+def test_resolve_picks_an_order_per_kind_and_probe():
     assert resolve("auto", False) == "layerwise" and resolve("auto", True) == "wavefront"
-    assert resolve("layerwise", True) == "wavefront"  # a fused kernel hides the per-block states
+    # a fused kernel hides the per-block states: layerwise probes only where the cell probes a layer
+    assert resolve("layerwise", True) == "wavefront" and resolve("layerwise", True, "grid", True) == "layerwise"
     assert [resolve(s, p) for s in ("wavefront", "naive") for p in (False, True)] == ["wavefront"] * 2 + ["naive"] * 2
     assert ModelConfig().schedule == "auto"
     m = RecurrentModel(ModelConfig(kind="grid", hidden=3, layers=2), 2, 1)
-    assert m.schedules() == {"train": "layerwise", "probe": "wavefront"}
+    assert m.schedules() == {"train": "layerwise", "probe": "layerwise"}
     m(torch.randn(2, 4, 2))
     assert m.last_schedule == "layerwise"
 
@@ -129,19 +130,50 @@ def test_auto_resolves_to_layerwise_unprobed_and_wavefront_probed():
 def test_auto_runs_the_order_the_table_lists_per_kind():
     from gridlstm.nn import registry, schedule_table
 
-    assert set(schedule_table.AUTO) <= set(registry.KINDS)
-    for kind, order in schedule_table.AUTO.items():
-        assert order in ("layerwise", "wavefront", "naive") and resolve("auto", False, kind) == order
-        assert resolve("auto", True, kind) == "wavefront"
+    assert set(schedule_table.AUTO) <= set(registry.KINDS) and set(schedule_table.PROBE) <= set(registry.KINDS)
+    for kind in registry.KINDS:
+        order = schedule_table.AUTO.get(kind, schedule_table.DEFAULT)
         m = RecurrentModel(ModelConfig(kind=kind, hidden=3, layers=2), 2, 1)
+        probe = schedule_table.PROBE.get(kind, "wavefront") if m.cell.layer_probe else "wavefront"
+        assert resolve("auto", False, kind) == order and resolve("auto", True, kind, m.cell.layer_probe) == probe
         m(torch.randn(2, 4, 2))
-        assert m.schedules()["train"] == m.last_schedule == order
+        assert m.schedules() == {"train": order, "probe": probe} and m.last_schedule == order
+        if probe == "layerwise":
+            probe_gradients(m, make_task(TaskConfig(name="adding", length=4)), torch.randn(2, 4, 2), torch.randn(2, 1))
+            assert m.last_schedule == "layerwise"
     assert resolve("auto", False, "a kind the table lacks") == schedule_table.DEFAULT
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "grid memory_input", "grid paper output=paper priority=depth"])
-def test_probe_under_auto_gives_the_wavefronts_numbers(kind):
-    """Gradient profiles (gradcheck) do not change: auto probes on the wavefront."""
+PROBE_KINDS = [k for k, opts in registry.cases().items()
+               if RecurrentModel(ModelConfig(hidden=2, layers=1, **opts), 1, 1).cell.layer_probe]
+
+
+@pytest.mark.parametrize("kind", PROBE_KINDS)
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("D", [1, 2, 3, 5])
+@pytest.mark.parametrize("task_name", ["adding", "copy"])
+def test_layerwise_probe_equals_the_wavefront_probe(kind, tied, D, task_name):
+    """The probed layerwise pass (own time loops, timeloop.py) gives the wavefront probe's numbers in
+    float64: states, outgoing and total gradients (in-block terms included) and ∂L/∂x, for every
+    kind, variant and option set that probes a layer, tied or not, scored at the last step (adding)
+    or at every step (copy)."""
+    task = make_task(TaskConfig(name=task_name, length=5))
+    x, y = task.sample(3, torch.Generator().manual_seed(1))
+    y = y.double() if y.is_floating_point() else y
+    wave, layer = pair(kind, D, tied, inp=task.input_size, out=task.output_size, schedules=("wavefront", "layerwise"))
+    a, b = probe_gradients(wave, task, x.double(), y), probe_gradients(layer, task, x.double(), y)
+    assert wave.last_schedule == "wavefront" and layer.last_schedule == "layerwise"
+    assert a.loss == pytest.approx(b.loss, rel=1e-14)
+    for field in ("states", "outgoing", "grads"):
+        for name, want in getattr(a, field).items():
+            assert getattr(b, field)[name].shape == want.shape == (x.shape[1], D, 3, 4)
+            torch.testing.assert_close(getattr(b, field)[name], want, rtol=1e-11, atol=1e-14)
+    assert max(float(g.abs().max()) for g in a.grads.values()) > 0  # not all zeros
+    torch.testing.assert_close(b.x_grad, a.x_grad, rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn"])
+def test_probe_under_auto_keeps_the_wavefront_where_no_layer_probe_exists(kind):
     task = make_task(TaskConfig(name="adding", length=5))
     x, y = task.sample(3, torch.Generator().manual_seed(1))
     wave, auto = pair(kind, 2, False, inp=task.input_size, out=task.output_size, schedules=("wavefront", "auto"))

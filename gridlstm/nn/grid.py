@@ -1,12 +1,25 @@
 """The two 2D Grid LSTM blocks (docs/design.md §2): the assignment's formulation and the paper's."""
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import torch
 from torch import Tensor, zeros_like
 
-from .cells import FORGET, LSTM_OPTIONS, Block, Cell, LayerParams, Memory, States, _init_lstm_transform
+from .cells import (
+    FORGET,
+    LSTM_OPTIONS,
+    Block,
+    Cell,
+    LayerParams,
+    Memory,
+    States,
+    _init_lstm_transform,
+    outgoing_of,
+)
 from .core import GateTransform, forget_gate, lstm_update
 from .layerwise import lstm_rows, lstm_sequence
+from .timeloop import lstm_loop, tap
 
 DEPTH_FORGET = Memory("depth", "depth forget gate", "f'", "forget_gate_depth", True)
 
@@ -73,6 +86,19 @@ class GridMemoryInputCell(_GridCell):
         h = lstm_sequence(c_below, left0[0], left0[1], W[:H], W[H:], b)   # H[·,d]
         return lstm_rows(h, h_below, c_below, *p["depth"])               # H'[·,d], C'[·,d]
 
+    layer_probe = True
+
+    def probed_layer(self, below: States, left0: States, p: LayerParams, d: int, probe: Any) -> States:
+        # H[t,d] feeds its own block's depth LSTM (a use inside the block, not outgoing) and (t+1, d)
+        h_below, c_below = below
+        (W, b), H, sink, up = p["time"], self.hidden, {}, {}
+        h = lstm_loop(c_below, left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
+        h_depth, c_depth = tap(up, *lstm_rows(h, h_below, c_below, *p["depth"]))
+        probe.layer(d, {"h": h.detach(), "c": sink["c"], "h_depth": h_depth.detach(), "c_depth": c_depth.detach()},
+                    lambda: {"h": outgoing_of(sink, "r_h"), "c": outgoing_of(sink, "r_c"),
+                             "h_depth": outgoing_of(up, "d", 0), "c_depth": outgoing_of(up, "d", 1)})
+        return h_depth, c_depth
+
 
 class GridPaperCell(_GridCell):
     """2D Grid LSTM block of Kalchbrenner, Danihelka & Graves (2015), §3.1–3.5.
@@ -126,3 +152,25 @@ class GridPaperCell(_GridCell):
         h = lstm_sequence(h_below, h0, m0, W[H:], W[:H], b, self.output)  # h[·,d]
         h_in = h if self.priority == "depth" else torch.cat([h0.unsqueeze(0), h[:-1]])  # h[t-1,d]
         return lstm_rows(h_in, h_below, m_below, *p["depth"], self.output)  # h'[·,d], m'[·,d]
+
+    layer_probe = True
+
+    def probed_layer(self, below: States, left0: States, p: LayerParams, d: int, probe: Any) -> States:
+        # h[t,d] is used by (t+1, d): its time LSTM (r_h) and, without depth priority, its depth LSTM
+        # (dH, through h_in); with depth priority the depth LSTM's use is inside the block
+        h_below, m_below = below
+        h0, m0 = left0
+        (W, b), H, sink, up = p["time"], self.hidden, {}, {}
+        h = lstm_loop(h_below, h0, m0, W[H:], W[:H], b, self.output, sink)
+        h_in = h if self.priority == "depth" else torch.cat([h0.unsqueeze(0), h[:-1]])
+        h_depth, m_depth = tap(up, *lstm_rows(h_in, h_below, m_below, *p["depth"], self.output))
+
+        def outgoing() -> dict[str, Optional[Tensor]]:
+            r_h = outgoing_of(sink, "r_h")
+            if r_h is not None and self.priority != "depth":
+                r_h = r_h + sink["dH"]
+            return {"h": r_h, "m": outgoing_of(sink, "r_c"), "h_depth": outgoing_of(up, "d", 0),
+                    "m_depth": outgoing_of(up, "d", 1)}
+        probe.layer(d, {"h": h.detach(), "m": sink["c"], "h_depth": h_depth.detach(), "m_depth": m_depth.detach()},
+                    outgoing)
+        return h_depth, m_depth

@@ -15,6 +15,12 @@ AUTO = {
     "rnn": "wavefront",
 }
 
+# kind -> the order auto runs under a gradient probe (the wavefront for a kind not listed)
+PROBE = {
+    "grid": "layerwise",
+    "lstm": "layerwise",
+}
+
 # where AUTO comes from: per kind, the median training-step time of each order over nn.* of the
 # same shape, at each benchmark shape "B,T,H,D"
 MEASURED = {

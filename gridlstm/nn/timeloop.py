@@ -22,7 +22,8 @@ where r_h[t], r_c[t] are the gradients of h[t], c[t] through step t+1 (zero at t
 δX = δZ w_xᵀ, δw_x = Xᵀ δZ, δw_h = H_prevᵀ δZ, δb = Σ δZ, each ONE product over T·B rows.
 
 ``sink`` (a dict, optional): the forward puts the memories ``c`` (T, B, H) there, the backward
-``dH`` = δH, ``r_h`` and ``r_c`` (T, B, H) each.
+``dH`` = δH, ``r_h`` and ``r_c`` (T, B, H) each. ``tap`` records the gradient arriving at any
+tensors the same way (identity forward).
 """
 from __future__ import annotations
 
@@ -126,3 +127,21 @@ class _LSTMLoop(torch.autograd.Function):
         dw_h = hs[:-1].reshape(T * B, H).T @ dZ2 if ctx.needs_input_grad[4] else None
         db = dZ2.sum(0) if ctx.needs_input_grad[5] else None
         return dx, r_h[0], r_c[0], dw_x, dw_h, db, None, None
+
+
+def tap(sink: dict, *tensors: Tensor) -> tuple[Tensor, ...]:
+    """``tensors`` unchanged; the backward puts the gradient arriving at each at ``sink["d"]`` (a tuple)."""
+    return _Tap.apply(sink, *tensors)
+
+
+class _Tap(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, sink, *tensors):
+        ctx.sink = sink
+        return tuple(t.view_as(t) for t in tensors)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads):
+        ctx.sink["d"] = grads  # unused outputs arrive as zeros (materialized grads)
+        return (None, *grads)

@@ -30,7 +30,7 @@ Norms are taken in float64 so that float32 gradients of 1e-30 do not square to z
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,9 @@ class StateProbe:
         self.blocks: list[tuple[int, int, int]] = []   # (k, lo, hi) of each call
         self.states: list[tuple[Tensor, ...]] = []     # per call: the cell's state, detached
         self.grads: list[Optional[tuple[Tensor, ...]]] = []  # per call, after backward: ∂L/∂state
+        # the layerwise schedule's probed layers (Cell.probed_layer): per layer d, its states at every
+        # t (each (T, B, H)) and the function that returns their outgoing gradients after backward
+        self.layers: dict[int, tuple[dict[str, Tensor], Callable[[], dict[str, Optional[Tensor]]]]] = {}
 
     def __call__(self, state: States, k: int, lo: int, hi: int) -> States:
         self.blocks.append((k, lo, hi))
@@ -78,6 +81,20 @@ class StateProbe:
         if not any(s.requires_grad for s in state):
             return state
         return _Tap.apply(self.grads, len(self.grads) - 1, *state)
+
+    def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]]) -> None:
+        """Called by a probed layer (schedule.run_layerwise): layer d's states, each (T, B, H)."""
+        self.layers[d] = (states, outgoing)
+
+    def layer_grids(self, names: tuple[str, ...]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(states, outgoing) of the probed layers, each name -> (T, D, B, H); zeros where no
+        gradient reached a state."""
+        D = len(self.layers)
+        states = {n: torch.stack([self.layers[d][0][n] for d in range(D)], dim=1) for n in names}
+        per_layer = [self.layers[d][1]() for d in range(D)]
+        outgoing = {n: torch.stack([torch.zeros_like(self.layers[d][0][n]) if g[n] is None else g[n]
+                                    for d, g in enumerate(per_layer)], dim=1) for n in names}
+        return states, outgoing
 
     def outgoing(self) -> list[tuple[Tensor, ...]]:
         """Per call, ∂L/∂state after a backward pass; zeros where no gradient reached the call."""
@@ -220,8 +237,10 @@ def probe_gradients(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Probe
     def by_name(per_call: list[tuple[Tensor, ...]]) -> dict[str, Tensor]:
         return dict(zip(names, probe.assemble(per_call, T, D), strict=True))
 
-    states = by_name(probe.states)
-    outgoing = by_name(probe.outgoing())
+    if probe.layers:  # the layerwise schedule probed whole layers
+        states, outgoing = probe.layer_grids(names)
+    else:
+        states, outgoing = by_name(probe.states), by_name(probe.outgoing())
     totals = total_gradients(model, x.detach(), states, outgoing)
     return ProbeGradients(totals, outgoing, states, x_grad, loss.item())
 
