@@ -25,7 +25,7 @@ from gridlstm.nn.layerwise import torch_weights
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.nn.schedule import resolve, run_naive, run_wavefront
 from gridlstm.nn.timeloop import lstm_loop
-from gridlstm.probe.gradients import probe_gradients
+from gridlstm.probe.gradients import memory_gates, probe_gradients
 from gridlstm.tasks import make_task
 
 D64 = torch.float64
@@ -170,6 +170,11 @@ def test_layerwise_probe_equals_the_wavefront_probe(kind, tied, D, task_name):
             torch.testing.assert_close(getattr(b, field)[name], want, rtol=1e-11, atol=1e-14)
     assert max(float(g.abs().max()) for g in a.grads.values()) > 0  # not all zeros
     torch.testing.assert_close(b.x_grad, a.x_grad, rtol=1e-11, atol=1e-14)
+    # the memory gates recorded by the pass are the reference's, recomputed from the states
+    ref_gates = memory_gates(wave, x.double(), a.states)
+    assert a.gates is None and b.gates.keys() == ref_gates.keys() == wave.cell.memories.keys()
+    for name, g in ref_gates.items():
+        torch.testing.assert_close(b.gates[name], g, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("kind", ["gru", "rnn"])

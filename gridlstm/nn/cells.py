@@ -162,10 +162,12 @@ class Cell(nn.Module):
 
 
     def probed_layer(self, below: States, left0: States, p: LayerParams, d: int, probe: Any) -> States:
-        """``layer`` under a gradient probe: also ``probe.layer(d, states, outgoing)`` with every
-        state of layer d at every t (each (T, B, H)) and a function that returns, after the backward
-        pass, each state's *outgoing* gradient ∂L/∂state[t, d] (the uses after its block: the
-        blocks (t+1, d) and (t, d+1); probe/gradients.py).  Cells with ``layer_probe`` override it."""
+        """``layer`` under a gradient probe: also ``probe.layer(d, states, outgoing, gates)`` with
+        every state of layer d at every t (each (T, B, H)), a function that returns, after the
+        backward pass, each state's *outgoing* gradient ∂L/∂state[t, d] (the uses after its block:
+        the blocks (t+1, d) and (t, d+1); probe/gradients.py), and the gate of each memory
+        (``memories``: the reference's ``gates``, from the same forward pass).  Cells with
+        ``layer_probe`` override it."""
         raise TypeError(f"{type(self).__name__} has no probed layer: probe it on the wavefront")
 
 
@@ -289,5 +291,5 @@ class LSTMCell(Cell):
         h = lstm_loop(below[0], left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
         probe.layer(d, {"h": h.detach(), "c": sink["c"]},
                     lambda: {"h": sink["dH"] + sink["r_h"] if "dH" in sink else None,
-                             "c": outgoing_of(sink, "r_c")})
+                             "c": outgoing_of(sink, "r_c")}, {"c": sink["f"]})
         return (h,)

@@ -93,10 +93,11 @@ class GridMemoryInputCell(_GridCell):
         h_below, c_below = below
         (W, b), H, sink, up = p["time"], self.hidden, {}, {}
         h = lstm_loop(c_below, left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
-        h_depth, c_depth = tap(up, *lstm_rows(h, h_below, c_below, *p["depth"]))
+        h_depth, c_depth = tap(up, *lstm_rows(h, h_below, c_below, *p["depth"], sink=up))
         probe.layer(d, {"h": h.detach(), "c": sink["c"], "h_depth": h_depth.detach(), "c_depth": c_depth.detach()},
                     lambda: {"h": outgoing_of(sink, "r_h"), "c": outgoing_of(sink, "r_c"),
-                             "h_depth": outgoing_of(up, "d", 0), "c_depth": outgoing_of(up, "d", 1)})
+                             "h_depth": outgoing_of(up, "d", 0), "c_depth": outgoing_of(up, "d", 1)},
+                    {"c": sink["f"], "c_depth": up["f"]})
         return h_depth, c_depth
 
 
@@ -163,7 +164,7 @@ class GridPaperCell(_GridCell):
         (W, b), H, sink, up = p["time"], self.hidden, {}, {}
         h = lstm_loop(h_below, h0, m0, W[H:], W[:H], b, self.output, sink)
         h_in = h if self.priority == "depth" else torch.cat([h0.unsqueeze(0), h[:-1]])
-        h_depth, m_depth = tap(up, *lstm_rows(h_in, h_below, m_below, *p["depth"], self.output))
+        h_depth, m_depth = tap(up, *lstm_rows(h_in, h_below, m_below, *p["depth"], self.output, up))
 
         def outgoing() -> dict[str, Optional[Tensor]]:
             r_h = outgoing_of(sink, "r_h")
@@ -172,5 +173,5 @@ class GridPaperCell(_GridCell):
             return {"h": r_h, "m": outgoing_of(sink, "r_c"), "h_depth": outgoing_of(up, "d", 0),
                     "m_depth": outgoing_of(up, "d", 1)}
         probe.layer(d, {"h": h.detach(), "m": sink["c"], "h_depth": h_depth.detach(), "m_depth": m_depth.detach()},
-                    outgoing)
+                    outgoing, {"m": sink["f"], "m_depth": up["f"]})
         return h_depth, m_depth

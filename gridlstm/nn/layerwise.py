@@ -85,13 +85,16 @@ def gru_sequence(x: Tensor, h0: Tensor, w_x: Tensor, w_h: Tensor, b_x: Tensor, b
 
 
 def lstm_rows(inp: Tensor, rec: Tensor, c_prev: Tensor, W: Tensor, b: Tensor,
-              output: str = "standard") -> tuple[Tensor, Tensor]:
+              output: str = "standard", sink: Optional[dict] = None) -> tuple[Tensor, Tensor]:
     """One LSTM update on every row at once, no recurrence:  z = [inp; rec] W + b,
     (h, c) = lstm_update(z, c_prev, output).  inp (T, B, I), rec (T, B, R), c_prev (T, B, H),
-    W (I+R, 4H), b (4H,)  ->  h, c (T, B, H).  One product forward, two backward (``_LSTMRows``)."""
+    W (I+R, 4H), b (4H,)  ->  h, c (T, B, H).  One product forward, two backward (``_LSTMRows``);
+    ``sink`` (a dict, optional) gets the forget gates ``f`` (T, B, H)."""
     T, B = inp.shape[:2]
     h, c = _LSTMRows.apply(inp.reshape(T * B, -1), rec.reshape(T * B, -1), c_prev.reshape(T * B, -1),
-                           W, b, output == "paper")
+                           W, b, output == "paper", sink)
+    if sink is not None:
+        sink["f"] = sink["f"].view(T, B, -1)
     return h.view(T, B, -1), c.view(T, B, -1)
 
 
@@ -117,7 +120,7 @@ class _LSTMRows(torch.autograd.Function):
     c = f⊙c_prev + i⊙g,  h = o⊙tanh(c) or tanh(o⊙c);  δX = δz Wᵀ,  δW = Xᵀ δz,  δb = Σ_rows δz."""
 
     @staticmethod
-    def forward(ctx, inp, rec, c_prev, W, b, paper):
+    def forward(ctx, inp, rec, c_prev, W, b, paper, sink=None):
         X = torch.cat([inp, rec], dim=-1)  # (M, I+R)
         H = c_prev.shape[-1]
         G = _gates_rows(rows_product(X, W, b), H)  # (M, 4H): i, f, g, o
@@ -127,6 +130,8 @@ class _LSTMRows(torch.autograd.Function):
         h = tau if paper else o * tau
         ctx.save_for_backward(X, W, G, c_prev, c, tau)
         ctx.paper, ctx.n_inp = paper, inp.shape[-1]
+        if sink is not None:
+            sink["f"] = f
         return h, c
 
     @staticmethod
@@ -143,4 +148,4 @@ class _LSTMRows(torch.autograd.Function):
             dW = X.T @ dz
         if ctx.needs_input_grad[4]:
             db = dz.sum(0)
-        return d_inp, d_rec, dc * G.narrow(-1, H, H), dW, db, None
+        return d_inp, d_rec, dc * G.narrow(-1, H, H), dW, db, None, None

@@ -38,7 +38,8 @@ Probe = Callable[[States, int, int, int], States]
 class LayerProbe(Protocol):
     """A probe that also takes whole probed layers (``Cell.probed_layer``): gradients.StateProbe."""
 
-    def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]]) -> None:
+    def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]],
+              gates: dict[str, Tensor]) -> None:
         ...
 
 

@@ -146,7 +146,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None,
         x, y = task.sample(batch, torch.Generator().manual_seed(seed))
         x, y = x.to(dev), y.to(dev)
         profile = measure(model, task, x, y)
-        theories.append(decay.theory(model, x, profile.states))
+        theories.append(decay.theory(model, x, profile.states, profile.gates))
         if cfg.model.layers > 1:  # on the same batch and forward pass as the measurement
             depth_theories.append(depth_theory.depth_theory(model, x, profile.states))
         rows += profile_rows(profile, source.step, seed)

@@ -73,6 +73,7 @@ class StateProbe:
         # the layerwise schedule's probed layers (Cell.probed_layer): per layer d, its states at every
         # t (each (T, B, H)) and the function that returns their outgoing gradients after backward
         self.layers: dict[int, tuple[dict[str, Tensor], Callable[[], dict[str, Optional[Tensor]]]]] = {}
+        self.layer_gates: dict[int, dict[str, Tensor]] = {}  # per layer d: memory -> its gate (T, B, H)
 
     def __call__(self, state: States, k: int, lo: int, hi: int) -> States:
         self.blocks.append((k, lo, hi))
@@ -82,9 +83,20 @@ class StateProbe:
             return state
         return _Tap.apply(self.grads, len(self.grads) - 1, *state)
 
-    def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]]) -> None:
-        """Called by a probed layer (schedule.run_layerwise): layer d's states, each (T, B, H)."""
+    def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]],
+              gates: dict[str, Tensor]) -> None:
+        """Called by a probed layer (schedule.run_layerwise): layer d's states and memory gates,
+        each (T, B, H)."""
         self.layers[d] = (states, outgoing)
+        self.layer_gates[d] = gates
+
+    def gates(self) -> Optional[dict[str, Tensor]]:
+        """The probed layers' memory gates, memory -> (T, D, B, H) (what ``memory_gates`` computes
+        again from the states); None after a per-block pass."""
+        if not self.layer_gates:
+            return None
+        D = len(self.layer_gates)
+        return {n: torch.stack([self.layer_gates[d][n] for d in range(D)], dim=1) for n in self.layer_gates[0]}
 
     def layer_grids(self, names: tuple[str, ...]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """(states, outgoing) of the probed layers, each name -> (T, D, B, H); zeros where no
@@ -137,6 +149,7 @@ class ProbeGradients:
     states: dict[str, Tensor]
     x_grad: Tensor
     loss: float
+    gates: Optional[dict[str, Tensor]] = None  # memory -> its gate (T, D, B, H), when the pass gave them
 
 
 def shift_time(s: Tensor) -> Tensor:
@@ -242,7 +255,7 @@ def probe_gradients(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Probe
     else:
         states, outgoing = by_name(probe.states), by_name(probe.outgoing())
     totals = total_gradients(model, x.detach(), states, outgoing)
-    return ProbeGradients(totals, outgoing, states, x_grad, loss.item())
+    return ProbeGradients(totals, outgoing, states, x_grad, loss.item(), probe.gates())
 
 
 def example_norms(g: Tensor) -> Tensor:
@@ -259,6 +272,7 @@ class Profile:
     x: Tensor
     loss: float
     states: dict[str, Tensor]
+    gates: Optional[dict[str, Tensor]] = None  # memory gates (T, D, B, H) of the same pass, if recorded
 
 
 def measure(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Profile:
@@ -270,7 +284,7 @@ def measure(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Profile:
     pg = probe_gradients(model, task, x, y)
     norms = {name: example_norms(g).cpu() for name, g in pg.grads.items()}  # each (T, D)
     x_norm = example_norms(pg.x_grad.transpose(0, 1)).cpu()                 # (T,)
-    return Profile(norms, x_norm, pg.loss, pg.states)
+    return Profile(norms, x_norm, pg.loss, pg.states, pg.gates)
 
 
 # ----------------------------------------------------------------------------- gradients.csv rows
