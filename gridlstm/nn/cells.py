@@ -53,7 +53,7 @@ from torch import Tensor, nn
 
 from .core import GateTransform, forget_gate, lstm_update, rnn_update
 from .layerwise import lstm_sequence, rnn_sequence
-from .timeloop import lstm_loop
+from .timeloop import hidden_to_memory, lstm_loop
 
 States = tuple[Tensor, ...]
 LayerParams = dict[str, tuple[Tensor, Tensor]]  # transform name -> (W (I+R, O), b (O,)) of one layer
@@ -167,7 +167,9 @@ class Cell(nn.Module):
         backward pass, each state's *outgoing* gradient ∂L/∂state[t, d] (the uses after its block:
         the blocks (t+1, d) and (t, d+1); probe/gradients.py), and the gate of each memory
         (``memories``: the reference's ``gates``, from the same forward pass).  Cells with
-        ``layer_probe`` override it."""
+        ``layer_probe`` override it. A fifth argument, if given, maps the outgoing gradients to the
+        total ones (the uses inside the block added) from the same pass: ``block_totals``' numbers
+        (probe/gradients.py) without rerunning the reference."""
         raise TypeError(f"{type(self).__name__} has no probed layer: probe it on the wavefront")
 
 
@@ -291,5 +293,6 @@ class LSTMCell(Cell):
         h = lstm_loop(below[0], left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
         probe.layer(d, {"h": h.detach(), "c": sink["c"]},
                     lambda: {"h": sink["dH"] + sink["r_h"] if "dH" in sink else None,
-                             "c": outgoing_of(sink, "r_c")}, {"c": sink["f"]})
+                             "c": outgoing_of(sink, "r_c")}, {"c": sink["f"]},
+                    lambda out: {"h": out["h"], "c": out["c"] + out["h"] * hidden_to_memory(h, sink["c"], sink["o"], False)})
         return (h,)

@@ -18,8 +18,18 @@ from .cells import (
     outgoing_of,
 )
 from .core import GateTransform, forget_gate, lstm_update
-from .layerwise import lstm_rows, lstm_sequence
-from .timeloop import lstm_loop, tap
+from .layerwise import lstm_rows, lstm_sequence, rows_input_grad
+from .timeloop import hidden_to_memory, lstm_loop, tap
+
+
+def _depth_use(up: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Tensor,
+               paper: bool) -> tuple[Tensor, Tensor]:
+    """(∂L/∂(the depth LSTM's input), total ∂L/∂c') of a probed layer, each (T, B, H), given the
+    outgoing δh', δc' at its outputs (c' also makes h' inside the block)."""
+    T, B, H = c.shape
+    d_in, dc_total = rows_input_grad(up, *(s.reshape(T * B, H) for s in (c_prev, c, dh, dc)), w_in, paper)
+    return d_in.view(T, B, -1), dc_total.view(T, B, H)
+
 
 DEPTH_FORGET = Memory("depth", "depth forget gate", "f'", "forget_gate_depth", True)
 
@@ -94,10 +104,17 @@ class GridMemoryInputCell(_GridCell):
         (W, b), H, sink, up = p["time"], self.hidden, {}, {}
         h = lstm_loop(c_below, left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
         h_depth, c_depth = tap(up, *lstm_rows(h, h_below, c_below, *p["depth"], sink=up))
+
+        def totals(out: dict[str, Tensor]) -> dict[str, Tensor]:
+            # H feeds the depth LSTM, whose states' totals are their outgoing; C feeds H
+            d_in, c_depth_total = _depth_use(up, c_below, c_depth, out["h_depth"], out["c_depth"], p["depth"][0][:H], False)
+            h_total = out["h"] + d_in
+            return {**out, "h": h_total, "c": out["c"] + h_total * hidden_to_memory(h, sink["c"], sink["o"], False),
+                    "c_depth": c_depth_total}
         probe.layer(d, {"h": h.detach(), "c": sink["c"], "h_depth": h_depth.detach(), "c_depth": c_depth.detach()},
                     lambda: {"h": outgoing_of(sink, "r_h"), "c": outgoing_of(sink, "r_c"),
                              "h_depth": outgoing_of(up, "d", 0), "c_depth": outgoing_of(up, "d", 1)},
-                    {"c": sink["f"], "c_depth": up["f"]})
+                    {"c": sink["f"], "c_depth": up["f"]}, totals)
         return h_depth, c_depth
 
 
@@ -172,6 +189,14 @@ class GridPaperCell(_GridCell):
                 r_h = r_h + sink["dH"]
             return {"h": r_h, "m": outgoing_of(sink, "r_c"), "h_depth": outgoing_of(up, "d", 0),
                     "m_depth": outgoing_of(up, "d", 1)}
+        paper = self.output == "paper"
+
+        def totals(out: dict[str, Tensor]) -> dict[str, Tensor]:
+            # m feeds h and m' feeds h'; with depth priority h feeds the depth LSTM
+            d_in, m_depth_total = _depth_use(up, m_below, m_depth, out["h_depth"], out["m_depth"], p["depth"][0][:H], paper)
+            h_total = out["h"] + d_in if self.priority == "depth" else out["h"]
+            return {**out, "h": h_total, "m": out["m"] + h_total * hidden_to_memory(h, sink["c"], sink["o"], paper),
+                    "m_depth": m_depth_total}
         probe.layer(d, {"h": h.detach(), "m": sink["c"], "h_depth": h_depth.detach(), "m_depth": m_depth.detach()},
-                    outgoing, {"m": sink["f"], "m_depth": up["f"]})
+                    outgoing, {"m": sink["f"], "m_depth": up["f"]}, totals)
         return h_depth, m_depth

@@ -89,7 +89,8 @@ def lstm_rows(inp: Tensor, rec: Tensor, c_prev: Tensor, W: Tensor, b: Tensor,
     """One LSTM update on every row at once, no recurrence:  z = [inp; rec] W + b,
     (h, c) = lstm_update(z, c_prev, output).  inp (T, B, I), rec (T, B, R), c_prev (T, B, H),
     W (I+R, 4H), b (4H,)  ->  h, c (T, B, H).  One product forward, two backward (``_LSTMRows``);
-    ``sink`` (a dict, optional) gets the forget gates ``f`` (T, B, H)."""
+    ``sink`` (a dict, optional) gets the forget gates ``f`` (T, B, H), and the gates ``G`` and τ
+    (``rows_input_grad``'s inputs) over the T·B rows."""
     T, B = inp.shape[:2]
     h, c = _LSTMRows.apply(inp.reshape(T * B, -1), rec.reshape(T * B, -1), c_prev.reshape(T * B, -1),
                            W, b, output == "paper", sink)
@@ -114,6 +115,15 @@ def _gates_rows(z: Tensor, H: int) -> Tensor:
     return z
 
 
+def rows_input_grad(sink: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Tensor,
+                    paper: bool) -> tuple[Tensor, Tensor]:
+    """(∂L/∂inp, total ∂L/∂c) of ``lstm_rows`` given δh, δc at its outputs: δz W_inᵀ with δz from the
+    gates its forward left in ``sink``, and δc + δh ∂h/∂c (``core.lstm_gate_grads``).
+    c_prev, c, dh, dc (M, H), w_in (I, 4H) -> (M, I), (M, H)."""
+    dz, dc_total = lstm_gate_grads(sink["G"], c_prev, c, sink["tau"], dh, dc, paper)
+    return rows_product_t(dz, w_in), dc_total
+
+
 class _LSTMRows(torch.autograd.Function):
     """``core._LSTMStep`` for one layer's weights over M = T·B independent rows (same equations and
     backward formulas, ``core.lstm_gate_grads``):  X = [inp; rec],  G = gates(X W + b),
@@ -131,7 +141,7 @@ class _LSTMRows(torch.autograd.Function):
         ctx.save_for_backward(X, W, G, c_prev, c, tau)
         ctx.paper, ctx.n_inp = paper, inp.shape[-1]
         if sink is not None:
-            sink["f"] = f
+            sink.update(f=f, G=G, tau=tau)
         return h, c
 
     @staticmethod

@@ -39,7 +39,8 @@ class LayerProbe(Protocol):
     """A probe that also takes whole probed layers (``Cell.probed_layer``): gradients.StateProbe."""
 
     def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]],
-              gates: dict[str, Tensor]) -> None:
+              gates: dict[str, Tensor], totals: Optional[Callable[[dict[str, Tensor]], dict[str, Tensor]]] = None
+              ) -> None:
         ...
 
 

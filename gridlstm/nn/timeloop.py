@@ -21,7 +21,7 @@ then per t, in reverse, with δH[t] = ∂L/∂h[t] from outside the loop:
 where r_h[t], r_c[t] are the gradients of h[t], c[t] through step t+1 (zero at t = T-1), and last
 δX = δZ w_xᵀ, δw_x = Xᵀ δZ, δw_h = H_prevᵀ δZ, δb = Σ δZ, each ONE product over T·B rows.
 
-``sink`` (a dict, optional): the forward puts the memories ``c`` and forget gates ``f`` (T, B, H) there, the backward
+``sink`` (a dict, optional): the forward puts the memories ``c`` and gates ``f``, ``o`` (T, B, H) there, the backward
 ``dH`` = δH, ``r_h`` and ``r_c`` (T, B, H) each. ``tap`` records the gradient arriving at any
 tensors the same way (identity forward).
 """
@@ -87,7 +87,7 @@ class _LSTMLoop(torch.autograd.Function):
         ctx.save_for_backward(x, w_x, w_h, G, hs, cs)
         ctx.paper, ctx.sink = paper, sink
         if sink is not None:
-            sink["c"], sink["f"] = cs[1:], G.narrow(-1, H, H)
+            sink.update(c=cs[1:], f=G.narrow(-1, H, H), o=G.narrow(-1, 3 * H, H))
         return hs[1:].clone()
 
     @staticmethod
@@ -127,6 +127,11 @@ class _LSTMLoop(torch.autograd.Function):
         dw_h = hs[:-1].reshape(T * B, H).T @ dZ2 if ctx.needs_input_grad[4] else None
         db = dZ2.sum(0) if ctx.needs_input_grad[5] else None
         return dx, r_h[0], r_c[0], dw_x, dw_h, db, None, None
+
+
+def hidden_to_memory(h: Tensor, c: Tensor, o: Tensor, paper: bool) -> Tensor:
+    """∂h/∂c (elementwise) of one LSTM update: o⊙(1 − tanh²(c)), or (1 − h²)⊙o for h = tanh(o⊙c)."""
+    return (1 - h * h) * o if paper else o * (1 - torch.tanh(c) ** 2)
 
 
 def tap(sink: dict, *tensors: Tensor) -> tuple[Tensor, ...]:

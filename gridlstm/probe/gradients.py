@@ -74,6 +74,7 @@ class StateProbe:
         # t (each (T, B, H)) and the function that returns their outgoing gradients after backward
         self.layers: dict[int, tuple[dict[str, Tensor], Callable[[], dict[str, Optional[Tensor]]]]] = {}
         self.layer_gates: dict[int, dict[str, Tensor]] = {}  # per layer d: memory -> its gate (T, B, H)
+        self.layer_totals: dict[int, Optional[Callable[[dict[str, Tensor]], dict[str, Tensor]]]] = {}
 
     def __call__(self, state: States, k: int, lo: int, hi: int) -> States:
         self.blocks.append((k, lo, hi))
@@ -84,11 +85,13 @@ class StateProbe:
         return _Tap.apply(self.grads, len(self.grads) - 1, *state)
 
     def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]],
-              gates: dict[str, Tensor]) -> None:
+              gates: dict[str, Tensor], totals: Optional[Callable[[dict[str, Tensor]], dict[str, Tensor]]] = None
+              ) -> None:
         """Called by a probed layer (schedule.run_layerwise): layer d's states and memory gates,
-        each (T, B, H)."""
+        each (T, B, H), and how its totals follow from its outgoing gradients (if it says)."""
         self.layers[d] = (states, outgoing)
         self.layer_gates[d] = gates
+        self.layer_totals[d] = totals
 
     def gates(self) -> Optional[dict[str, Tensor]]:
         """The probed layers' memory gates, memory -> (T, D, B, H) (what ``memory_gates`` computes
@@ -98,15 +101,21 @@ class StateProbe:
         D = len(self.layer_gates)
         return {n: torch.stack([self.layer_gates[d][n] for d in range(D)], dim=1) for n in self.layer_gates[0]}
 
-    def layer_grids(self, names: tuple[str, ...]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """(states, outgoing) of the probed layers, each name -> (T, D, B, H); zeros where no
-        gradient reached a state."""
+    def layer_grids(self, names: tuple[str, ...]) -> tuple[dict[str, Tensor], dict[str, Tensor], Optional[dict[str, Tensor]]]:
+        """(states, outgoing, totals) of the probed layers, each name -> (T, D, B, H); zeros where no
+        gradient reached a state; totals None unless every layer gave its own."""
         D = len(self.layers)
         states = {n: torch.stack([self.layers[d][0][n] for d in range(D)], dim=1) for n in names}
-        per_layer = [self.layers[d][1]() for d in range(D)]
-        outgoing = {n: torch.stack([torch.zeros_like(self.layers[d][0][n]) if g[n] is None else g[n]
-                                    for d, g in enumerate(per_layer)], dim=1) for n in names}
-        return states, outgoing
+        per_layer = []
+        for d in range(D):
+            got = self.layers[d][1]()
+            per_layer.append({n: torch.zeros_like(self.layers[d][0][n]) if got[n] is None else got[n] for n in names})
+        outgoing = {n: torch.stack([g[n] for g in per_layer], dim=1) for n in names}
+        if any(self.layer_totals[d] is None for d in range(D)):
+            return states, outgoing, None
+        with torch.no_grad():
+            tot = [self.layer_totals[d](per_layer[d]) for d in range(D)]
+        return states, outgoing, {n: torch.stack([t[n] for t in tot], dim=1) for n in names}
 
     def outgoing(self) -> list[tuple[Tensor, ...]]:
         """Per call, ∂L/∂state after a backward pass; zeros where no gradient reached the call."""
@@ -250,11 +259,13 @@ def probe_gradients(model: nn.Module, task: Task, x: Tensor, y: Tensor) -> Probe
     def by_name(per_call: list[tuple[Tensor, ...]]) -> dict[str, Tensor]:
         return dict(zip(names, probe.assemble(per_call, T, D), strict=True))
 
+    totals = None
     if probe.layers:  # the layerwise schedule probed whole layers
-        states, outgoing = probe.layer_grids(names)
+        states, outgoing, totals = probe.layer_grids(names)
     else:
         states, outgoing = by_name(probe.states), by_name(probe.outgoing())
-    totals = total_gradients(model, x.detach(), states, outgoing)
+    if totals is None:
+        totals = total_gradients(model, x.detach(), states, outgoing)
     return ProbeGradients(totals, outgoing, states, x_grad, loss.item(), probe.gates())
 
 
