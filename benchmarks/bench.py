@@ -85,9 +85,12 @@ REFS = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "grid": "nn.LSTM", "grid tied": "nn.
         "rnn wavefront": "nn.RNN", "lstm wavefront": "nn.LSTM", "grid wavefront": "nn.LSTM",
         "grid paper-out wavefront": "nn.LSTM", "grid naive": "grid wavefront",
         "grid (adding) wavefront": "grid (adding)", "gradcheck": "grid (adding)",
-        "measure_gradients": "grid (adding)", "rnn layerwise": "nn.RNN", "lstm layerwise": "nn.LSTM",
+        "measure_gradients": "grid (adding)", "gradcheck layerwise": "grid (adding)",
+        "gradcheck wavefront": "grid (adding)", "lstm gradcheck wavefront": "lstm gradcheck layerwise",
+        "rnn layerwise": "nn.RNN", "lstm layerwise": "nn.LSTM",
         "grid layerwise": "nn.LSTM"}
-NOT_TRAINING = ("gradcheck", "measure_gradients")  # the rows that are not a training step
+NOT_TRAINING = ("gradcheck", "measure_gradients", "gradcheck layerwise", "gradcheck wavefront",
+                "lstm gradcheck layerwise", "lstm gradcheck wavefront")  # the rows that are not a training step
 
 
 @dataclass
@@ -154,6 +157,11 @@ def candidates(B: int, T: int, H: int, D: int, device: torch.device) -> list[Can
     out.append(Candidate("grid (adding)", task_step(grid), grid))
     out.append(Candidate("grid (adding) wavefront", task_step(grid_wave), grid_wave))
     out.append(Candidate("gradcheck", lambda: measure(grid, task, xa, ya), grid))
+    for kind in ("grid", "lstm"):  # the probe under each exact order that probes (schedule_table.PROBE)
+        for order in schedule_table.ORDERS:
+            m = grid if (kind, order) == ("grid", "layerwise") else ours(kind, H, D, task.input_size, schedule=order).to(device)
+            name = f"{'' if kind == 'grid' else 'lstm '}gradcheck {order}"
+            out.append(Candidate(name, lambda m=m: measure(m, task, xa, ya), m))
     cfg = build_config({"task": {"name": "adding", "length": T}, "model": {"kind": "grid", "hidden": H, "layers": D},
                         "train": {"batch_size": B, "threads": torch.get_num_threads()}})
     out.append(Candidate("measure_gradients", lambda: measure_gradients(cfg, device=device.type), grid))

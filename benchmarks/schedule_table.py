@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "gridlstm" / "nn" / "schedule_table.py"
 ORDERS = ("layerwise", "wavefront")
 KINDS = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "grid": "nn.LSTM"}  # the bench rows "<kind> <order>"
+PROBE_ROWS = {"grid": "gradcheck", "lstm": "lstm gradcheck"}      # and "<row> <order>" for the probe
 
 HEAD = '''"""The order ``model.schedule: auto`` runs for an unprobed pass (training, evaluation), per cell
 kind: the exact order the benchmark measured fastest. Written by ``benchmarks/bench.py
@@ -32,6 +33,10 @@ def measured(results: dict) -> dict:
             key = ",".join(str(shape[k]) for k in "BTHD")
             if all(f"{kind} {o}" in by for o in ORDERS):
                 out.setdefault(kind, {})[key] = {o: round(by[f"{kind} {o}"] / by[ref], 3) for o in ORDERS}
+            row = PROBE_ROWS.get(kind)
+            if row and all(f"{row} {o}" in by for o in ORDERS):  # probe time / the kind's nn.* step
+                out.setdefault("probe", {}).setdefault(kind, {})[key] = {
+                    o: round(by[f"{row} {o}"] / by[ref], 3) for o in ORDERS}
     return out
 
 
@@ -39,19 +44,29 @@ def choose(m: dict) -> dict[str, str]:
     """kind -> the order with the lowest geometric-mean ratio over the measured shapes."""
     def score(kind: str, order: str) -> float:
         return sum(math.log(r[order]) for r in m[kind].values())
-    return {kind: min(ORDERS, key=lambda o: score(kind, o)) for kind in sorted(m) if kind != "date"}
+    return {kind: min(ORDERS, key=lambda o: score(kind, o)) for kind in sorted(m) if kind not in ("date", "probe")}
 
 
 def source(m: dict) -> str:
     auto = choose(m)
     lines = [HEAD, "# kind -> the order auto runs unprobed", "AUTO = {"]
     lines += [f"    {kind!r}: {order!r},".replace("'", '"') for kind, order in auto.items()]
-    lines += ["}", "", "# where AUTO comes from: per kind, the median training-step time of each order over nn.* of the",
+    probe = choose(m.get("probe", {}))
+    lines += ["}", "", "# kind -> the order auto runs under a gradient probe (the wavefront for a kind not listed)",
+              "PROBE = {", *[f'    "{kind}": "{order}",' for kind, order in probe.items()], "}", "", "# where AUTO comes from: per kind, the median training-step time of each order over nn.* of the",
               '# same shape, at each benchmark shape "B,T,H,D"', "MEASURED = {", f'    "date": {m["date"]!r},'.replace("'", '"')]
     for kind in auto:
         lines.append(f'    "{kind}": {{')
         lines += [f'        "{shape}": {{' + ", ".join(f'"{o}": {v}' for o, v in r.items()) + "},"
                   for shape, r in m[kind].items()]
+        lines.append("    },")
+    if probe:
+        lines.append('    "probe": {')
+        for kind in probe:
+            lines.append(f'        "{kind}": {{')
+            lines += [f'            "{shape}": {{' + ", ".join(f'"{o}": {v}' for o, v in r.items()) + "},"
+                      for shape, r in m["probe"][kind].items()]
+            lines.append("        },")
         lines.append("    },")
     return "\n".join([*lines, "}", ""])
 
