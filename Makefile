@@ -62,6 +62,8 @@ results: install
 
 bench: install
 	$(BIN)/python benchmarks/bench.py --loaded --write-table
+	$(BIN)/python benchmarks/train_loaded.py
+	$(BIN)/python benchmarks/perf_doc.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -36,3 +36,18 @@ def test_writer_derives_the_table_from_bench_json(tmp_path):
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)
     assert table.AUTO == {"lstm": "layerwise", "rnn": "wavefront"} and table.MEASURED == m
+
+
+def test_performance_page_is_generated_from_the_benchmark_json():
+    import json
+
+    import perf_doc
+
+    results = json.loads(perf_doc.RESULTS.read_text())
+    loaded = json.loads(perf_doc.TRAIN_LOADED.read_text())
+    assert perf_doc.PAGE.read_text() == perf_doc.page(results, loaded)
+    # the numbers come from the JSON: another measurement gives another page
+    row = results["shapes"][0]["rows"][0]
+    row["median_ms"] += 1000.0
+    assert f"| {row['name']} | {row['median_ms']:.1f} |" in perf_doc.page(results, loaded)
+    assert f"{loaded['ratio']:.2f}×" in perf_doc.page(results, loaded)

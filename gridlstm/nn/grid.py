@@ -22,13 +22,13 @@ from .layerwise import lstm_rows, lstm_sequence, rows_input_grad
 from .timeloop import hidden_to_memory, lstm_loop, tap
 
 
-def _depth_use(up: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Tensor,
-               paper: bool) -> tuple[Tensor, Tensor]:
+def _depth_use(up: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Optional[Tensor],
+               paper: bool) -> tuple[Optional[Tensor], Tensor]:
     """(∂L/∂(the depth LSTM's input), total ∂L/∂c') of a probed layer, each (T, B, H), given the
-    outgoing δh', δc' at its outputs (c' also makes h' inside the block)."""
+    outgoing δh', δc' at its outputs (c' also makes h' inside the block); w_in None: only the latter."""
     T, B, H = c.shape
     d_in, dc_total = rows_input_grad(up, *(s.reshape(T * B, H) for s in (c_prev, c, dh, dc)), w_in, paper)
-    return d_in.view(T, B, -1), dc_total.view(T, B, H)
+    return (None if d_in is None else d_in.view(T, B, -1)), dc_total.view(T, B, H)
 
 
 DEPTH_FORGET = Memory("depth", "depth forget gate", "f'", "forget_gate_depth", True)
@@ -108,7 +108,7 @@ class GridMemoryInputCell(_GridCell):
         def totals(out: dict[str, Tensor]) -> dict[str, Tensor]:
             # H feeds the depth LSTM, whose states' totals are their outgoing; C feeds H
             d_in, c_depth_total = _depth_use(up, c_below, c_depth, out["h_depth"], out["c_depth"], p["depth"][0][:H], False)
-            h_total = out["h"] + d_in
+            h_total = out["h"] + d_in  # type: ignore[operator]
             return {**out, "h": h_total, "c": out["c"] + h_total * hidden_to_memory(h, sink["c"], sink["o"], False),
                     "c_depth": c_depth_total}
         probe.layer(d, {"h": h.detach(), "c": sink["c"], "h_depth": h_depth.detach(), "c_depth": c_depth.detach()},
@@ -193,8 +193,10 @@ class GridPaperCell(_GridCell):
 
         def totals(out: dict[str, Tensor]) -> dict[str, Tensor]:
             # m feeds h and m' feeds h'; with depth priority h feeds the depth LSTM
-            d_in, m_depth_total = _depth_use(up, m_below, m_depth, out["h_depth"], out["m_depth"], p["depth"][0][:H], paper)
-            h_total = out["h"] + d_in if self.priority == "depth" else out["h"]
+            depth_priority = self.priority == "depth"
+            w_in = p["depth"][0][:H] if depth_priority else None
+            d_in, m_depth_total = _depth_use(up, m_below, m_depth, out["h_depth"], out["m_depth"], w_in, paper)
+            h_total = out["h"] + d_in if d_in is not None else out["h"]
             return {**out, "h": h_total, "m": out["m"] + h_total * hidden_to_memory(h, sink["c"], sink["o"], paper),
                     "m_depth": m_depth_total}
         probe.layer(d, {"h": h.detach(), "m": sink["c"], "h_depth": h_depth.detach(), "m_depth": m_depth.detach()},

@@ -115,13 +115,13 @@ def _gates_rows(z: Tensor, H: int) -> Tensor:
     return z
 
 
-def rows_input_grad(sink: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Tensor,
-                    paper: bool) -> tuple[Tensor, Tensor]:
+def rows_input_grad(sink: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Optional[Tensor],
+                    paper: bool) -> tuple[Optional[Tensor], Tensor]:
     """(∂L/∂inp, total ∂L/∂c) of ``lstm_rows`` given δh, δc at its outputs: δz W_inᵀ with δz from the
     gates its forward left in ``sink``, and δc + δh ∂h/∂c (``core.lstm_gate_grads``).
-    c_prev, c, dh, dc (M, H), w_in (I, 4H) -> (M, I), (M, H)."""
+    c_prev, c, dh, dc (M, H), w_in (I, 4H) -> (M, I), (M, H); w_in None: no ∂L/∂inp (None)."""
     dz, dc_total = lstm_gate_grads(sink["G"], c_prev, c, sink["tau"], dh, dc, paper)
-    return rows_product_t(dz, w_in), dc_total
+    return (None if w_in is None else rows_product_t(dz, w_in)), dc_total
 
 
 class _LSTMRows(torch.autograd.Function):

@@ -12,9 +12,9 @@ valid and give identical numbers:
   fused whole-sequence kernels (``layerwise.py``). A fused kernel hands no per-block state to a
   probe; cells with ``probed_layer`` (lstm, grid) probe a layer on their own time loop instead
   (``timeloop.py``), the others are probed on the wavefront.
-* ``auto``       — the default: for an unprobed pass the order the benchmark measured fastest for
-  the cell kind (``schedule_table.py``: the rnn's wavefront, layerwise otherwise), ``wavefront``
-  (the fastest order that probes) when gradients are measured. ``resolve`` says which order a pass runs.
+* ``auto``       — the default: the order the benchmark measured fastest for the cell kind, for an
+  unprobed pass (``schedule_table.AUTO``) and for a probed one (``schedule_table.PROBE``; the
+  wavefront where the kind has no probed layer). ``resolve`` says which order a pass runs.
 
 Every block's state passes through ``probe(state, k, lo, hi)`` before anything downstream uses it;
 a gradient probe (``gradients.py``) adds zero tensors there to read ∂L/∂state[t, d] for every t
