@@ -142,8 +142,8 @@ def exit_reason(code: Optional[int]) -> Optional[str]:
 
 def threads_per_job(jobs: int, cores: Optional[int] = None) -> int:
     """Torch threads per run so that ``jobs`` runs do not oversubscribe the cores."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores // max(1, jobs))
+    from gridlstm.threads import usable_cores  # the cores this process may use (affinity mask)
+    return max(1, (cores or usable_cores()) // max(1, jobs))
 
 
 def preload_modules() -> list[str]:
