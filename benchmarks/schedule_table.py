@@ -1,6 +1,9 @@
 """Writes gridlstm/nn/schedule_table.py (the order ``model.schedule: auto`` runs per cell kind) from
 a benchmark run: per kind, the exact order whose training step was fastest, by the geometric mean
-over the shapes of its time over nn.* of the same shape. ``bench.py --write-table`` calls it."""
+over the shapes of its time over nn.* of the same shape. Times are each row's *fastest* repeat
+(``min_ms``): on a shared machine a burst of other work lands on some repeats, and rows that run
+the same model can differ by 2× in their medians, far less in their minima.
+``bench.py --write-table`` calls it."""
 from __future__ import annotations
 
 import math
@@ -29,7 +32,7 @@ def measured(results: dict) -> dict:
     out: dict = {"date": results["date"]}
     for kind, ref in KINDS.items():
         for shape in results["shapes"]:
-            by = {r["name"]: r["median_ms"] for r in shape["rows"]}
+            by = {r["name"]: r["min_ms"] for r in shape["rows"]}
             key = ",".join(str(shape[k]) for k in "BTHD")
             if all(f"{kind} {o}" in by for o in ORDERS):
                 out.setdefault(kind, {})[key] = {o: round(by[f"{kind} {o}"] / by[ref], 3) for o in ORDERS}
@@ -53,8 +56,8 @@ def source(m: dict) -> str:
     lines += [f"    {kind!r}: {order!r},".replace("'", '"') for kind, order in auto.items()]
     probe = choose(m.get("probe", {}))
     lines += ["}", "", "# kind -> the order auto runs under a gradient probe (the wavefront for a kind not listed)",
-              "PROBE = {", *[f'    "{kind}": "{order}",' for kind, order in probe.items()], "}", "", "# where AUTO comes from: per kind, the median training-step time of each order over nn.* of the",
-              '# same shape, at each benchmark shape "B,T,H,D"', "MEASURED = {", f'    "date": {m["date"]!r},'.replace("'", '"')]
+              "PROBE = {", *[f'    "{kind}": "{order}",' for kind, order in probe.items()], "}", "", "# where AUTO comes from: per kind, the fastest training-step time of each order over nn.*'s of the",
+              '# same shape, at each benchmark shape "B,T,H,D" ("probe": a gradient profile over the same)', "MEASURED = {", f'    "date": {m["date"]!r},'.replace("'", '"')]
     for kind in auto:
         lines.append(f'    "{kind}": {{')
         lines += [f'        "{shape}": {{' + ", ".join(f'"{o}": {v}' for o, v in r.items()) + "},"

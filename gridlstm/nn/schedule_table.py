@@ -21,20 +21,30 @@ PROBE = {
     "lstm": "layerwise",
 }
 
-# where AUTO comes from: per kind, the median training-step time of each order over nn.* of the
-# same shape, at each benchmark shape "B,T,H,D"
+# where AUTO comes from: per kind, the fastest training-step time of each order over nn.*'s of the
+# same shape, at each benchmark shape "B,T,H,D" ("probe": a gradient profile over the same)
 MEASURED = {
-    "date": "2026-11-30 17:55 UTC (benchmarks/results.json)",
+    "date": "2026-12-04 02:13 UTC",
     "grid": {
-        "32,200,128,4": {"layerwise": 2.148, "wavefront": 3.816},
-        "32,1000,64,2": {"layerwise": 1.846, "wavefront": 4.553},
+        "32,200,128,4": {"layerwise": 3.7, "wavefront": 5.87},
+        "32,1000,64,2": {"layerwise": 1.804, "wavefront": 3.308},
     },
     "lstm": {
-        "32,200,128,4": {"layerwise": 1.051, "wavefront": 1.82},
-        "32,1000,64,2": {"layerwise": 1.036, "wavefront": 2.21},
+        "32,200,128,4": {"layerwise": 1.588, "wavefront": 3.225},
+        "32,1000,64,2": {"layerwise": 0.801, "wavefront": 1.805},
     },
     "rnn": {
-        "32,200,128,4": {"layerwise": 1.086, "wavefront": 0.751},
-        "32,1000,64,2": {"layerwise": 0.981, "wavefront": 0.666},
+        "32,200,128,4": {"layerwise": 1.471, "wavefront": 1.299},
+        "32,1000,64,2": {"layerwise": 0.733, "wavefront": 0.743},
+    },
+    "probe": {
+        "grid": {
+            "32,200,128,4": {"layerwise": 4.477, "wavefront": 8.858},
+            "32,1000,64,2": {"layerwise": 2.588, "wavefront": 4.669},
+        },
+        "lstm": {
+            "32,200,128,4": {"layerwise": 2.823, "wavefront": 5.517},
+            "32,1000,64,2": {"layerwise": 1.367, "wavefront": 2.645},
+        },
     },
 }
