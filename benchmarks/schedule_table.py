@@ -58,20 +58,16 @@ def source(m: dict) -> str:
     lines += ["}", "", "# kind -> the order auto runs under a gradient probe (the wavefront for a kind not listed)",
               "PROBE = {", *[f'    "{kind}": "{order}",' for kind, order in probe.items()], "}", "", "# where AUTO comes from: per kind, the fastest training-step time of each order over nn.*'s of the",
               '# same shape, at each benchmark shape "B,T,H,D" ("probe": a gradient profile over the same)', "MEASURED = {", f'    "date": {m["date"]!r},'.replace("'", '"')]
-    for kind in auto:
-        lines.append(f'    "{kind}": {{')
-        lines += [f'        "{shape}": {{' + ", ".join(f'"{o}": {v}' for o, v in r.items()) + "},"
-                  for shape, r in m[kind].items()]
-        lines.append("    },")
+    lines += [f'    "{kind}": {_shapes(m[kind])},' for kind in auto]
     if probe:
-        lines.append('    "probe": {')
-        for kind in probe:
-            lines.append(f'        "{kind}": {{')
-            lines += [f'            "{shape}": {{' + ", ".join(f'"{o}": {v}' for o, v in r.items()) + "},"
-                      for shape, r in m["probe"][kind].items()]
-            lines.append("        },")
-        lines.append("    },")
+        lines += ['    "probe": {', *[f'        "{kind}": {_shapes(m["probe"][kind])},' for kind in probe], "    },"]
     return "\n".join([*lines, "}", ""])
+
+
+def _shapes(per_shape: dict) -> str:
+    """{"B,T,H,D": {order: ratio}} on one line."""
+    return "{" + ", ".join(f'"{shape}": {{' + ", ".join(f'"{o}": {v}' for o, v in r.items()) + "}"
+                           for shape, r in per_shape.items()) + "}"
 
 
 def write(results: dict, path: Path = TABLE) -> Path:

@@ -25,26 +25,11 @@ PROBE = {
 # same shape, at each benchmark shape "B,T,H,D" ("probe": a gradient profile over the same)
 MEASURED = {
     "date": "2026-12-04 02:13 UTC",
-    "grid": {
-        "32,200,128,4": {"layerwise": 3.7, "wavefront": 5.87},
-        "32,1000,64,2": {"layerwise": 1.804, "wavefront": 3.308},
-    },
-    "lstm": {
-        "32,200,128,4": {"layerwise": 1.588, "wavefront": 3.225},
-        "32,1000,64,2": {"layerwise": 0.801, "wavefront": 1.805},
-    },
-    "rnn": {
-        "32,200,128,4": {"layerwise": 1.471, "wavefront": 1.299},
-        "32,1000,64,2": {"layerwise": 0.733, "wavefront": 0.743},
-    },
+    "grid": {"32,200,128,4": {"layerwise": 3.7, "wavefront": 5.87}, "32,1000,64,2": {"layerwise": 1.804, "wavefront": 3.308}},
+    "lstm": {"32,200,128,4": {"layerwise": 1.588, "wavefront": 3.225}, "32,1000,64,2": {"layerwise": 0.801, "wavefront": 1.805}},
+    "rnn": {"32,200,128,4": {"layerwise": 1.471, "wavefront": 1.299}, "32,1000,64,2": {"layerwise": 0.733, "wavefront": 0.743}},
     "probe": {
-        "grid": {
-            "32,200,128,4": {"layerwise": 4.477, "wavefront": 8.858},
-            "32,1000,64,2": {"layerwise": 2.588, "wavefront": 4.669},
-        },
-        "lstm": {
-            "32,200,128,4": {"layerwise": 2.823, "wavefront": 5.517},
-            "32,1000,64,2": {"layerwise": 1.367, "wavefront": 2.645},
-        },
+        "grid": {"32,200,128,4": {"layerwise": 4.477, "wavefront": 8.858}, "32,1000,64,2": {"layerwise": 2.588, "wavefront": 4.669}},
+        "lstm": {"32,200,128,4": {"layerwise": 2.823, "wavefront": 5.517}, "32,1000,64,2": {"layerwise": 1.367, "wavefront": 2.645}},
     },
 }
