@@ -75,7 +75,9 @@ results: install
 	$(BIN)/gridlstm study results --page docs/results.md
 
 bench: install
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py --loaded --write-table
+	$(BIN)/python benchmarks/train_loaded.py
+	$(BIN)/python benchmarks/perf_doc.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -29,12 +29,13 @@ def build(cfg: Config, device: str = "cpu") -> tuple[Task, RecurrentModel]:
 
 def measure_gradients(source: Union[Config, str, Path], overrides: tuple[str, ...] | list[str] = (),
                       seeds: int = 1, batch: Optional[int] = None, device: str = "auto",
-                      out: Union[str, Path, None] = None) -> GradcheckResult:
+                      out: Union[str, Path, None] = None, max_threads: Optional[int] = None) -> GradcheckResult:
     """Gradient-norm profiles, as ``gridlstm gradcheck``: of a Config or YAML file (the model at
     initialisation) or of a run folder (its checkpoint). ``result.rows``: gradients.csv rows;
     ``result.summary``: the decay table, with the default prediction (the top Lyapunov exponent's
     predicted slope, as `gridlstm gradcheck` gives by default); ``out``: also write gradients.csv,
-    summary.csv/.md, spectrum.csv, meta.json there."""
+    summary.csv/.md, spectrum.csv, meta.json there;
+    ``max_threads``: a cap on ``train.threads``."""
     from gridlstm.config import Config
     from gridlstm.probe import gradcheck
 
@@ -42,7 +43,7 @@ def measure_gradients(source: Union[Config, str, Path], overrides: tuple[str, ..
         src = gradcheck.Source(source, "config", Path("<config>"))
     else:
         src = gradcheck.load_source(Path(source), list(overrides))
-    result = gradcheck.run_gradcheck(src, seeds=seeds, batch=batch, device=device)
+    result = gradcheck.run_gradcheck(src, seeds=seeds, batch=batch, device=device, max_threads=max_threads)
     if out is not None:
         gradcheck.write_outputs(result, Path(out))
     return result

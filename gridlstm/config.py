@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union, get_args
 
 import pydantic
 import yaml
@@ -138,6 +138,16 @@ class TrainConfig(_Section):
                                             "run as diverged, or skip that batch's update")
     skip_limit: int = Field(10, ge=1, le=INT64, description="on_nan skip: this many skipped steps in a row "
                             "count as diverged (the weights themselves went bad)")
+    threads: Union[Literal["auto"], int] = Field(
+        "auto", description="torch CPU threads: auto (from the problem size and the cores this process may "
+        "use; gridlstm/threads.py) or a number; OMP_NUM_THREADS in the environment wins")
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, v: Any) -> Any:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1024):
+            return v
+        raise ValueError("expected auto or a number of threads from 1 to 1024")
 
 
 class GradientsConfig(_Section):

@@ -24,9 +24,9 @@ from gridlstm.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPARED = [f for f in METRIC_FIELDS if f != "seconds"]
-# meta.json and summary.json keys as gridlstm 0.1 wrote them: the typed records keep them
+# meta.json and summary.json keys as gridlstm 0.1 wrote them (plus threads, the thread choice): the typed records keep them
 META_KEYS = ["argv", "status", "started", "ended", "git", "python", "torch", "numpy", "host", "platform",
-             "device", "torch_threads", "seed", "pid", "executable", "checkpoint_step", "schedule"]
+             "device", "torch_threads", "seed", "pid", "executable", "checkpoint_step", "schedule", "threads"]
 SUMMARY_KEYS = ["name", "run_dir", "status", "task", "length", "model", "variant", "tied", "layers", "hidden",
                 "params", "steps", "eval_loss", "chance", "chance_heldout", "metric_name", "eval_metric", "target",
                 "solved", "wall_seconds", "device", "skipped_steps", "checkpoint_step", "signal", "error"]

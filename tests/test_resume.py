@@ -356,4 +356,4 @@ def test_layerwise_interrupt_then_resume_equals_uninterrupted_and_meta_records_i
         assert_same_run(run_dir, ref)
         for d in (ref, run_dir):
             meta = json.loads((d / "meta.json").read_text())
-            assert meta["schedule"] == {"train": "layerwise", "probe": "wavefront"}
+            assert meta["schedule"] == {"train": "layerwise", "probe": "layerwise"}  # grids probe a layer

@@ -21,10 +21,11 @@ import torch
 from gridlstm.config import ModelConfig, TaskConfig
 from gridlstm.nn import core, registry
 from gridlstm.nn.core import GateTransform, _LSTMStep, _RNNStep, lstm_update, rnn_update
-from gridlstm.nn.layerwise import _LSTMLayer, lstm_sequence, torch_weights
+from gridlstm.nn.layerwise import torch_weights
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.nn.schedule import resolve, run_naive, run_wavefront
-from gridlstm.probe.gradients import probe_gradients
+from gridlstm.nn.timeloop import lstm_loop
+from gridlstm.probe.gradients import memory_gates, probe_gradients
 from gridlstm.tasks import make_task
 
 D64 = torch.float64
@@ -114,20 +115,70 @@ def test_layerwise_agrees_in_float32(kind, tied):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
 
 
-def test_auto_resolves_to_layerwise_unprobed_and_wavefront_probed():
+def test_resolve_picks_an_order_per_kind_and_probe():
     assert resolve("auto", False) == "layerwise" and resolve("auto", True) == "wavefront"
-    assert resolve("layerwise", True) == "wavefront"  # a fused kernel hides the per-block states
+    # a fused kernel hides the per-block states: layerwise probes only where the cell probes a layer
+    assert resolve("layerwise", True) == "wavefront" and resolve("layerwise", True, "grid", True) == "layerwise"
     assert [resolve(s, p) for s in ("wavefront", "naive") for p in (False, True)] == ["wavefront"] * 2 + ["naive"] * 2
     assert ModelConfig().schedule == "auto"
     m = RecurrentModel(ModelConfig(kind="grid", hidden=3, layers=2), 2, 1)
-    assert m.schedules() == {"train": "layerwise", "probe": "wavefront"}
+    assert m.schedules() == {"train": "layerwise", "probe": "layerwise"}
     m(torch.randn(2, 4, 2))
     assert m.last_schedule == "layerwise"
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "grid memory_input", "grid paper output=paper priority=depth"])
-def test_probe_under_auto_gives_the_wavefronts_numbers(kind):
-    """Gradient profiles (gradcheck) do not change: auto probes on the wavefront."""
+def test_auto_runs_the_order_the_table_lists_per_kind():
+    from gridlstm.nn import registry, schedule_table
+
+    assert set(schedule_table.AUTO) <= set(registry.KINDS) and set(schedule_table.PROBE) <= set(registry.KINDS)
+    for kind in registry.KINDS:
+        order = schedule_table.AUTO.get(kind, schedule_table.DEFAULT)
+        m = RecurrentModel(ModelConfig(kind=kind, hidden=3, layers=2), 2, 1)
+        probe = schedule_table.PROBE.get(kind, "wavefront") if m.cell.layer_probe else "wavefront"
+        assert resolve("auto", False, kind) == order and resolve("auto", True, kind, m.cell.layer_probe) == probe
+        m(torch.randn(2, 4, 2))
+        assert m.schedules() == {"train": order, "probe": probe} and m.last_schedule == order
+        if probe == "layerwise":
+            probe_gradients(m, make_task(TaskConfig(name="adding", length=4)), torch.randn(2, 4, 2), torch.randn(2, 1))
+            assert m.last_schedule == "layerwise"
+    assert resolve("auto", False, "a kind the table lacks") == schedule_table.DEFAULT
+
+
+PROBE_KINDS = [k for k, opts in registry.cases().items()
+               if RecurrentModel(ModelConfig(hidden=2, layers=1, **opts), 1, 1).cell.layer_probe]
+
+
+@pytest.mark.parametrize("kind", PROBE_KINDS)
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("D", [1, 2, 3, 5])
+@pytest.mark.parametrize("task_name", ["adding", "copy"])
+def test_layerwise_probe_equals_the_wavefront_probe(kind, tied, D, task_name):
+    """The probed layerwise pass (own time loops, timeloop.py) gives the wavefront probe's numbers in
+    float64: states, outgoing and total gradients (in-block terms included) and ∂L/∂x, for every
+    kind, variant and option set that probes a layer, tied or not, scored at the last step (adding)
+    or at every step (copy)."""
+    task = make_task(TaskConfig(name=task_name, length=5))
+    x, y = task.sample(3, torch.Generator().manual_seed(1))
+    y = y.double() if y.is_floating_point() else y
+    wave, layer = pair(kind, D, tied, inp=task.input_size, out=task.output_size, schedules=("wavefront", "layerwise"))
+    a, b = probe_gradients(wave, task, x.double(), y), probe_gradients(layer, task, x.double(), y)
+    assert wave.last_schedule == "wavefront" and layer.last_schedule == "layerwise"
+    assert a.loss == pytest.approx(b.loss, rel=1e-14)
+    for field in ("states", "outgoing", "grads"):
+        for name, want in getattr(a, field).items():
+            assert getattr(b, field)[name].shape == want.shape == (x.shape[1], D, 3, 4)
+            torch.testing.assert_close(getattr(b, field)[name], want, rtol=1e-11, atol=1e-14)
+    assert max(float(g.abs().max()) for g in a.grads.values()) > 0  # not all zeros
+    torch.testing.assert_close(b.x_grad, a.x_grad, rtol=1e-11, atol=1e-14)
+    # the memory gates recorded by the pass are the reference's, recomputed from the states
+    ref_gates = memory_gates(wave, x.double(), a.states)
+    assert a.gates is None and b.gates.keys() == ref_gates.keys() == wave.cell.memories.keys()
+    for name, g in ref_gates.items():
+        torch.testing.assert_close(b.gates[name], g, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn"])
+def test_probe_under_auto_keeps_the_wavefront_where_no_layer_probe_exists(kind):
     task = make_task(TaskConfig(name="adding", length=5))
     x, y = task.sample(3, torch.Generator().manual_seed(1))
     wave, auto = pair(kind, 2, False, inp=task.input_size, out=task.output_size, schedules=("wavefront", "auto"))
@@ -155,25 +206,41 @@ def test_torch_weights_are_views_of_one_buffer_in_cudnn_order():
     assert torch.equal(gb, torch.full((12,), 3.0, dtype=D64))
 
 
-def test_paper_output_time_loop_matches_its_equations_and_gradcheck():
-    """``_LSTMLayer`` (output form tanh(o⊙c), hoisted input half, hand-written backward) against
-    ``lstm_update`` stepped over t, and against finite differences."""
+@pytest.mark.parametrize("output", ["standard", "paper"])
+def test_time_loop_matches_its_equations_and_gradcheck(output):
+    """``timeloop.lstm_loop`` (hoisted input half, hand-written backward) against ``lstm_update``
+    stepped over t, and against finite differences; its sink holds c[t] and the gradients of h[t]
+    and c[t] through step t+1 (autograd of the stepped reference)."""
     g = torch.Generator().manual_seed(4)
     T, B, n_in, H = 5, 2, 3, 4
     x, h0, c0 = (torch.randn(*s, dtype=D64, generator=g, requires_grad=True) for s in ((T, B, n_in), (B, H), (B, H)))
     w_x, w_h, b = (torch.randn(*s, dtype=D64, generator=g, requires_grad=True) for s in ((n_in, 4 * H), (H, 4 * H), (4 * H,)))
     args = (x, h0, c0, w_x, w_h, b)
-    got = lstm_sequence(x, h0, c0, w_x, w_h, b, "paper")
-    h, c, ref = h0, c0, []
+    sink: dict = {}
+    got = lstm_loop(*args, output, sink)
+    h, c, ref, hs, cs, fs = h0, c0, [], [], [], []
     for t in range(T):
-        h, c = lstm_update(x[t] @ w_x + h @ w_h + b, c, "paper")
+        z = x[t] @ w_x + h @ w_h + b
+        h, c = lstm_update(z, c, output)
         ref.append(h)
+        hs.append(h)
+        cs.append(c)
+        fs.append(torch.sigmoid(z[:, H:2 * H]).detach())
     ref = torch.stack(ref)
     torch.testing.assert_close(got, ref, rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(sink["c"], torch.stack(cs).detach(), rtol=1e-13, atol=1e-14)
     w = torch.randn(T, B, H, dtype=D64, generator=g)
-    for a, r in zip(torch.autograd.grad((got * w).sum(), args), torch.autograd.grad((ref * w).sum(), args), strict=True):
+    ref_grads = torch.autograd.grad((ref * w).sum(), args, retain_graph=True)
+    for a, r in zip(torch.autograd.grad((got * w).sum(), args), ref_grads, strict=True):
         torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-13)
-    assert torch.autograd.gradcheck(_LSTMLayer.apply, args)
+    torch.testing.assert_close(sink["dH"], w)
+    # through step t+1 only: h[t]'s total gradient less the loss's own use (w); c[t]'s is f[t+1]⊙δc[t+1]
+    total = torch.autograd.grad((ref * w).sum(), hs + cs)
+    torch.testing.assert_close(sink["r_h"], torch.stack(total[:T]) - w, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(sink["r_c"][:-1], torch.stack(total[T + 1:]) * torch.stack(fs[1:]),
+                               rtol=1e-12, atol=1e-13)
+    assert not sink["r_h"][-1].any() and not sink["r_c"][-1].any()
+    assert torch.autograd.gradcheck(lambda *a: lstm_loop(*a, output), args)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "grid memory_input", "grid paper priority=depth"])

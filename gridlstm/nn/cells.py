@@ -49,6 +49,8 @@ collects the classes; nothing outside ``gridlstm/nn`` names one):
     layer                    layer d over all T steps at once, for the layer-by-layer schedule
                              (layerwise.py): fused whole-sequence kernels where the cell has them, by
                              default ``forward`` step by step; ``reference`` is its oracle too
+    probed_layer, layer_probe  the same layer under a gradient probe (timeloop.py), where the cell has
+                             one (``layer_probe``); the others are probed on the wavefront
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ from torch import Tensor, nn
 
 from .core import GateTransform, forget_gate, lstm_update, rnn_update
 from .layerwise import lstm_sequence, rnn_sequence
+from .timeloop import hidden_to_memory, lstm_loop
 
 States = tuple[Tensor, ...]
 LayerParams = dict[str, tuple[Tensor, Tensor]]  # transform name -> (W (I+R, O), b (O,)) of one layer
@@ -131,6 +134,7 @@ class Cell(nn.Module):
     state_labels: ClassVar[dict[str, str]] = {}
     memories: ClassVar[dict[str, Memory]] = {}
     depth_carrier: ClassVar[Optional[str]] = None
+    layer_probe: ClassVar[bool] = False  # has ``probed_layer``
 
     @classmethod
     def depth_states(cls) -> tuple[str, ...]:
@@ -198,6 +202,26 @@ class Cell(nn.Module):
             left = self.right(state)
             ups.append(self.up(state))
         return tuple(torch.cat(u) for u in zip(*ups, strict=True))  # each (T, B, H)
+
+
+    def probed_layer(self, below: States, left0: States, p: LayerParams, d: int, probe: Any) -> States:
+        """``layer`` under a gradient probe: also ``probe.layer(d, states, outgoing, gates)`` with
+        every state of layer d at every t (each (T, B, H)), a function that returns, after the
+        backward pass, each state's *outgoing* gradient ∂L/∂state[t, d] (the uses after its block:
+        the blocks (t+1, d) and (t, d+1); probe/gradients.py), and the gate of each memory
+        (``memories``: the reference's ``gates``, from the same forward pass).  Cells with
+        ``layer_probe`` override it. A fifth argument, if given, maps the outgoing gradients to the
+        total ones (the uses inside the block added) from the same pass: ``block_totals``' numbers
+        (probe/gradients.py) without rerunning the reference."""
+        raise TypeError(f"{type(self).__name__} has no probed layer: probe it on the wavefront")
+
+
+def outgoing_of(sink: dict, key: str, index: Optional[int] = None) -> Optional[Tensor]:
+    """A gradient a time loop's or tap's backward left in ``sink`` (timeloop.py), or None when no
+    gradient reached it (the probe then reports zeros)."""
+    if key not in sink:
+        return None
+    return sink[key] if index is None else sink[key][index]
 
 
 def layer_views(tr: GateTransform) -> list[Tensor]:
@@ -306,3 +330,17 @@ class LSTMCell(Cell):
         W, b = p["transform"]
         H = self.hidden
         return (lstm_sequence(below[0], left0[0], left0[1], W[:H], W[H:], b),)
+
+    layer_probe = True
+
+    def probed_layer(self, below: States, left0: States, p: LayerParams, d: int, probe: Any) -> States:
+        # the same on our own time loop: h[t] is used by (t+1, d) through the recurrence (r_h) and by
+        # (t, d+1) or the readout from outside the loop (dH); c[t] only by (t+1, d) (r_c)
+        W, b = p["transform"]
+        H, sink = self.hidden, {}
+        h = lstm_loop(below[0], left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
+        probe.layer(d, {"h": h.detach(), "c": sink["c"]},
+                    lambda: {"h": sink["dH"] + sink["r_h"] if "dH" in sink else None,
+                             "c": outgoing_of(sink, "r_c")}, {"c": sink["f"]},
+                    lambda out: {"h": out["h"], "c": out["c"] + out["h"] * hidden_to_memory(h, sink["c"], sink["o"], False)})
+        return (h,)

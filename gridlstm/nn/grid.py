@@ -1,6 +1,8 @@
 """The two 2D Grid LSTM blocks (docs/models.md): the assignment's formulation and the paper's."""
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import torch
 from torch import Tensor, zeros_like
 
@@ -16,9 +18,21 @@ from .cells import (
     Option,
     States,
     _init_lstm_transform,
+    outgoing_of,
 )
 from .core import GateTransform, forget_gate, lstm_update
-from .layerwise import lstm_rows, lstm_sequence
+from .layerwise import lstm_rows, lstm_sequence, rows_input_grad
+from .timeloop import hidden_to_memory, lstm_loop, tap
+
+
+def _depth_use(up: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Optional[Tensor],
+               paper: bool) -> tuple[Optional[Tensor], Tensor]:
+    """(∂L/∂(the depth LSTM's input), total ∂L/∂c') of a probed layer, each (T, B, H), given the
+    outgoing δh', δc' at its outputs (c' also makes h' inside the block); w_in None: only the latter."""
+    T, B, H = c.shape
+    d_in, dc_total = rows_input_grad(up, *(s.reshape(T * B, H) for s in (c_prev, c, dh, dc)), w_in, paper)
+    return (None if d_in is None else d_in.view(T, B, -1)), dc_total.view(T, B, H)
+
 
 DEPTH_FORGET = Memory("depth", "depth forget gate", "f'", "forget_gate_depth", True)
 
@@ -86,6 +100,27 @@ class GridMemoryInputCell(_GridCell):
         h = lstm_sequence(c_below, left0[0], left0[1], W[:H], W[H:], b)   # H[·,d]
         return lstm_rows(h, h_below, c_below, *p["depth"])               # H'[·,d], C'[·,d]
 
+    layer_probe = True
+
+    def probed_layer(self, below: States, left0: States, p: LayerParams, d: int, probe: Any) -> States:
+        # H[t,d] feeds its own block's depth LSTM (a use inside the block, not outgoing) and (t+1, d)
+        h_below, c_below = below
+        (W, b), H, sink, up = p["time"], self.hidden, {}, {}
+        h = lstm_loop(c_below, left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
+        h_depth, c_depth = tap(up, *lstm_rows(h, h_below, c_below, *p["depth"], sink=up))
+
+        def totals(out: dict[str, Tensor]) -> dict[str, Tensor]:
+            # H feeds the depth LSTM, whose states' totals are their outgoing; C feeds H
+            d_in, c_depth_total = _depth_use(up, c_below, c_depth, out["h_depth"], out["c_depth"], p["depth"][0][:H], False)
+            h_total = out["h"] + d_in  # type: ignore[operator]
+            return {**out, "h": h_total, "c": out["c"] + h_total * hidden_to_memory(h, sink["c"], sink["o"], False),
+                    "c_depth": c_depth_total}
+        probe.layer(d, {"h": h.detach(), "c": sink["c"], "h_depth": h_depth.detach(), "c_depth": c_depth.detach()},
+                    lambda: {"h": outgoing_of(sink, "r_h"), "c": outgoing_of(sink, "r_c"),
+                             "h_depth": outgoing_of(up, "d", 0), "c_depth": outgoing_of(up, "d", 1)},
+                    {"c": sink["f"], "c_depth": up["f"]}, totals)
+        return h_depth, c_depth
+
 
 class GridPaperCell(_GridCell):
     """2D Grid LSTM block of Kalchbrenner, Danihelka & Graves (2015), §3.1–3.5.
@@ -143,3 +178,35 @@ class GridPaperCell(_GridCell):
         h = lstm_sequence(h_below, h0, m0, W[H:], W[:H], b, self.output)  # h[·,d]
         h_in = h if self.priority == "depth" else torch.cat([h0.unsqueeze(0), h[:-1]])  # h[t-1,d]
         return lstm_rows(h_in, h_below, m_below, *p["depth"], self.output)  # h'[·,d], m'[·,d]
+
+    layer_probe = True
+
+    def probed_layer(self, below: States, left0: States, p: LayerParams, d: int, probe: Any) -> States:
+        # h[t,d] is used by (t+1, d): its time LSTM (r_h) and, without depth priority, its depth LSTM
+        # (dH, through h_in); with depth priority the depth LSTM's use is inside the block
+        h_below, m_below = below
+        h0, m0 = left0
+        (W, b), H, sink, up = p["time"], self.hidden, {}, {}
+        h = lstm_loop(h_below, h0, m0, W[H:], W[:H], b, self.output, sink)
+        h_in = h if self.priority == "depth" else torch.cat([h0.unsqueeze(0), h[:-1]])
+        h_depth, m_depth = tap(up, *lstm_rows(h_in, h_below, m_below, *p["depth"], self.output, up))
+
+        def outgoing() -> dict[str, Optional[Tensor]]:
+            r_h = outgoing_of(sink, "r_h")
+            if r_h is not None and self.priority != "depth":
+                r_h = r_h + sink["dH"]
+            return {"h": r_h, "m": outgoing_of(sink, "r_c"), "h_depth": outgoing_of(up, "d", 0),
+                    "m_depth": outgoing_of(up, "d", 1)}
+        paper = self.output == "paper"
+
+        def totals(out: dict[str, Tensor]) -> dict[str, Tensor]:
+            # m feeds h and m' feeds h'; with depth priority h feeds the depth LSTM
+            depth_priority = self.priority == "depth"
+            w_in = p["depth"][0][:H] if depth_priority else None
+            d_in, m_depth_total = _depth_use(up, m_below, m_depth, out["h_depth"], out["m_depth"], w_in, paper)
+            h_total = out["h"] + d_in if d_in is not None else out["h"]
+            return {**out, "h": h_total, "m": out["m"] + h_total * hidden_to_memory(h, sink["c"], sink["o"], paper),
+                    "m_depth": m_depth_total}
+        probe.layer(d, {"h": h.detach(), "m": sink["c"], "h_depth": h_depth.detach(), "m_depth": m_depth.detach()},
+                    outgoing, {"m": sink["f"], "m_depth": up["f"]}, totals)
+        return h_depth, m_depth

@@ -9,8 +9,8 @@ starts (the order ``nn.LSTM`` itself uses). In that order a layer is two passes 
 * the grid's depth LSTM has no recurrence in t: its inputs at (t, d) are all known once layer d's
   time pass is done, so it is ONE fused gate transform + update over all T·B rows (``lstm_rows``).
 
-Only the paper's output form h = tanh(o⊙m) has no fused kernel: it runs ``_LSTMLayer``, a time
-loop whose input half is hoisted into one T·B-row product and whose backward is hand-written.
+Only the paper's output form h = tanh(o⊙m) has no fused kernel: it runs ``timeloop.lstm_loop``, a
+time loop whose input half is hoisted into one T·B-row product and whose backward is hand-written.
 
 Each cell says what one of its layers computes (``Cell.layer``, with the equations); the schedule
 (``schedule.run_layerwise``) owns the loop over d. The readable per-block formulation (``cells.py``:
@@ -25,7 +25,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .core import lstm_gate_grads, onednn_available, onednn_linear
+from .core import lstm_gate_grads
+from .timeloop import lstm_loop, rows_product, rows_product_t
 
 # ----------------------------------------------------------------------------- whole-sequence kernels
 
@@ -52,10 +53,10 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_x: Tensor, w_h: Tensor, b
     c[t] = f⊙c[t-1] + i⊙g,  h[t] = o⊙tanh(c[t])  ("standard") or tanh(o⊙c[t])  ("paper").
 
     x (T, B, I), h0 = h[-1] and c0 = c[-1] (B, H), w_x (I, 4H), w_h (H, 4H), b (4H,)  ->  (T, B, H).
-    "standard" runs ``torch.lstm`` (oneDNN / cuDNN); "paper" runs ``_LSTMLayer``.
+    "standard" runs ``torch.lstm`` (oneDNN / cuDNN); "paper" runs ``timeloop.lstm_loop``.
     """
     if output == "paper":
-        return _LSTMLayer.apply(x, h0, c0, w_x, w_h, b)
+        return lstm_loop(x, h0, c0, w_x, w_h, b, output)
     train = torch.is_grad_enabled()
     out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), torch_weights(w_x, w_h, b),
                            True, 1, 0.0, train, False, False)
@@ -84,35 +85,18 @@ def gru_sequence(x: Tensor, h0: Tensor, w_x: Tensor, w_h: Tensor, b_x: Tensor, b
 
 
 def lstm_rows(inp: Tensor, rec: Tensor, c_prev: Tensor, W: Tensor, b: Tensor,
-              output: str = "standard") -> tuple[Tensor, Tensor]:
+              output: str = "standard", sink: Optional[dict] = None) -> tuple[Tensor, Tensor]:
     """One LSTM update on every row at once, no recurrence:  z = [inp; rec] W + b,
     (h, c) = lstm_update(z, c_prev, output).  inp (T, B, I), rec (T, B, R), c_prev (T, B, H),
-    W (I+R, 4H), b (4H,)  ->  h, c (T, B, H).  One product forward, two backward (``_LSTMRows``)."""
+    W (I+R, 4H), b (4H,)  ->  h, c (T, B, H).  One product forward, two backward (``_LSTMRows``);
+    ``sink`` (a dict, optional) gets the forget gates ``f`` (T, B, H), and the gates ``G`` and τ
+    (``rows_input_grad``'s inputs) over the T·B rows."""
     T, B = inp.shape[:2]
     h, c = _LSTMRows.apply(inp.reshape(T * B, -1), rec.reshape(T * B, -1), c_prev.reshape(T * B, -1),
-                           W, b, output == "paper")
+                           W, b, output == "paper", sink)
+    if sink is not None:
+        sink["f"] = sink["f"].view(T, B, -1)
     return h.view(T, B, -1), c.view(T, B, -1)
-
-
-# Products over T·B rows. On the CPU in float32 oneDNN's inner product runs AVX-512 and splits its
-# rows over the threads: 2.5-3x torch's MKL (AVX2) ``mm`` for the forward and δX products at
-# (6400 x 256) @ (256 x 512), two threads (benchmarks/notes.md). It needs contiguous (N, K) weights:
-# a strided view is 60-100x slower, so the (K, O) weight is transposed once per call (O(K·O)).
-# The weight gradient Xᵀδz contracts over the rows, which neither operand has contiguous: it stays
-# on ``mm`` (a oneDNN product after two transposed copies was only 1.1-1.4x faster).
-
-def _dnn(x: Tensor) -> bool:
-    return x.device.type == "cpu" and x.dtype == torch.float32 and onednn_available()
-
-
-def rows_product(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
-    """x @ w + b.  x (M, K), w (K, O), b (O,) -> (M, O)."""
-    return onednn_linear(x, w.T.contiguous(), b) if _dnn(x) else torch.addmm(b, x, w)
-
-
-def rows_product_t(dz: Tensor, w: Tensor) -> Tensor:
-    """dz @ wᵀ.  dz (M, O), w (K, O) -> (M, K)."""
-    return onednn_linear(dz, w.contiguous()) if _dnn(dz) else dz @ w.T
 
 
 # In-place unary ops on a strided gate slice (``z[:, a:b].sigmoid_()``) run several times slower on
@@ -131,13 +115,22 @@ def _gates_rows(z: Tensor, H: int) -> Tensor:
     return z
 
 
+def rows_input_grad(sink: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Optional[Tensor],
+                    paper: bool) -> tuple[Optional[Tensor], Tensor]:
+    """(∂L/∂inp, total ∂L/∂c) of ``lstm_rows`` given δh, δc at its outputs: δz W_inᵀ with δz from the
+    gates its forward left in ``sink``, and δc + δh ∂h/∂c (``core.lstm_gate_grads``).
+    c_prev, c, dh, dc (M, H), w_in (I, 4H) -> (M, I), (M, H); w_in None: no ∂L/∂inp (None)."""
+    dz, dc_total = lstm_gate_grads(sink["G"], c_prev, c, sink["tau"], dh, dc, paper)
+    return (None if w_in is None else rows_product_t(dz, w_in)), dc_total
+
+
 class _LSTMRows(torch.autograd.Function):
     """``core._LSTMStep`` for one layer's weights over M = T·B independent rows (same equations and
     backward formulas, ``core.lstm_gate_grads``):  X = [inp; rec],  G = gates(X W + b),
     c = f⊙c_prev + i⊙g,  h = o⊙tanh(c) or tanh(o⊙c);  δX = δz Wᵀ,  δW = Xᵀ δz,  δb = Σ_rows δz."""
 
     @staticmethod
-    def forward(ctx, inp, rec, c_prev, W, b, paper):
+    def forward(ctx, inp, rec, c_prev, W, b, paper, sink=None):
         X = torch.cat([inp, rec], dim=-1)  # (M, I+R)
         H = c_prev.shape[-1]
         G = _gates_rows(rows_product(X, W, b), H)  # (M, 4H): i, f, g, o
@@ -147,6 +140,8 @@ class _LSTMRows(torch.autograd.Function):
         h = tau if paper else o * tau
         ctx.save_for_backward(X, W, G, c_prev, c, tau)
         ctx.paper, ctx.n_inp = paper, inp.shape[-1]
+        if sink is not None:
+            sink.update(f=f, G=G, tau=tau)
         return h, c
 
     @staticmethod
@@ -163,67 +158,4 @@ class _LSTMRows(torch.autograd.Function):
             dW = X.T @ dz
         if ctx.needs_input_grad[4]:
             db = dz.sum(0)
-        return d_inp, d_rec, dc * G.narrow(-1, H, H), dW, db, None
-
-
-class _LSTMLayer(torch.autograd.Function):
-    """One LSTM layer with output form "paper" over all T steps (``lstm_sequence``'s equations,
-    h = tanh(o⊙c)), as one autograd node.  Forward: Z_x = X w_x + b for all t in ONE product
-    (hoisted), then per t only z[t] = Z_x[t] + h[t-1] w_h and the update (8 small ops).
-
-    Backward: the gate formulas of ``core.lstm_gate_grads`` (paper form), with every factor that does
-    not depend on the incoming gradient formed for all t at once first:
-        A = 1 − h²,   P = [g⊙i(1−i),  c_prev⊙f(1−f),  i⊙(1−g²),  c⊙o(1−o)]        (T, B, 4, H)
-    then per t, in reverse (7 small ops):
-        δh = δH[t] + δh_next,  δu = δh⊙A[t],  δc = δc_next + δu⊙o[t],
-        δz[t] = [δc⊙P_i, δc⊙P_f, δc⊙P_g, δu⊙P_o],  δh_next = δz[t] w_hᵀ,  δc_next = δc⊙f[t]
-    and last δX = δZ w_xᵀ, δw_x = Xᵀ δZ, δw_h = H_prevᵀ δZ, δb = Σ δZ, each ONE product over T·B rows.
-    """
-
-    @staticmethod
-    def forward(ctx, x, h0, c0, w_x, w_h, b):
-        T, B, n_in = x.shape
-        H = h0.shape[-1]
-        G = rows_product(x.reshape(T * B, n_in), w_x, b).view(T, B, 4 * H)  # input half, all t at once
-        hs, cs = x.new_empty(T + 1, B, H), x.new_empty(T + 1, B, H)     # h[t-1], c[t-1] at row t
-        hs[0], cs[0] = h0, c0
-        g_tmp = x.new_empty(B, H)
-        Gt, ht, ct = G.unbind(0), hs.unbind(0), cs.unbind(0)
-        i, f, g, o = (s.unbind(0) for s in G.unflatten(-1, (4, H)).unbind(-2))  # per t, (B, H) views
-        for t in range(T):
-            Gt[t].addmm_(ht[t], w_h)                  # z[t]
-            torch.tanh(g[t], out=g_tmp)
-            Gt[t].sigmoid_()
-            g[t].copy_(g_tmp)                         # gates (i, f, g, o) in place of z[t]
-            torch.mul(f[t], ct[t], out=ct[t + 1]).addcmul_(i[t], g[t])
-            torch.tanh(o[t] * ct[t + 1], out=ht[t + 1])
-        ctx.save_for_backward(x, w_x, w_h, G, hs, cs)
-        return hs[1:].clone()
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dH):
-        x, w_x, w_h, G, hs, cs = ctx.saved_tensors
-        T, B, n_in = x.shape
-        H = hs.shape[-1]
-        i, f, g, o = G.unflatten(-1, (4, H)).unbind(-2)   # (T, B, H) each
-        h, c, c_prev = hs[1:], cs[1:], cs[:-1]
-        A = 1 - h * h
-        P = torch.stack([g * (i - i * i), c_prev * (f - f * f), i * (1 - g * g), c * (o - o * o)], dim=2)
-        dZ = torch.empty_like(G)
-        dZ4 = dZ.unflatten(-1, (4, H))                    # (T, B, 4, H)
-        dh_next, dc_next = torch.zeros_like(hs[0]), torch.zeros_like(cs[0])
-        w_hT = w_h.T
-        for t in range(T - 1, -1, -1):
-            du = (dH[t] + dh_next).mul_(A[t])
-            dc = torch.addcmul(dc_next, du, o[t])
-            torch.mul(P[t, :, :3], dc.unsqueeze(1), out=dZ4[t, :, :3])
-            torch.mul(P[t, :, 3], du, out=dZ4[t, :, 3])
-            dh_next = dZ[t] @ w_hT
-            dc_next = dc * f[t]
-        dZ2 = dZ.view(T * B, 4 * H)
-        dx = rows_product_t(dZ2, w_x).view(T, B, n_in) if ctx.needs_input_grad[0] else None
-        dw_x = x.reshape(T * B, n_in).T @ dZ2 if ctx.needs_input_grad[3] else None
-        dw_h = hs[:-1].reshape(T * B, H).T @ dZ2 if ctx.needs_input_grad[4] else None
-        db = dZ2.sum(0) if ctx.needs_input_grad[5] else None
-        return dx, dh_next, dc_next, dw_x, dw_h, db
+        return d_inp, d_rec, dc * G.narrow(-1, H, H), dW, db, None, None

@@ -5,8 +5,8 @@
     y        = readout(top[t])             at the positions the task scores
 
 RNN, LSTM, GRU and Grid LSTM differ only in the cell handed to the schedule (registry.py).
-``model.schedule`` picks the order (schedule.py); ``auto`` runs ``layerwise`` unprobed and
-``wavefront`` under a gradient probe, and ``schedules()`` / ``last_schedule`` say which order runs /
+``model.schedule`` picks the order (schedule.py); ``auto`` runs the kind's fastest measured order,
+unprobed and under a gradient probe (schedule_table.py), and ``schedules()`` / ``last_schedule`` say which order runs /
 ran (recorded in meta.json).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from gridlstm.config import ModelConfig
 
 from .registry import build_cell
-from .schedule import Probe, resolve, run
+from .schedule import Probe, probes_layers, resolve, run
 
 
 class RecurrentModel(nn.Module):
@@ -32,13 +32,16 @@ class RecurrentModel(nn.Module):
 
     def schedules(self) -> dict[str, str]:
         """The order an unprobed pass (training, evaluation) and a probed pass (gradients) run."""
-        return {"train": resolve(self.cfg.schedule, False), "probe": resolve(self.cfg.schedule, True)}
+        return {"train": self._order(False), "probe": self._order(True)}  # probe: a gradient profile's
+
+    def _order(self, probed: bool, probe: Optional[Probe] = None) -> str:
+        return resolve(self.cfg.schedule, probed, self.cfg.kind, probes_layers(self.cell, probe))
 
     def features(self, x: Tensor, probe: Optional[Probe] = None) -> Tensor:
         """Top-layer output at every step.  x: (B, T, I) -> (B, T, H)."""
         px = self.proj(x).transpose(0, 1)  # (T, B, H)
         left0 = self.cell.initial_left(x.shape[0], px)
-        self.last_schedule = resolve(self.cfg.schedule, probe is not None)
+        self.last_schedule = self._order(probe is not None, probe)
         top = run(self.last_schedule, self.cell, self.cell.bottom(px), left0, probe)  # (T, B, H)
         return top.transpose(0, 1)  # (B, T, H)
 

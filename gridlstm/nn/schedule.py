@@ -9,10 +9,12 @@ valid and give identical numbers:
   an untied transform is one batched product over the stacked per-layer weights (``core.py``).
 
 * ``layerwise``  — all of layer d-1 before layer d (``nn.LSTM``'s order): D layer calls, each on
-  fused whole-sequence kernels (``layerwise.py``). The fastest, but it hands no per-block state to
-  a probe, so it runs only unprobed passes (training, evaluation).
-* ``auto``       — the default: ``layerwise`` for an unprobed pass, ``wavefront`` (the fastest order
-  that probes) when gradients are measured. ``resolve`` says which order a pass runs.
+  fused whole-sequence kernels (``layerwise.py``). A fused kernel hands no per-block state to a
+  probe; cells with ``probed_layer`` (lstm, grid) probe a layer on their own time loop instead
+  (``timeloop.py``), the others are probed on the wavefront.
+* ``auto``       — the default: the order the benchmark measured fastest for the cell kind, for an
+  unprobed pass (``schedule_table.AUTO``) and for a probed one (``schedule_table.PROBE``; the
+  wavefront where the kind has no probed layer). ``resolve`` says which order a pass runs.
 
 Every block's state passes through ``probe(state, k, lo, hi)`` before anything downstream uses it;
 a gradient probe (``gradients.py``) adds zero tensors there to read ∂L/∂state[t, d] for every t
@@ -21,26 +23,48 @@ and d from one backward pass.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
+from typing import Any, Optional, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
+from . import schedule_table
 from .cells import Cell, States
 
 Probe = Callable[[States, int, int, int], States]
+
+
+@runtime_checkable
+class LayerProbe(Protocol):
+    """A probe that also takes whole probed layers (``Cell.probed_layer``): gradients.StateProbe."""
+
+    def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]],
+              gates: dict[str, Tensor], totals: Optional[Callable[[dict[str, Tensor]], dict[str, Tensor]]] = None
+              ) -> None:
+        ...
+
+
+def probes_layers(cell: Cell, probe: Optional[Probe]) -> bool:
+    """Can this pass probe ``cell`` layer by layer: the cell has a probed layer and the probe (if
+    any) takes one?  A per-block probe (a finite-difference nudge, verify.py) runs on the wavefront."""
+    return cell.layer_probe and (probe is None or isinstance(probe, LayerProbe))
 SCHEDULES = ("auto", "layerwise", "wavefront", "naive")
 PROBED = ("wavefront", "naive")  # the orders that can hand every block's state to a probe
 
 
-def resolve(schedule: str, probed: bool) -> str:
-    """The order a pass runs: ``auto`` and ``layerwise`` become ``wavefront`` when probed (a fused
-    whole-layer kernel hides the per-block states) and ``auto`` becomes ``layerwise`` otherwise."""
+def resolve(schedule: str, probed: bool, kind: Optional[str] = None, layer_probe: bool = False) -> str:
+    """The order a pass runs. Unprobed, ``auto`` becomes the order ``schedule_table.AUTO`` lists for
+    the cell ``kind`` (``DEFAULT`` for a kind it does not list). Probed, ``layerwise`` stays
+    layerwise when the cell can probe a whole layer (``layer_probe``: ``Cell.probed_layer``) and
+    becomes the wavefront otherwise; ``auto`` becomes ``schedule_table.PROBE``'s order for the kind
+    (the wavefront where it lists none, or where the cell cannot probe a layer)."""
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
     if probed:
-        return schedule if schedule in PROBED else "wavefront"
-    return "layerwise" if schedule == "auto" else schedule
+        if schedule == "auto":
+            schedule = schedule_table.PROBE.get(kind or "", "wavefront")
+        return "wavefront" if schedule == "layerwise" and not layer_probe else schedule
+    return schedule_table.AUTO.get(kind or "", schedule_table.DEFAULT) if schedule == "auto" else schedule
 
 
 def run_naive(cell: Cell, bottom: States, left0: States, probe: Optional[Probe] = None) -> Tensor:
@@ -97,13 +121,15 @@ def run_wavefront(cell: Cell, bottom: States, left0: States, probe: Optional[Pro
     return torch.stack(tops)  # (T, B, H)
 
 
-def run_layerwise(cell: Cell, bottom: States, left0: States) -> Tensor:
+def run_layerwise(cell: Cell, bottom: States, left0: States, probe: Optional[Any] = None) -> Tensor:
     """Layer 0 over every t, then layer 1, ...: D cell-layer calls (``Cell.layer``, on the kernels of
-    layerwise.py).  Same contract as ``run_naive`` without a probe: bottom (T, B, H) tuples, left0 (D, B, H) -> top (T, B, H)."""
+    layerwise.py; ``Cell.probed_layer`` with a probe, which records every layer's states and their
+    gradients there: ``probe.layer``).  bottom (T, B, H) tuples, left0 (D, B, H) -> top (T, B, H)."""
     params = cell.layer_params()  # per layer: the weight views, unbound once (one stack in backward)
     up = bottom
     for d in range(cell.layers):
-        up = cell.layer(up, tuple(s[d] for s in left0), params[d], d)
+        left = tuple(s[d] for s in left0)
+        up = cell.layer(up, left, params[d], d) if probe is None else cell.probed_layer(up, left, params[d], d, probe)
     return up[0]
 
 
@@ -114,9 +140,9 @@ def _rows(s: Tensor, a: int, b: int) -> Tensor:
 
 def run(schedule: str, cell: Cell, bottom: States, left0: States, probe: Optional[Probe] = None) -> Tensor:
     """Run ``cell`` over the (time × depth) grid in the order ``resolve(schedule, probe given)``."""
-    order = resolve(schedule, probe is not None)
+    order = resolve(schedule, probe is not None, cell.kind, probes_layers(cell, probe))
     if order == "layerwise":
-        return run_layerwise(cell, bottom, left0)
+        return run_layerwise(cell, bottom, left0, probe)
     if order == "naive":
         return run_naive(cell, bottom, left0, probe)
     return run_wavefront(cell, bottom, left0, probe)

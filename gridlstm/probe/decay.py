@@ -139,9 +139,11 @@ def spectral_radius(cell: Cell) -> np.ndarray:
     return np.array([torch.linalg.eigvals(W).abs().max().item() for W in _bound_matrices(cell)])
 
 
-def theory(model: RecurrentModel, x: Tensor, states: Optional[dict[str, Tensor]]) -> Theory:
+def theory(model: RecurrentModel, x: Tensor, states: Optional[dict[str, Tensor]],
+           gates: Optional[dict[str, Tensor]] = None) -> Theory:
     """What the cell declares: σ_max and γ of a Jacobian bound (rnn); the mean gate per layer of
-    each gated memory (lstm and grid: forget gates; gru: update gates), from the captured states."""
+    each gated memory (lstm and grid: forget gates; gru: update gates), from the captured states
+    (or ``gates`` themselves, (T, D, B, H) each, when the probed pass recorded them)."""
     cell = model.cell
     th = Theory(memories=dict(cell.memories))
     bound = cell.jacobian_bound()
@@ -150,7 +152,7 @@ def theory(model: RecurrentModel, x: Tensor, states: Optional[dict[str, Tensor]]
         th.sigma_max, th.spectral_radius = sigma_max(cell), spectral_radius(cell)
     if states is None:
         return th
-    for name, gate in memory_gates(model, x, states).items():  # (T, D, B, H)
+    for name, gate in (gates if gates is not None else memory_gates(model, x, states)).items():  # (T, D, B, H)
         g = gate.double()
         th.forget[name] = np.array([g[:, d].mean().item() for d in range(g.shape[1])])
         th.log10_forget[name] = np.array([torch.log10(g[:, d]).mean().item() for d in range(g.shape[1])])

@@ -46,6 +46,7 @@ from gridlstm.runs.layout import (
     META,
 )
 from gridlstm.tasks import Task
+from gridlstm.threads import apply_threads
 
 from . import decay, depth_theory, spectrum_summary
 from .gradients import GRADIENT_FIELDS, measure, profile_rows
@@ -151,11 +152,12 @@ class GradcheckResult:
 
 
 def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, device: str = "auto",
-                  spectrum: Optional[spectrum_summary.SpectrumSettings] = spectrum_summary.PREDICTION
-                  ) -> GradcheckResult:
+                  spectrum: Optional[spectrum_summary.SpectrumSettings] = spectrum_summary.PREDICTION,
+                  max_threads: Optional[int] = None) -> GradcheckResult:
     """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory and the
     Lyapunov spectrum of the same batches (spectrum_summary.py): by default λ₁ only, the predicted
-    slope and depth decay; ``spectrum=None``: the bare measurement, no prediction."""
+    slope and depth decay; ``spectrum=None``: the bare measurement, no prediction. On the torch
+    threads ``train.threads`` chooses, at most ``max_threads``."""
     if seeds < 1:
         raise ParamError("seeds", seeds, "expected a positive number of measurement seeds")
     cfg = source.cfg
@@ -164,6 +166,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
         limits.require(cfg, batch, f"--batch {batch}")
     batch = batch or cfg.train.batch_size
     dev = resolve_device(device)
+    threads = apply_threads(cfg.train.threads, batch, cfg.model.hidden, max_threads)
     rows, theories, depth_theories = [], [], []
     task = None
     spectra = spectrum_summary.Spectra(spectrum) if spectrum is not None else None
@@ -173,7 +176,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
         x, y = task.sample(batch, torch.Generator().manual_seed(seed))
         x, y = x.to(dev), y.to(dev)
         profile = measure(model, task, x, y)
-        theories.append(decay.theory(model, x, profile.states))
+        theories.append(decay.theory(model, x, profile.states, profile.gates))
         if cfg.model.layers > 1:  # on the same batch and forward pass as the measurement
             depth_theories.append(depth_theory.depth_theory(model, x, profile.states))
         rows += profile_rows(profile, source.step, seed)
@@ -194,6 +197,7 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
         "conclusion": conclusion(summary, m.layers),  # the measurement in one sentence
         "device": str(dev), "created": utc_now(), "underflow_threshold": tiny,
         "schedule": model.last_schedule,  # the order the probed passes ran (auto: wavefront)
+        "threads": threads.to_json(),
         "steps_back": "s = T - t from the last scored position T (t = 1..T)",
     }
     lines = decay.theory_lines(summary, per_seed, m.layers, model.cell.memories)

@@ -30,7 +30,7 @@ Norms are taken in float64 so that float32 gradients of 1e-30 do not square to z
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -68,6 +68,11 @@ class StateProbe:
         self.blocks: list[tuple[int, int, int]] = []   # (k, lo, hi) of each call
         self.states: list[tuple[Tensor, ...]] = []     # per call: the cell's state, detached
         self.grads: list[Optional[tuple[Tensor, ...]]] = []  # per call, after backward: ∂L/∂state
+        # the layerwise schedule's probed layers (Cell.probed_layer): per layer d, its states at every
+        # t (each (T, B, H)) and the function that returns their outgoing gradients after backward
+        self.layers: dict[int, tuple[dict[str, Tensor], Callable[[], dict[str, Optional[Tensor]]]]] = {}
+        self.layer_gates: dict[int, dict[str, Tensor]] = {}  # per layer d: memory -> its gate (T, B, H)
+        self.layer_totals: dict[int, Optional[Callable[[dict[str, Tensor]], dict[str, Tensor]]]] = {}
 
     def __call__(self, state: States, k: int, lo: int, hi: int) -> States:
         self.blocks.append((k, lo, hi))
@@ -76,6 +81,39 @@ class StateProbe:
         if not any(s.requires_grad for s in state):
             return state
         return _Tap.apply(self.grads, len(self.grads) - 1, *state)
+
+    def layer(self, d: int, states: dict[str, Tensor], outgoing: Callable[[], dict[str, Optional[Tensor]]],
+              gates: dict[str, Tensor], totals: Optional[Callable[[dict[str, Tensor]], dict[str, Tensor]]] = None
+              ) -> None:
+        """Called by a probed layer (schedule.run_layerwise): layer d's states and memory gates,
+        each (T, B, H), and how its totals follow from its outgoing gradients (if it says)."""
+        self.layers[d] = (states, outgoing)
+        self.layer_gates[d] = gates
+        self.layer_totals[d] = totals
+
+    def gates(self) -> Optional[dict[str, Tensor]]:
+        """The probed layers' memory gates, memory -> (T, D, B, H) (what ``memory_gates`` computes
+        again from the states); None after a per-block pass."""
+        if not self.layer_gates:
+            return None
+        D = len(self.layer_gates)
+        return {n: torch.stack([self.layer_gates[d][n] for d in range(D)], dim=1) for n in self.layer_gates[0]}
+
+    def layer_grids(self, names: tuple[str, ...]) -> tuple[dict[str, Tensor], dict[str, Tensor], Optional[dict[str, Tensor]]]:
+        """(states, outgoing, totals) of the probed layers, each name -> (T, D, B, H); zeros where no
+        gradient reached a state; totals None unless every layer gave its own."""
+        D = len(self.layers)
+        states = {n: torch.stack([self.layers[d][0][n] for d in range(D)], dim=1) for n in names}
+        per_layer = []
+        for d in range(D):
+            got = self.layers[d][1]()
+            per_layer.append({n: torch.zeros_like(self.layers[d][0][n]) if got[n] is None else got[n] for n in names})
+        outgoing = {n: torch.stack([g[n] for g in per_layer], dim=1) for n in names}
+        if any(self.layer_totals[d] is None for d in range(D)):
+            return states, outgoing, None
+        with torch.no_grad():
+            tot = [self.layer_totals[d](per_layer[d]) for d in range(D)]
+        return states, outgoing, {n: torch.stack([t[n] for t in tot], dim=1) for n in names}
 
     def outgoing(self) -> list[tuple[Tensor, ...]]:
         """Per call, ∂L/∂state after a backward pass; zeros where no gradient reached the call."""
@@ -118,6 +156,7 @@ class ProbeGradients:
     states: dict[str, Tensor]
     x_grad: Tensor
     loss: float
+    gates: Optional[dict[str, Tensor]] = None  # memory -> its gate (T, D, B, H), when the pass gave them
 
 
 def shift_time(s: Tensor) -> Tensor:
@@ -218,10 +257,14 @@ def probe_gradients(model: RecurrentModel, task: Task, x: Tensor, y: Tensor) -> 
     def by_name(per_call: list[tuple[Tensor, ...]]) -> dict[str, Tensor]:
         return dict(zip(names, probe.assemble(per_call, T, D), strict=True))
 
-    states = by_name(probe.states)
-    outgoing = by_name(probe.outgoing())
-    totals = total_gradients(model, x.detach(), states, outgoing)
-    return ProbeGradients(totals, outgoing, states, x_grad, loss.item())
+    totals = None
+    if probe.layers:  # the layerwise schedule probed whole layers
+        states, outgoing, totals = probe.layer_grids(names)
+    else:
+        states, outgoing = by_name(probe.states), by_name(probe.outgoing())
+    if totals is None:
+        totals = total_gradients(model, x.detach(), states, outgoing)
+    return ProbeGradients(totals, outgoing, states, x_grad, loss.item(), probe.gates())
 
 
 def example_norms(g: Tensor) -> Tensor:
@@ -238,6 +281,7 @@ class Profile:
     x: Tensor
     loss: float
     states: dict[str, Tensor]
+    gates: Optional[dict[str, Tensor]] = None  # memory gates (T, D, B, H) of the same pass, if recorded
 
 
 def measure(model: RecurrentModel, task: Task, x: Tensor, y: Tensor) -> Profile:
@@ -249,7 +293,7 @@ def measure(model: RecurrentModel, task: Task, x: Tensor, y: Tensor) -> Profile:
     pg = probe_gradients(model, task, x, y)
     norms = {name: example_norms(g).cpu() for name, g in pg.grads.items()}  # each (T, D)
     x_norm = example_norms(pg.x_grad.transpose(0, 1)).cpu()                 # (T,)
-    return Profile(norms, x_norm, pg.loss, pg.states)
+    return Profile(norms, x_norm, pg.loss, pg.states, pg.gates)
 
 
 # ----------------------------------------------------------------------------- gradients.csv rows

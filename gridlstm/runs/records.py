@@ -98,9 +98,12 @@ class Meta:
     # the loop orders that run (model.schedule auto: layerwise for training steps and evaluation,
     # wavefront for gradient profiles), e.g. {"train": "layerwise", "probe": "wavefront"}
     schedule: Optional[dict[str, str]] = None
+    # the torch thread count chosen and why (gridlstm/threads.py ThreadChoice): setting, threads,
+    # reason, wait_policy; absent from files written before train.threads existed
+    threads: Optional[dict[str, Any]] = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
-    OPTIONAL = ("resumes", "error", "diverged_step", "signal", "checkpoint_step", "schedule")
+    OPTIONAL = ("resumes", "error", "diverged_step", "signal", "checkpoint_step", "schedule", "threads")
 
     @classmethod
     def new(cls, argv: list[str], device: str, seed: int, **extra: Any) -> Meta:

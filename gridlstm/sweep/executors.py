@@ -101,15 +101,13 @@ def execute(job: RunJob, hooks: tuple = ()) -> Status:
 
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, job.threads))
+    torch.set_num_threads(cap := max(1, job.threads))  # jobs × threads ≤ cores: caps train.threads
     try:
-        if job.resume:
-            summary = resume_run(run_dir, device=job.device, argv=list(job.argv), hooks=tuple(hooks))
-        else:
-            summary = start_run(job.config, run_dir=run_dir, device=job.device, argv=list(job.argv),
-                                hooks=tuple(hooks))
+        common = {"device": job.device, "argv": list(job.argv), "hooks": tuple(hooks), "max_threads": cap}
+        summary = (resume_run(run_dir, **common) if job.resume
+                   else start_run(job.config, run_dir=run_dir, **common))
         if summary.status == Status.COMPLETED and job.gradients:  # as `gridlstm gradcheck RUN` writes it
-            write_outputs(run_gradcheck(load_source(run_dir, []), 1, None, job.device), run_dir / GRADIENTS_DIR)
+            write_outputs(run_gradcheck(load_source(run_dir, []), 1, None, job.device, max_threads=cap), run_dir / GRADIENTS_DIR)
         return summary.status
     except KeyboardInterrupt:
         return Status.INTERRUPTED
@@ -143,8 +141,8 @@ def exit_reason(code: Optional[int]) -> Optional[str]:
 
 def threads_per_job(jobs: int, cores: Optional[int] = None) -> int:
     """Torch threads per run so that ``jobs`` runs do not oversubscribe the cores."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores // max(1, jobs))
+    from gridlstm.threads import usable_cores  # the cores this process may use (affinity mask)
+    return max(1, (cores or usable_cores()) // max(1, jobs))
 
 
 def preload_modules() -> list[str]:

@@ -36,6 +36,7 @@ from gridlstm.nn.model import count_parameters
 from gridlstm.runs.folder import remove_temp_files, truncate_metrics, truncate_rows, utc_now
 from gridlstm.runs.records import Meta, Status, Summary
 from gridlstm.runs.run import RunFolder
+from gridlstm.threads import ThreadChoice, apply_threads
 
 from .recorder import GradientRecorder
 from .resume import plan_resume
@@ -57,22 +58,24 @@ def _signals(stop: Optional[StopSignals]) -> AbstractContextManager[StopSignals]
 def start_run(cfg: Config, out_root: Path = Path("outputs"), device: str = "auto",
               reporter: Optional[Reporter] = None, argv: Optional[list[str]] = None, *,
               run_dir: Optional[Path] = None, hooks: tuple[Hook, ...] = (),
-              stop: Optional[StopSignals] = None) -> Summary:
+              stop: Optional[StopSignals] = None, max_threads: Optional[int] = None) -> Summary:
     """Train ``cfg`` in a new run folder under ``out_root`` (or at ``run_dir``); returns its summary.
 
     ``stop``: StopSignals the caller installed earlier (the CLI does, before its imports); ``hooks``:
-    called with the trainer at step 0 and after every step, after the gradient recorder.
+    called with the trainer at step 0 and after every step, after the gradient recorder;
+    ``max_threads``: a cap on ``train.threads`` (a sweep's share of the cores).
     """
     limits.require(cfg)  # before anything is allocated (the run folder included)
     with _signals(stop) as stop:
         on_stage("signals")
         dev = resolve_device(device)
+        threads = run_threads(cfg, max_threads)
         trainer = Trainer(cfg, dev, reporter or SilentReporter())
         on_stage("built")
         if stop.requested and run_dir is None:
             raise StoppedBeforeStart(stop.name)
         meta = replace(Meta.new(list(sys.argv if argv is None else argv), str(dev), cfg.seed),
-                       schedule=trainer.model.schedules())
+                       schedule=trainer.model.schedules(), threads=threads.to_json())
         folder = RunFolder.claim(run_dir, cfg, meta) if run_dir is not None else RunFolder.create(out_root, cfg, meta)
         on_stage("folder")
         return _live(folder, trainer, stop, hooks, lambda: meta)
@@ -81,7 +84,7 @@ def start_run(cfg: Config, out_root: Path = Path("outputs"), device: str = "auto
 def resume_run(run_dir: Path, config_path: Optional[Path] = None, overrides: tuple[str, ...] | list[str] = (),
                force: bool = False, device: str = "auto", reporter: Optional[Reporter] = None,
                argv: Optional[list[str]] = None, hooks: tuple[Hook, ...] = (),
-               stop: Optional[StopSignals] = None) -> Summary:
+               stop: Optional[StopSignals] = None, max_threads: Optional[int] = None) -> Summary:
     """Continue ``run_dir`` from its checkpoint, in place and exactly; returns the summary
     (``nothing_to_do`` when the run had already completed). See resume.py for the checks."""
     with _signals(stop) as stop:
@@ -89,6 +92,7 @@ def resume_run(run_dir: Path, config_path: Optional[Path] = None, overrides: tup
         if isinstance(plan, Summary):
             return plan
         limits.require(plan.cfg)  # continuing is work: checked here, never when the run is read
+        threads = run_threads(plan.cfg, max_threads)
         trainer = Trainer(plan.cfg, resolve_device(device), reporter or SilentReporter())
         folder = plan.folder
 
@@ -103,11 +107,17 @@ def resume_run(run_dir: Path, config_path: Optional[Path] = None, overrides: tup
                                       "argv": list(sys.argv if argv is None else argv),
                                       "forced_changes": plan.changed})
             # set again: a forced config change may change the schedule
-            meta = replace(meta, schedule=trainer.model.schedules())
+            meta = replace(meta, schedule=trainer.model.schedules(), threads=threads.to_json(),
+                           torch_threads=threads.threads)
             folder.write_start(plan.cfg, meta)
             return meta
 
         return _live(folder, trainer, stop, hooks, reopen)
+
+
+def run_threads(cfg: Config, max_threads: Optional[int] = None) -> ThreadChoice:
+    """Set torch's thread count for a run of ``cfg`` (``train.threads``, gridlstm/threads.py)."""
+    return apply_threads(cfg.train.threads, cfg.train.batch_size, cfg.model.hidden, max_threads)
 
 
 def _live(folder: RunFolder, trainer: Trainer, stop: StopSignals, hooks: tuple[Hook, ...],
