@@ -309,7 +309,7 @@ def test_training_records_profiles_at_the_chosen_steps(tmp_path):
     rows = read_csv(Path(summary.run_dir) / "gradients" / "profiles.csv")
     assert list(rows[0]) == ["step", "seed", "state", "layer", "t", "norm"]
     # profiles only: training's records skip gradcheck's spectrum (no prediction, no extra cost)
-    assert [p.name for p in (Path(summary["run_dir"]) / "gradients").iterdir()] == ["profiles.csv"]
+    assert [p.name for p in (Path(summary.run_dir) / "gradients").iterdir()] == ["profiles.csv"]
     assert sorted({int(r["step"]) for r in rows}) == [0, 2, 4]  # at_steps, then the end
     assert {r["state"] for r in rows} == {"h", "c", "x"} and {r["seed"] for r in rows} == {"0", "1"}
     assert len(rows) == 3 * 2 * (2 * 2 * 12 + 12)  # steps × seeds × (states × layers × T + x)

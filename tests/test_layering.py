@@ -62,7 +62,7 @@ def cycles(known: dict[str, Path]) -> list[list[str]]:
 # Bottom first. A module may import from its own layer and from the layers below it, never above.
 # A layer is a module or a subpackage (every module under it), named relative to gridlstm.
 LAYERS = (
-    ("__init__", "errors", "formatting", "safe_yaml"),  # the package's version; leaf utilities
+    ("__init__", "errors", "formatting", "safe_yaml", "threads"),  # the package's version; leaf utilities
     ("compose",),               # config groups
     ("nn",),                    # cells → schedules → model, and the registry of cells
     ("tasks",),                 # the synthetic tasks

@@ -50,6 +50,7 @@ from gridlstm.threads import apply_threads
 
 from . import decay, depth_theory, spectrum_summary
 from .gradients import GRADIENT_FIELDS, measure, profile_rows
+from .spectrum_settings import PREDICTION, SpectrumSettings
 
 # Model fields that change the weights: a checkpoint must agree on all of them (schedule does not),
 # and on the options its cell declares as changing them (registry.weight_options)
@@ -152,7 +153,7 @@ class GradcheckResult:
 
 
 def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, device: str = "auto",
-                  spectrum: Optional[spectrum_summary.SpectrumSettings] = spectrum_summary.PREDICTION,
+                  spectrum: Optional[SpectrumSettings] = PREDICTION,
                   max_threads: Optional[int] = None) -> GradcheckResult:
     """Measure ``seeds`` profiles of ``source`` and summarise them beside the theory and the
     Lyapunov spectrum of the same batches (spectrum_summary.py): by default λ₁ only, the predicted

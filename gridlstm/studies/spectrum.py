@@ -34,7 +34,7 @@ from gridlstm.errors import ConfigError
 from gridlstm.nn import registry
 from gridlstm.probe.decay import geometric_mean
 from gridlstm.probe.gradcheck import Source, by_steps_back, load_source, run_gradcheck, write_outputs
-from gridlstm.probe.spectrum_summary import SpectrumSettings
+from gridlstm.probe.spectrum_settings import SpectrumSettings
 from gridlstm.runs.folder import atomic_write_text, make_run_dir, write_json
 from gridlstm.safe_yaml import read_yaml
 
