@@ -1,5 +1,6 @@
 """The numbers a run folder is about, as flat scalars for trackers (MLflow metrics, TensorBoard hparams):
-how it ended and what gradcheck measured. Read from the folder's files; the folder stays the truth.
+how it ended and what gradcheck measured. Read through the run folder's one reader (RunFolder),
+leniently: a file that is missing or damaged gives no number, never an error.
 
     outcome/solved             1 or 0 (summary.json)
     outcome/steps              steps trained
@@ -17,15 +18,17 @@ Each gradients folder of the run is read: ``gradients/`` (the last checkpoint) u
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
 from typing import Any, Optional
 
-GRADIENT_FOLDERS = {"gradients": "", "gradients-best": "best/"}
+from .errors import GridlstmError
+from .runs.layout import DEPTH, GRADIENT_SUMMARY, GRADIENTS_DIR
+from .runs.run import RunFolder
+
+GRADIENT_FOLDERS = {GRADIENTS_DIR: "", f"{GRADIENTS_DIR}-best": "best/"}
 SLOPES = {"slope_decades_per_step": "slope", "theory_slope": "theory_slope", "underflow_step": "underflow_step"}
-DEPTH = {"decades": "decades", "per_layer": "per_layer", "theory_per_layer": "theory_per_layer"}
+DEPTHS = {"decades": "decades", "per_layer": "per_layer", "theory_per_layer": "theory_per_layer"}
 
 
 def _number(v: Any) -> Optional[float]:
@@ -36,26 +39,10 @@ def _number(v: Any) -> Optional[float]:
     return x if math.isfinite(x) else None
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
-    except OSError:
-        return []
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; {} when it is missing, unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def steps_to_solve(folder: Path, metric_name: str, target: float) -> Optional[int]:
     """The first eval step of metrics.csv whose metric reached ``target`` (mse: at or below)."""
-    for row in _rows(folder / "metrics.csv"):
+    rows, _ = RunFolder(folder).metrics_from(0)
+    for row in rows:
         value = _number(row.get("metric"))
         if row.get("split") == "eval" and value is not None and (
                 value <= target if metric_name == "mse" else value >= target):
@@ -65,7 +52,8 @@ def steps_to_solve(folder: Path, metric_name: str, target: float) -> Optional[in
 
 def outcome(folder: Path) -> dict[str, float]:
     """How the run ended (empty before summary.json exists)."""
-    s = read_json(Path(folder) / "summary.json")
+    run = RunFolder(folder)
+    _, s = run.board()
     if not s:
         return {}
     out = {"outcome/solved": float(bool(s.get("solved"))), "outcome/steps": _number(s.get("steps")),
@@ -76,35 +64,27 @@ def outcome(folder: Path) -> dict[str, float]:
     target = _number(s.get("target"))
     solved_at = steps_to_solve(Path(folder), str(s.get("metric_name")), target) if target is not None else None
     if solved_at is not None:
-        batch = _number(((_yaml(Path(folder) / "config.yaml").get("train")) or {}).get("batch_size"))
+        try:
+            batch = _number(((run.config_yaml().get("train")) or {}).get("batch_size"))
+        except GridlstmError:
+            batch = None
         out["outcome/steps_to_solve"] = float(solved_at)
         if batch is not None:
             out["outcome/samples_to_solve"] = solved_at * batch
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _yaml(path: Path) -> dict[str, Any]:
-    from .errors import GridlstmError
-    from .safe_yaml import read_yaml
-
-    try:
-        return read_yaml(path)
-    except GridlstmError:
-        return {}
-
-
 def gradients(folder: Path) -> dict[str, float]:
     """What gradcheck wrote into the run's gradient folders (empty where it has not run)."""
-    out: dict[str, float] = {}
+    run, out = RunFolder(folder), {}
     for name, prefix in GRADIENT_FOLDERS.items():
-        where = Path(folder) / name
-        for r in _rows(where / "summary.csv"):
+        for r in run.measured_rows(GRADIENT_SUMMARY, name):
             for column, key in SLOPES.items():
                 value = _number(r.get(column))
                 if value is not None:
                     out[f"{prefix}grad/{r['state']}/L{r['layer']}/{key}"] = value
-        for r in _rows(where / "depth.csv"):
-            for column, key in DEPTH.items():
+        for r in run.measured_rows(DEPTH, name):
+            for column, key in DEPTHS.items():
                 value = _number(r.get(column))
                 if value is not None:
                     out[f"{prefix}depth/{r['state']}/{key}"] = value
@@ -113,7 +93,10 @@ def gradients(folder: Path) -> dict[str, float]:
 
 def conclusion(folder: Path) -> Optional[str]:
     """gradcheck's one-line conclusion of the last checkpoint (gradients/meta.json), if measured."""
-    said = read_json(Path(folder) / "gradients" / "meta.json").get("conclusion")
+    try:
+        said = RunFolder(folder).gradient_meta().get("conclusion")
+    except GridlstmError:
+        return None
     return said if isinstance(said, str) else None
 
 

@@ -17,7 +17,6 @@ Written through ``torch.utils.tensorboard.SummaryWriter`` (needs the ``tensorboa
 """
 from __future__ import annotations
 
-import csv
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +24,9 @@ from typing import Any, Optional
 
 from . import run_numbers
 from .errors import GridlstmError
+from .runs.files import read_text
+from .runs.layout import GRADIENT_MARKDOWN, PROFILES
+from .runs.run import RunFolder
 from .tracking import metric_rows
 
 TENSORBOARD_MISSING = ("TensorBoard logging needs the optional extra: pip install '.[tensorboard]' from the "
@@ -68,12 +70,10 @@ class TensorBoardLog:
             self.flush(trainer.run_dir)
 
     def flush(self, run_dir: Path) -> None:
-        path = Path(run_dir) / "metrics.csv"
-        if self.writer is None or not path.is_file():
+        if self.writer is None:
             return
-        text = path.read_text()
-        text = text[: text.rfind("\n") + 1]
-        self.done = write_scalars(self.writer, [r for r in metric_rows(text) if r[0] > self.done], self.done)
+        rows, _ = RunFolder(run_dir).metrics_from(0)  # complete rows only
+        self.done = write_scalars(self.writer, [r for r in metric_rows(rows) if r[0] > self.done], self.done)
 
     def finish(self, run_dir: Path) -> Path:
         """At the end of the run: the last rows, then everything else, from the folder."""
@@ -99,8 +99,7 @@ def log_run_folder(root: Path, run_dir: Path, scalars: bool = True) -> Path:
     where = log_dir(root, run_dir)
     writer = writer_class()(log_dir=str(where))
     if scalars:
-        path = Path(run_dir) / "metrics.csv"
-        write_scalars(writer, metric_rows(path.read_text()) if path.is_file() else [], -1)
+        write_scalars(writer, metric_rows(RunFolder(run_dir).metrics_from(0)[0]), -1)
     write_extras(writer, Path(run_dir))
     writer.close()
     return where
@@ -109,12 +108,13 @@ def log_run_folder(root: Path, run_dir: Path, scalars: bool = True) -> Path:
 def write_extras(writer: Any, run_dir: Path) -> None:
     """Images and tables of the gradient profiles, and the hparams with the run's numbers."""
     step = int(run_numbers.outcome(run_dir).get("outcome/steps", 0))
-    profiles = run_dir / "gradients" / "profiles.csv"
-    if profiles.is_file():
+    folder = RunFolder(run_dir)
+    profiles = folder.measured_rows(PROFILES)
+    if profiles:
         writer.add_text("gradients/profiles", profile_table(profiles), step)
-    summary = run_dir / "gradients" / "summary.md"
+    summary = folder.gradient_file(GRADIENT_MARKDOWN)
     if summary.is_file():
-        writer.add_text("gradients/gradcheck", summary.read_text(), step)
+        writer.add_text("gradients/gradcheck", read_text(summary), step)
     for tag, what in (("gradients/profiles", "profiles"), ("gradients/gradcheck", "gradients")):
         image = figure_image(run_dir, what)
         if image is not None:
@@ -123,13 +123,12 @@ def write_extras(writer: Any, run_dir: Path) -> None:
                        global_step=step)
 
 
-def profile_table(path: Path) -> str:
+def profile_table(rows: list[dict[str, str]]) -> str:
     """Markdown: per recorded step, state and layer, g at t = T (beside the loss) and at t = 1, and
     the decades between them (mean over the profile's seeds)."""
     norms: dict[tuple[int, str, int], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            norms[(int(r["step"]), r["state"], int(r["layer"]))][int(r["t"])].append(float(r["norm"]))
+    for r in rows:
+        norms[(int(r["step"]), r["state"], int(r["layer"]))][int(r["t"])].append(float(r["norm"]))
     lines = ["| step | state | layer | g at t = T | g at t = 1 | decades lost |", "|---|---|---|---|---|---|"]
     for (step, state, layer), by_t in sorted(norms.items()):
         last, first = (sum(by_t[t]) / len(by_t[t]) for t in (max(by_t), min(by_t)))
@@ -158,10 +157,9 @@ def figure_image(run_dir: Path, what: str) -> Optional[Any]:
 def hparams(run_dir: Path) -> dict[str, Any]:
     """The config's keys with a scalar value (TensorBoard's hparams take bool, str, int, float)."""
     from .config import flatten
-    from .safe_yaml import read_yaml
 
     try:
-        flat = flatten(read_yaml(run_dir / "config.yaml"))
+        flat = flatten(RunFolder(run_dir).config_yaml())
     except GridlstmError:
         return {}
     return {k: v for k, v in flat.items() if isinstance(v, (bool, str, int, float))}

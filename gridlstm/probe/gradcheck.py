@@ -40,6 +40,7 @@ from gridlstm.runs.layout import (
     CHECKPOINT,
     CONFIG,
     DEPTH,
+    GRADIENT_MARKDOWN,
     GRADIENT_SUMMARY,
     GRADIENTS,
     GRADIENTS_DIR,
@@ -334,7 +335,7 @@ def write_outputs(result: GradcheckResult, out_dir: Path) -> list[Path]:
     files = {
         GRADIENTS: csv_text(result.rows, GRADIENT_FIELDS),
         GRADIENT_SUMMARY: csv_text(result.summary, decay.SUMMARY_FIELDS),
-        "summary.md": summary_markdown(result),
+        GRADIENT_MARKDOWN: summary_markdown(result),
     }
     if result.depth:
         files[DEPTH] = csv_text(result.depth, depth_theory.DEPTH_FIELDS)

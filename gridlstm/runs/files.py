@@ -22,14 +22,16 @@ from typing import IO, Any, Optional
 
 from gridlstm.errors import GridlstmError
 
+from . import layout as L
+
 EXCERPT = 60  # characters of a file's text that a message may quote
 
 
-GRADIENT_FILES = ("gradients.csv", "summary.csv", "summary.md", "depth.csv", "meta.json", "profiles.csv")
-RUN_FILES = ("config.yaml", "meta.json", "metrics.csv", "checkpoint.pt", "best.pt", "summary.json",
-             "traceback.txt", "output.log", *(f"gradients/{n}" for n in GRADIENT_FILES), *GRADIENT_FILES)
-SWEEP_FILES = ("sweep.yaml", "expansion.json", "meta.json", "status.csv", "results.csv", "report.csv")
-FOLDERS = ("gradients", "plots", "runs", "attempts")
+GRADIENT_FILES = (L.GRADIENTS, L.GRADIENT_SUMMARY, L.GRADIENT_MARKDOWN, L.DEPTH, L.META, L.PROFILES)
+RUN_FILES = (L.CONFIG, L.META, L.METRICS, L.CHECKPOINT, L.BEST, L.SUMMARY, "traceback.txt", "output.log",
+             *(f"{L.GRADIENTS_DIR}/{n}" for n in GRADIENT_FILES), *GRADIENT_FILES)
+SWEEP_FILES = ("sweep.yaml", "expansion.json", L.META, "status.csv", "results.csv", "report.csv")
+FOLDERS = (L.GRADIENTS_DIR, "plots", "runs", "attempts")
 
 
 def check_folder(folder: Path, names: tuple[str, ...] = RUN_FILES) -> None:

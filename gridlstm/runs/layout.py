@@ -17,5 +17,6 @@ GRADIENTS_DIR = "gradients"
 GRADIENTS = "gradients.csv"         # gradcheck's table: step,seed,state,layer,t,norm
 PROFILES = "profiles.csv"           # the same columns, recorded during training (gradients.at_steps)
 GRADIENT_SUMMARY = "summary.csv"    # gradcheck's decay summary
+GRADIENT_MARKDOWN = "summary.md"    # the same, with the theory, for people
 DEPTH = "depth.csv"                 # gradcheck's depth theory; a depth study's table
 GRADIENT_COLUMNS = ("step", "seed", "state", "layer", "t", "norm")

@@ -228,6 +228,15 @@ class RunFolder:
         return [{k: (v if k in ("state", "theory_kind", "reference_kind") else number(v)) for k, v in r.items()
                  if isinstance(k, str)} for r in rows]
 
+    def measured_rows(self, name: str, measured: str = GRADIENTS_DIR) -> list[dict[str, str]]:
+        """The rows of a CSV file of one gradients folder of the run (``gradients`` or
+        ``gradients-best``), as text; [] when it is missing or unreadable (for trackers)."""
+        path = self.path / measured / name
+        try:
+            return read_csv(path, "rewrite it with: gridlstm gradcheck RUN")[1] if path.is_file() else []
+        except GridlstmError:
+            return []
+
     def board(self) -> tuple[Optional[str], dict[str, Any]]:
         """(meta.json's status, summary.json) for a sweep board; never raises: a folder half
         written, damaged or not yet there gives (None, {}) or (RUNNING, {}) as far as it is readable."""

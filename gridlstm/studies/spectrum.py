@@ -36,6 +36,7 @@ from gridlstm.probe.decay import geometric_mean
 from gridlstm.probe.gradcheck import Source, by_steps_back, load_source, run_gradcheck, write_outputs
 from gridlstm.probe.spectrum_settings import SpectrumSettings
 from gridlstm.runs.folder import atomic_write_text, make_run_dir, write_json
+from gridlstm.runs.layout import CONFIG, META
 from gridlstm.safe_yaml import read_yaml
 
 DEFAULT_SPECTRUM_STUDY = compose.CONFIG_DIR / "studies" / "spectrum.yaml"
@@ -202,8 +203,8 @@ def run_spectrum_study(study: SpectrumStudy, out_root: Path, settings: SpectrumS
         t0 = time.perf_counter()
         init_dir = folder / "runs" / f"{slug(e.name)}-init"
         init_dir.mkdir(parents=True)
-        atomic_write_text(init_dir / "config.yaml", dump_config(e.config))
-        res = run_gradcheck(Source(e.config, "config", init_dir / "config.yaml"), seeds, batch, device, settings)
+        atomic_write_text(init_dir / CONFIG, dump_config(e.config))
+        res = run_gradcheck(Source(e.config, "config", init_dir / CONFIG), seeds, batch, device, settings)
         write_outputs(res, init_dir / "gradients")
         rows.append(study_row(e, "init", res, init_dir, None))
         cfg = e.config.model_copy(update={"train": e.config.train.model_copy(update={"steps": study.train_steps})})
@@ -219,7 +220,7 @@ def run_spectrum_study(study: SpectrumStudy, out_root: Path, settings: SpectrumS
     files = [save(study_figure(panels), folder / "spectrum.png")]
     atomic_write_text(folder / "spectrum.csv", rows_csv(rows))
     atomic_write_text(folder / "spectrum.md", rows_markdown(rows, study, settings, seeds, seconds))
-    write_json(folder / "meta.json", {"study": study.name, "entries": len(study.entries), "seeds": seeds,
+    write_json(folder / META, {"study": study.name, "entries": len(study.entries), "seeds": seeds,
                                       "batch": batch, "device": device, "train_steps": study.train_steps,
                                       "k": settings.k, "examples": settings.examples, "seconds": round(seconds, 1)})
     files += [folder / "spectrum.csv", folder / "spectrum.md"]
