@@ -111,8 +111,8 @@ class Tracker:
             if self.strict:
                 raise GridlstmError(f"MLflow at {self.uri}: {what} failed: {first}") from None
             self.broken = True
-            self.warn(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on, "
-                      "nothing more is sent. The run folder has everything: gridlstm export RUN_DIR "
+            self.warn(f"warning: MLflow tracking at {self.uri} failed ({what}: {first}); training goes on "
+                      "without tracking. The run folder has everything: gridlstm export RUN_DIR "
                       f"--to {self.uri}")
             return None
 
