@@ -337,7 +337,8 @@ class LSTMCell(Cell):
         # the same on our own time loop: h[t] is used by (t+1, d) through the recurrence (r_h) and by
         # (t, d+1) or the readout from outside the loop (dH); c[t] only by (t+1, d) (r_c)
         W, b = p["transform"]
-        H, sink = self.hidden, {}
+        H = self.hidden
+        sink: dict[str, Tensor] = {}
         h = lstm_loop(below[0], left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
         probe.layer(d, {"h": h.detach(), "c": sink["c"]},
                     lambda: {"h": sink["dH"] + sink["r_h"] if "dH" in sink else None,

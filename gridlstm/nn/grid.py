@@ -30,7 +30,8 @@ def _depth_use(up: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in
     """(∂L/∂(the depth LSTM's input), total ∂L/∂c') of a probed layer, each (T, B, H), given the
     outgoing δh', δc' at its outputs (c' also makes h' inside the block); w_in None: only the latter."""
     T, B, H = c.shape
-    d_in, dc_total = rows_input_grad(up, *(s.reshape(T * B, H) for s in (c_prev, c, dh, dc)), w_in, paper)
+    c_prev, c, dh, dc = (s.reshape(T * B, H) for s in (c_prev, c, dh, dc))
+    d_in, dc_total = rows_input_grad(up, c_prev, c, dh, dc, w_in, paper)
     return (None if d_in is None else d_in.view(T, B, -1)), dc_total.view(T, B, H)
 
 
@@ -105,7 +106,9 @@ class GridMemoryInputCell(_GridCell):
     def probed_layer(self, below: States, left0: States, p: LayerParams, d: int, probe: Any) -> States:
         # H[t,d] feeds its own block's depth LSTM (a use inside the block, not outgoing) and (t+1, d)
         h_below, c_below = below
-        (W, b), H, sink, up = p["time"], self.hidden, {}, {}
+        (W, b), H = p["time"], self.hidden
+        sink: dict[str, Tensor] = {}   # lstm_loop's memories, gates and per-step gradients
+        up: dict[str, Any] = {}        # lstm_rows' gates and tap's gradient tuple ("d")
         h = lstm_loop(c_below, left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
         h_depth, c_depth = tap(up, *lstm_rows(h, h_below, c_below, *p["depth"], sink=up))
 
@@ -186,7 +189,9 @@ class GridPaperCell(_GridCell):
         # (dH, through h_in); with depth priority the depth LSTM's use is inside the block
         h_below, m_below = below
         h0, m0 = left0
-        (W, b), H, sink, up = p["time"], self.hidden, {}, {}
+        (W, b), H = p["time"], self.hidden
+        sink: dict[str, Tensor] = {}   # lstm_loop's memories, gates and per-step gradients
+        up: dict[str, Any] = {}        # lstm_rows' gates and tap's gradient tuple ("d")
         h = lstm_loop(h_below, h0, m0, W[H:], W[:H], b, self.output, sink)
         h_in = h if self.priority == "depth" else torch.cat([h0.unsqueeze(0), h[:-1]])
         h_depth, m_depth = tap(up, *lstm_rows(h_in, h_below, m_below, *p["depth"], self.output, up))

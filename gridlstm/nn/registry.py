@@ -247,10 +247,12 @@ def option_problems(kind: str, variant: str, values: Mapping[str, Any], given: s
         if key not in chosen.options:
             if key in given:
                 problems.append(f"model.{key} applies only to {_where(users)}")
-        elif chosen.options[key].choices is not None and value not in chosen.options[key].choices:
+            continue
+        choices = chosen.options[key].choices
+        if choices is not None and value not in choices:
             takers = [c for c in cells if value in (getattr(c.options.get(key), "choices", None) or ())]
             problems.append(f"model.{key} {value} applies only to {_where(takers)} "
-                            f"(use {'|'.join(map(str, chosen.options[key].choices))})")
+                            f"(use {'|'.join(map(str, choices))})")
     return problems
 
 

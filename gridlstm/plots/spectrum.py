@@ -83,10 +83,9 @@ def study_figure(panels: list[tuple]) -> Figure:
     shade: dict[str, int] = {}
     for entry, init, trained in panels:
         kind = entry.config.model.kind
-        color, cmap = kind_colors(kind)
+        base, cmap = kind_colors(kind)
         i = shade[kind] = shade.get(kind, -1) + 1
-        if i:
-            color = mpl.colormaps[cmap](0.9 - 0.3 * i)
+        color: str | tuple[float, float, float, float] = mpl.colormaps[cmap](0.9 - 0.3 * i) if i else base
         ax = axes[entry.axis]
         for folder, ls, stage in ((init, "-", "init"), (trained, "--", "trained")):
             rows = read_spectrum(Run(folder))[entry.axis]

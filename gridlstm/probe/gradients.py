@@ -104,15 +104,16 @@ class StateProbe:
         gradient reached a state; totals None unless every layer gave its own."""
         D = len(self.layers)
         states = {n: torch.stack([self.layers[d][0][n] for d in range(D)], dim=1) for n in names}
-        per_layer = []
+        per_layer: list[dict[str, Tensor]] = []
         for d in range(D):
             got = self.layers[d][1]()
-            per_layer.append({n: torch.zeros_like(self.layers[d][0][n]) if got[n] is None else got[n] for n in names})
+            per_layer.append({n: torch.zeros_like(self.layers[d][0][n]) if (g := got[n]) is None else g for n in names})
         outgoing = {n: torch.stack([g[n] for g in per_layer], dim=1) for n in names}
-        if any(self.layer_totals[d] is None for d in range(D)):
+        layer_totals = [f for d in range(D) if (f := self.layer_totals[d]) is not None]
+        if len(layer_totals) < D:
             return states, outgoing, None
         with torch.no_grad():
-            tot = [self.layer_totals[d](per_layer[d]) for d in range(D)]
+            tot = [f(per_layer[d]) for d, f in enumerate(layer_totals)]
         return states, outgoing, {n: torch.stack([t[n] for t in tot], dim=1) for n in names}
 
     def outgoing(self) -> list[tuple[Tensor, ...]]:

@@ -35,7 +35,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, cast
 
 import numpy as np
 import torch
@@ -153,7 +153,7 @@ def vjp_step(f: Callable[[States, int], States], primal: States, rows: int) -> S
 
 def float64_cell(model: nn.Module) -> Cell:
     """A float64 copy of the model's cell (the spectrum is computed in float64; the model is untouched)."""
-    return copy.deepcopy(model.cell).double().requires_grad_(False)
+    return copy.deepcopy(cast(Cell, model.cell)).double().requires_grad_(False)
 
 
 def time_jacobian_step(cell: Cell, px: Tensor, carried: States, segments: int = 1, length: int = 0) -> StepVJP:
@@ -221,7 +221,7 @@ def time_spectrum(model: nn.Module, x: Tensor, states: dict[str, Tensor], k: Opt
     cell = float64_cell(model)
     B = x.shape[0] if examples is None else min(examples, x.shape[0])
     with torch.no_grad():
-        px = model.proj(x[:B]).transpose(0, 1).double()                        # (T, B', H)
+        px = cast(nn.Module, model.proj)(x[:B]).transpose(0, 1).double()  # (T, B', H)
     carried = tuple(s[:, :, :B].double() for s in carried_states(cell, states))  # (T, D, B', H)
     n = len(carried) * cell.layers * cell.hidden
     steps = px.shape[0] - 1
@@ -231,11 +231,12 @@ def time_spectrum(model: nn.Module, x: Tensor, states: dict[str, Tensor], k: Opt
     D, H = cell.layers, cell.hidden
     dev = px.device
     layer_of = torch.arange(D, device=dev).repeat_interleave(H).repeat(len(carried))  # (n,) layer of coordinate
-    masks = [None] + [(layer_of >= d).double() for d in range(1, D)]
+    layer_masks = [(layer_of >= d).double() for d in range(1, D)]
+    masks: list[Optional[Tensor]] = [None, *layer_masks]
     S, L = segment_plan(steps, warmup, segments)
     q0s = [random_frame(S * B, n, directions(k, n), seed, device=dev)]
     q0s += [torch.linalg.qr(random_frame(S * B, n, 1, seed + d, device=dev) * m[:, None]).Q
-            for d, m in enumerate(masks[1:], 1)]
+            for d, m in enumerate(layer_masks, 1)]
     step = time_jacobian_step(cell, px, carried, S, L)
     # each window's mean over its L maps -> the mean over all steps − warmup maps, per example
     lams = [lam.reshape(S, B, -1).sum(0) * (L / (steps - warmup))
@@ -269,13 +270,16 @@ def depth_jacobians(model: nn.Module, x: Tensor, states: dict[str, Tensor]) -> l
     cell, B = float64_cell(model), x.shape[0]
     st = {k: v.double() for k, v in states.items()}
     with torch.no_grad():
-        px = model.proj(x).transpose(0, 1).double()                          # (T, B, H)
+        px = cast(nn.Module, model.proj)(x).transpose(0, 1).double()  # (T, B, H)
     n = len(cell.up_idx) * cell.hidden
     eye = torch.eye(n, dtype=torch.float64, device=px.device).expand(B, n, n)
     out = []
     for d in range(1, cell.layers):
         below, left = at_last_step(*block_inputs(cell, px, st, d), B)        # each (1, B, H)
-        out.append(vjp_step(lambda b, K, left=left, d=d: depth_map(cell, b, repeated(left, K), d), below, 1)(0, eye))
+
+        def up_map(b: States, K: int, left: States = left, d: int = d) -> States:
+            return depth_map(cell, b, repeated(left, K), d)
+        out.append(vjp_step(up_map, below, 1)(0, eye))
     return out
 
 

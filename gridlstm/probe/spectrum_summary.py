@@ -25,13 +25,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 from torch import Tensor, nn
 
+from gridlstm.nn.cells import Cell
+
 from .spectrum import LN10, DepthSpectrum, TimeSpectrum, depth_spectrum, time_spectrum
 from .spectrum_settings import SpectrumSettings
+
+
+def _from_layer(t: TimeSpectrum) -> np.ndarray:
+    """t.from_layer, which time_spectrum always sets."""
+    assert t.from_layer is not None
+    return t.from_layer
 
 
 @dataclass
@@ -47,7 +55,7 @@ class Spectra:
     def add(self, model: nn.Module, x: Tensor, states: dict[str, Tensor], seed: int) -> None:
         """The spectra of one seed's measured batch x (B, T, I) and its states (T, D, B, H)."""
         s = self.settings
-        cell = model.cell
+        cell = cast(Cell, model.cell)
         self.carried, self.layers = tuple(cell.state_names[i] for i in cell.right_idx), cell.layers
         t = time_spectrum(model, x, states, s.k, s.examples, s.warmup, seed, s.segments)
         if t is not None:
@@ -68,7 +76,7 @@ class Spectra:
 
     def top_from(self, layer: int) -> np.ndarray:
         """λ₁(layers ≥ layer)/ln 10 of every example of every seed.  -> (S·B',)"""
-        return np.concatenate([t.from_layer[:, layer - 1] for t in self.time]) / LN10
+        return np.concatenate([_from_layer(t)[:, layer - 1] for t in self.time]) / LN10
 
     def predicted_decades(self) -> np.ndarray:
         """−(D − 1)·λ₁/ln 10 (QR, from a random frame) of every example of every seed.  -> (S·B',)"""
@@ -120,7 +128,7 @@ def spectrum_rows(spectra: Spectra) -> list[dict[str, Any]]:
     if t:
         rows += _axis_rows("time", [s.exponents for s in t], t[0].steps, t[0].warmup)
     if t and spectra.layers > 1:
-        rows += _axis_rows("time_from_layer", [s.from_layer for s in t], t[0].steps, t[0].warmup)
+        rows += _axis_rows("time_from_layer", [_from_layer(s) for s in t], t[0].steps, t[0].warmup)
     if spectra.depth:
         d = spectra.depth
         k = d[0].exponents.shape[1]

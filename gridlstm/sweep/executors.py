@@ -103,7 +103,7 @@ def execute(job: RunJob, hooks: tuple = ()) -> Status:
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cap := max(1, job.threads))  # jobs × threads ≤ cores: caps train.threads
     try:
-        common = {"device": job.device, "argv": list(job.argv), "hooks": tuple(hooks), "max_threads": cap}
+        common: dict[str, Any] = {"device": job.device, "argv": list(job.argv), "hooks": tuple(hooks), "max_threads": cap}
         summary = (resume_run(run_dir, **common) if job.resume
                    else start_run(job.config, run_dir=run_dir, **common))
         if summary.status == Status.COMPLETED and job.gradients:  # as `gridlstm gradcheck RUN` writes it
