@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow,
                                  reason="Ray is an optional extra: pip install 'gridlstm[ray]'")]
 CONFIG = ("task: {name: adding, length: 5}\nmodel: {kind: lstm, hidden: 4, layers: 1}\n"
           "train: {steps: 1000000, eval_every: 100, log_every: 100, checkpoint_every: 20, batch_size: 4, "
-          "eval_batches: 1}\n")
+          "eval_batches: 1, early_stop: false}\n")  # never ends by itself: only the signals stop it
 
 
 def start(tmp_path: Path, seeds: str, axes: str = "") -> subprocess.Popen:
