@@ -82,7 +82,13 @@ class ModelConfig(_Section):
     priority: Literal["none", "depth"] = Field("none", description="grid paper only")
     output: Literal["standard", "paper"] = Field("standard", description="grid paper only")
     nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="rnn only")
-    init: Literal["default", "orthogonal", "identity"] = Field("default", description="identity: rnn only")
+    init: Literal["default", "orthogonal", "identity", "glorot"] = Field(
+        "default", description="default: U(±1/√H) (torch.nn.LSTM's); orthogonal recurrent blocks; identity: "
+        "rnn only (IRNN); glorot: every matrix (each gate's input and recurrent block, the input "
+        "projection, the readout) Glorot-uniform, as Arjovsky, Shah & Bengio 2016's code; rnn, lstm, grid")
+    input_projection: bool = Field(True, description="false: no projection P, the task's input enters the "
+                                   "first cell directly (its input width = the task's, as in Arjovsky, Shah "
+                                   "& Bengio 2016); model.layers 1 and model.kind rnn|lstm only")
     forget_bias: float = Field(1.0, description="lstm and grid only")
     schedule: Literal["auto", "layerwise", "wavefront", "naive"] = Field(
         "auto", description="loop order over (t, d); auto: layerwise unless gradients are probed (then wavefront)")
@@ -96,6 +102,9 @@ class ModelConfig(_Section):
     def _applicable(self) -> ModelConfig:
         given = {k for k in self.model_fields_set if self._non_default(k)}
         problems = registry.option_problems(self.kind, self.variant, self.model_dump(), given)
+        if not self.input_projection and (self.layers != 1 or self.kind not in ("rnn", "lstm")):
+            problems.append("model.input_projection false needs model.layers 1 and model.kind rnn|lstm "
+                            f"(got {self.kind}, {self.layers} layers): deeper cells read H-wide inputs")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -107,6 +116,16 @@ class TrainConfig(_Section):
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0, le=1e3)
     clip_norm: float = Field(1.0, ge=0, description="max global gradient norm; 0 disables clipping")
+    clip_value: float = Field(0.0, ge=0, description="clip every gradient element to ±clip_value before "
+                              "the norm clip (Arjovsky, Shah & Bengio 2016 clip element-wise at 1, their "
+                              "code); 0 disables")
+    rmsprop_alpha: float = Field(0.99, gt=0, lt=1, description="RMSProp's decay of the squared-gradient "
+                                 "average (torch's default 0.99; Arjovsky et al. 2016 use 0.9); "
+                                 "optimizer rmsprop only")
+    train_set: Optional[int] = Field(None, ge=1, le=INT64, description="a fixed training set of this many "
+                                     "sequences, sampled once from the seed and iterated in epochs (each "
+                                     "epoch in a fresh order); null = a fresh sample every step "
+                                     "(Arjovsky et al. 2016 train on a fixed 1e5)")
     eval_every: int = Field(100, ge=1, le=INT64)
     eval_batches: int = Field(32, ge=1, le=INT64, description="held-out set size in batches of batch_size")
     log_every: int = Field(10, ge=1, le=INT64)
@@ -118,6 +137,12 @@ class TrainConfig(_Section):
                                             "run as diverged, or skip that batch's update")
     skip_limit: int = Field(10, ge=1, le=INT64, description="on_nan skip: this many skipped steps in a row "
                             "count as diverged (the weights themselves went bad)")
+
+    @model_validator(mode="after")
+    def _applicable(self) -> TrainConfig:
+        if self._non_default("rmsprop_alpha") and self.optimizer != "rmsprop":
+            raise ValueError("train.rmsprop_alpha applies only to train.optimizer rmsprop")
+        return self
 
 
 class GradientsConfig(_Section):

@@ -170,6 +170,19 @@ def orthogonal_blocks_(tr: GateTransform, blocks: tuple[int, ...]) -> None:
                 nn.init.orthogonal_(W[tr.input_size:, k * H:(k + 1) * H])
 
 
+def glorot_blocks_(tr: GateTransform) -> None:
+    """Glorot-uniform (Glorot & Bengio 2010) for every matrix of a transform, every layer: each
+    gate's input block (I × H) ~ U(±√(6/(I+H))) and recurrent block (R × H) ~ U(±√(6/(R+H))),
+    as Arjovsky, Shah & Bengio 2016's code draws each of its matrices. Biases are left as they are."""
+    H, I = tr.recurrent_size, tr.input_size
+    with torch.no_grad():
+        for W in layer_views(tr):
+            for k in range(tr.out_size // H):
+                for rows, fan_in in ((slice(0, I), I), (slice(I, None), tr.recurrent_size)):
+                    bound = (6.0 / (fan_in + H)) ** 0.5
+                    nn.init.uniform_(W[rows, k * H:(k + 1) * H], -bound, bound)
+
+
 def _init_lstm_transform(tr: GateTransform, forget_bias: float, init: str) -> None:
     H = tr.recurrent_size
     with torch.no_grad():
@@ -179,7 +192,8 @@ def _init_lstm_transform(tr: GateTransform, forget_bias: float, init: str) -> No
         orthogonal_blocks_(tr, (0, 1, 2, 3))
 
 
-LSTM_OPTIONS: dict[str, Optional[tuple[str, ...]]] = {"forget_bias": None, "init": ("default", "orthogonal")}
+LSTM_OPTIONS: dict[str, Optional[tuple[str, ...]]] = {"forget_bias": None,
+                                                      "init": ("default", "orthogonal", "glorot")}
 FORGET = Memory("time", "forget gate", "f", "forget_gate", True)
 
 
@@ -187,23 +201,24 @@ class RNNCell(Cell):
     """Naive (Elman) RNN, seed Q1:  h[t,d] = φ(W_ih·h[t,d-1] + W_hh·h[t-1,d] + b)."""
 
     kind, colors = "rnn", ("#c0392b", "Reds")
-    options = {"nonlinearity": None, "init": ("default", "orthogonal", "identity")}
+    options = {"nonlinearity": None, "init": ("default", "orthogonal", "identity", "glorot")}
     state_names, right_idx, up_idx = ("h",), (0,), (0,)
     depth_carrier = "h"  # J_d = diag(φ'(a))·W_in: h[t,d-1] enters only through the input rows
 
     def __init__(self, hidden: int, layers: int, tied: bool, nonlinearity: str = "tanh",
-                 init: str = "default"):
+                 init: str = "default", input_size: Optional[int] = None):
         super().__init__(hidden, layers)
         self.nonlinearity = nonlinearity
-        self.transform = GateTransform(hidden, hidden, hidden, layers, tied)
+        self.transform = GateTransform(input_size or hidden, hidden, hidden, layers, tied)
         with torch.no_grad():
             self.transform.bias.zero_()
             for W in layer_views(self.transform):
+                I = self.transform.input_size
                 if init == "orthogonal":
-                    nn.init.orthogonal_(W[hidden:])
+                    nn.init.orthogonal_(W[I:])
                 elif init == "identity":  # IRNN (Le, Jaitly, Hinton 2015)
-                    W[hidden:].copy_(torch.eye(hidden))
-                    nn.init.normal_(W[:hidden], std=0.001)
+                    W[I:].copy_(torch.eye(hidden))
+                    nn.init.normal_(W[:I], std=0.001)
 
     def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
         # below = (h[t,d-1],), left = (h[t-1,d],): each (L, B, H)
@@ -214,10 +229,10 @@ class RNNCell(Cell):
         return (self.transform.rnn(below[0], left[0], lo, hi, self.nonlinearity),)
 
     def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
-        # h[t,d] = φ(h[t,d-1] W[:H] + h[t-1,d] W[H:] + b): torch.rnn_tanh / rnn_relu over t
+        # h[t,d] = φ(h[t,d-1] W[:I] + h[t-1,d] W[I:] + b): torch.rnn_tanh / rnn_relu over t
         W, b = p["transform"]
-        H = self.hidden
-        return (rnn_sequence(below[0], left0[0], W[:H], W[H:], b, self.nonlinearity),)
+        I = self.transform.input_size  # H, or the task's width without an input projection
+        return (rnn_sequence(below[0], left0[0], W[:I], W[I:], b, self.nonlinearity),)
 
     def jacobian_bound(self) -> Bound:
         """∂h[t+1]/∂h[t] = diag(φ'(a))·W_hh, γ = sup|φ'| = 1 (tanh and relu); W_hh = rows I: of W.
@@ -241,9 +256,9 @@ class LSTMCell(Cell):
     depth_carrier = "h"  # c[t,d-1] stays in its layer: only h carries the gradient down the stack
 
     def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
-                 init: str = "default"):
+                 init: str = "default", input_size: Optional[int] = None):
         super().__init__(hidden, layers)
-        self.transform = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
+        self.transform = GateTransform(input_size or hidden, hidden, 4 * hidden, layers, tied)
         _init_lstm_transform(self.transform, forget_bias, init)
 
     def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
@@ -254,7 +269,7 @@ class LSTMCell(Cell):
         return self.transform.lstm(below[0], left[0], left[1], lo, hi)  # fast path of ``reference``
 
     def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
-        # input h[·,d-1] (rows W[:H]), recurrent h[t-1,d] (rows W[H:]), memory c: torch.lstm over t
+        # input h[·,d-1] (rows W[:I]), recurrent h[t-1,d] (rows W[I:]), memory c: torch.lstm over t
         W, b = p["transform"]
-        H = self.hidden
-        return (lstm_sequence(below[0], left0[0], left0[1], W[:H], W[H:], b),)
+        I = self.transform.input_size  # H, or the task's width without an input projection
+        return (lstm_sequence(below[0], left0[0], left0[1], W[:I], W[I:], b),)

@@ -43,10 +43,12 @@ def cell_class(kind: str, variant: Optional[str] = None) -> type[Cell]:
     return next((c for c in of_kind if c.variant == variant), of_kind[0])
 
 
-def build_cell(cfg: Any) -> Cell:
-    """The cell of a ModelConfig: each class's constructor takes the options it declares."""
+def build_cell(cfg: Any, input_size: Optional[int] = None) -> Cell:
+    """The cell of a ModelConfig: each class's constructor takes the options it declares; with
+    ``input_size`` (no input projection) the first cell reads that width instead of H."""
     cls = cell_class(cfg.kind, cfg.variant)
-    return cls(cfg.hidden, cfg.layers, cfg.tied, **{k: getattr(cfg, k) for k in cls.options})
+    sizes = {"input_size": input_size} if input_size is not None else {}
+    return cls(cfg.hidden, cfg.layers, cfg.tied, **{k: getattr(cfg, k) for k in cls.options}, **sizes)
 
 
 def cases() -> dict[str, dict[str, Any]]:
