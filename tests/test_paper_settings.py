@@ -44,18 +44,18 @@ def test_glorot_draws_every_matrix_within_its_own_bound():
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
 @pytest.mark.parametrize("schedule", ["layerwise", "wavefront"])
 def test_without_a_projection_the_cell_reads_the_task_input_as_torch_does(kind, schedule):
-    H, I = 6, 2
+    H, n_in = 6, 2
     m = make(kind=kind, hidden=H, layers=1, input_projection=False, schedule=schedule).double()
     gates = 4 if kind == "lstm" else 1
-    assert count_parameters(m) == gates * H * (I + H) + gates * H + H + 1   # cell + readout, no P
-    ref = (torch.nn.LSTM if kind == "lstm" else torch.nn.RNN)(I, H, batch_first=True).double()
+    assert count_parameters(m) == gates * H * (n_in + H) + gates * H + H + 1   # cell + readout, no P
+    ref = (torch.nn.LSTM if kind == "lstm" else torch.nn.RNN)(n_in, H, batch_first=True).double()
     W, b = m.cell.transform.layer_weight(0)
     with torch.no_grad():
-        ref.weight_ih_l0.copy_(W[:I].T)
-        ref.weight_hh_l0.copy_(W[I:].T)
+        ref.weight_ih_l0.copy_(W[:n_in].T)
+        ref.weight_hh_l0.copy_(W[n_in:].T)
         ref.bias_ih_l0.copy_(b)
         ref.bias_hh_l0.zero_()
-    x = torch.randn(3, 7, I, dtype=torch.float64)
+    x = torch.randn(3, 7, n_in, dtype=torch.float64)
     torch.testing.assert_close(m.features(x), ref(x)[0], rtol=1e-10, atol=1e-12)
 
 

@@ -7,8 +7,16 @@ import statistics
 import pytest
 
 from gridlstm.results.verdict import (
-    AS_PUBLISHED, MIXED, NO_DIFFERENCE, NOT_REPRODUCED, SeedOutcome, combine, pair_verdict, still_rising,
-    summarise)
+    AS_PUBLISHED,
+    MIXED,
+    NO_DIFFERENCE,
+    NOT_REPRODUCED,
+    SeedOutcome,
+    combine,
+    pair_verdict,
+    still_rising,
+    summarise,
+)
 
 
 def seed(i, samples=None, final=0.5, best=None, rising=False):

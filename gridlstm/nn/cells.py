@@ -174,11 +174,11 @@ def glorot_blocks_(tr: GateTransform) -> None:
     """Glorot-uniform (Glorot & Bengio 2010) for every matrix of a transform, every layer: each
     gate's input block (I × H) ~ U(±√(6/(I+H))) and recurrent block (R × H) ~ U(±√(6/(R+H))),
     as Arjovsky, Shah & Bengio 2016's code draws each of its matrices. Biases are left as they are."""
-    H, I = tr.recurrent_size, tr.input_size
+    H, n_in = tr.recurrent_size, tr.input_size
     with torch.no_grad():
         for W in layer_views(tr):
             for k in range(tr.out_size // H):
-                for rows, fan_in in ((slice(0, I), I), (slice(I, None), tr.recurrent_size)):
+                for rows, fan_in in ((slice(0, n_in), n_in), (slice(n_in, None), tr.recurrent_size)):
                     bound = (6.0 / (fan_in + H)) ** 0.5
                     nn.init.uniform_(W[rows, k * H:(k + 1) * H], -bound, bound)
 
@@ -213,12 +213,12 @@ class RNNCell(Cell):
         with torch.no_grad():
             self.transform.bias.zero_()
             for W in layer_views(self.transform):
-                I = self.transform.input_size
+                n_in = self.transform.input_size
                 if init == "orthogonal":
-                    nn.init.orthogonal_(W[I:])
+                    nn.init.orthogonal_(W[n_in:])
                 elif init == "identity":  # IRNN (Le, Jaitly, Hinton 2015)
-                    W[I:].copy_(torch.eye(hidden))
-                    nn.init.normal_(W[:I], std=0.001)
+                    W[n_in:].copy_(torch.eye(hidden))
+                    nn.init.normal_(W[:n_in], std=0.001)
 
     def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
         # below = (h[t,d-1],), left = (h[t-1,d],): each (L, B, H)
@@ -231,8 +231,8 @@ class RNNCell(Cell):
     def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
         # h[t,d] = φ(h[t,d-1] W[:I] + h[t-1,d] W[I:] + b): torch.rnn_tanh / rnn_relu over t
         W, b = p["transform"]
-        I = self.transform.input_size  # H, or the task's width without an input projection
-        return (rnn_sequence(below[0], left0[0], W[:I], W[I:], b, self.nonlinearity),)
+        n_in = self.transform.input_size  # H, or the task's width without an input projection
+        return (rnn_sequence(below[0], left0[0], W[:n_in], W[n_in:], b, self.nonlinearity),)
 
     def jacobian_bound(self) -> Bound:
         """∂h[t+1]/∂h[t] = diag(φ'(a))·W_hh, γ = sup|φ'| = 1 (tanh and relu); W_hh = rows I: of W.
@@ -271,5 +271,5 @@ class LSTMCell(Cell):
     def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
         # input h[·,d-1] (rows W[:I]), recurrent h[t-1,d] (rows W[I:]), memory c: torch.lstm over t
         W, b = p["transform"]
-        I = self.transform.input_size  # H, or the task's width without an input projection
-        return (lstm_sequence(below[0], left0[0], left0[1], W[:I], W[I:], b),)
+        n_in = self.transform.input_size  # H, or the task's width without an input projection
+        return (lstm_sequence(below[0], left0[0], left0[1], W[:n_in], W[n_in:], b),)
