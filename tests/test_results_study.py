@@ -162,6 +162,7 @@ def test_toy_results_page_reports_the_run_folders(tmp_path, one_thread):
             assert f"{np.mean(d):.4f} ± {np.std(d, ddof=1):.4f}" in row
     assert "Glorot-uniform, x straight into the cell" in text and "U(±1/√H), x through a projection" in text
     assert "at initialisation: tanh RNN —" in text and "after training: LSTM —" in text
+    assert "Paper scale (`configs/studies/results_paper.yaml`): not run" in text
     # a second call on the finished folder trains nothing and writes the same page
     stamp = (folder / "runs" / "learn-0-s0" / "summary.json").stat().st_mtime_ns
     again = CliRunner().invoke(cli, ["study", "results", str(spec), "--resume", str(folder), "--out",
@@ -177,3 +178,42 @@ def test_toy_results_page_reports_the_run_folders(tmp_path, one_thread):
     text = (folder / "results.md").read_text()
     assert "| toy learn | not yet run over seeds (1 of 6 runs unfinished) | — |" in text
     assert "## toy learn" not in text and "## toy time" in text
+
+
+PAPER = DEFAULT_RESULTS.parent / "results_paper.yaml"
+
+
+def test_the_paper_scale_file_holds_the_papers_settings_and_one_budget():
+    spec = load_results_spec(PAPER)
+    assert [c.name for c in spec.comparisons] == ["memorize_paper", "addition_paper"]
+    for c in spec.comparisons:
+        assert c.seeds >= 3
+        for e in c.entries:
+            t = e.config.train
+            assert (t.batch_size, t.optimizer, t.lr) == (15, "adam", 1e-3)
+            assert 5_000_000 <= t.steps * t.batch_size < 5_000_015          # the 5M-sample cap
+        grid = c.entries[0].config
+        assert grid.model.tied and grid.model.hidden == 400
+        for lstm in (c.entries[2].config, c.entries[3].config):            # the grid's parameter count
+            assert abs(params(lstm) / params(grid) - 1) < 0.05
+    memorize, addition = (c.entries[0].config for c in spec.comparisons)
+    assert (memorize.task.length, memorize.task.vocab, memorize.model.layers) == (20, 64, 7)
+    assert (addition.task.length, addition.model.layers) == (15, 18)
+
+
+@pytest.mark.slow
+def test_every_paper_scale_model_takes_a_real_training_step(one_thread):
+    import torch
+
+    from gridlstm.config import load_config
+    from gridlstm.train.trainer import Trainer
+
+    for comp in load_results_spec(PAPER).comparisons:
+        for e in comp.entries:
+            cfg = load_config(e.source, [*e.overrides, "train.eval_batches=1", "gradients.at_steps=[]",
+                                         "gradients.at_end=false"])
+            trainer = Trainer(cfg, torch.device("cpu"))
+            before = [p.detach().clone() for p in trainer.model.parameters()]
+            loss, _, grad_norm = trainer.train_step()
+            assert math.isfinite(loss) and math.isfinite(grad_norm) and grad_norm > 0, e.label
+            assert any(not torch.equal(a, p) for a, p in zip(before, trainer.model.parameters(), strict=True))

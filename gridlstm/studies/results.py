@@ -30,6 +30,8 @@ from gridlstm.runs.records import Status
 
 from .results_spec import DEFAULT_RESULTS, Comparison, Entry, ResultsSpec, load_results_spec
 
+PAPER_RESULTS = DEFAULT_RESULTS.parent / "results_paper.yaml"
+
 __all__ = ["DEFAULT_RESULTS", "load_results_spec", "run_results", "write_page"]
 
 Progress = Callable[[str, Path, Status, float], None]
@@ -171,7 +173,7 @@ def write_page(spec: ResultsSpec, folder: Path, out_root: Path, page: Optional[P
     from gridlstm.results.page import Section, header_lines, read_model, render_page
     from gridlstm.results.profiles import ProfileSection, read_profiles
 
-    from .results_machine import describe_init, machine, relative
+    from .results_machine import describe_init, machine, paper_status, relative
 
     done, pending, figures, compute, runs = [], [], [], 0.0, 0
     for comp in spec.comparisons:
@@ -201,6 +203,8 @@ def write_page(spec: ResultsSpec, folder: Path, out_root: Path, page: Optional[P
     if (folder / "depth" / "depth.md").is_file():
         depth = ((folder / "depth" / "depth.md").read_text(), folder / "depth" / "depth.png")
     header = header_lines(machine(folder), compute, relative(folder, out_root), runs)
+    if spec.path.resolve() != PAPER_RESULTS.resolve() and PAPER_RESULTS.is_file():
+        header += ["", paper_status(out_root, PAPER_RESULTS)]
     title = "Results beside the published numbers"
 
     def text(fig_dir: str, depth_png: Optional[str]) -> str:

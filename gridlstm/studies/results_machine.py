@@ -62,3 +62,20 @@ def describe_init(cfg: Config) -> str:
     clip = f"clip by value {t.clip_value:g}" if t.clip_value else ""
     clip += (", " if clip and t.clip_norm else "") + (f"clip norm {t.clip_norm:g}" if t.clip_norm else "")
     return f"{init}, {path}; {opt}; {clip or 'no clipping'}"
+
+
+def paper_status(out_root: Path, paper: Path) -> str:
+    """Whether the paper-scale study (``paper``, a results file) has been run under ``out_root``:
+    the newest study folder of that name, its finished runs and where they ran."""
+    from gridlstm.safe_yaml import read_yaml
+
+    name = str(read_yaml(paper, "results").get("name", paper.stem))
+    folders = sorted(p for p in (Path(out_root) / "studies" / name).glob("*") if (p / "results.yaml").is_file())
+    label = f"Paper scale (`{relative(paper)}`)"
+    if not folders:
+        return f"{label}: not run (no study of it under the output root)."
+    newest = folders[-1]
+    done = [p for p in (newest / "runs").glob("*") if (p / "summary.json").is_file()]
+    where = machine(newest) if done else "nothing finished yet"
+    return (f"{label}: {len(done)} run(s) finished in `{relative(newest, out_root)}` ({where}); its page is "
+            f"`{relative(newest / 'results.md', out_root)}`.")
