@@ -36,7 +36,7 @@ def expected_row(run: Path) -> dict[str, object]:
     evals = [r for r in read_csv(run / "metrics.csv") if r["split"] == "eval"]
     last = evals[-1]
     task = cfg["task"]["name"]
-    chance = json.loads((run / "summary.json").read_text())["chance_heldout"]  # the held-out set's own
+    chance = json.loads((run / "summary.json").read_text())["chance_heldout"]  # chance on the held-out set
     assert chance != {"adding": 1 / 6, "parity": math.log(2)}[task]  # not the population's
     target = {"adding": 0.01, "parity": 0.99}[task]
     metric = float(last["metric"])
