@@ -54,3 +54,16 @@ def test_machine_formats_keep_every_column_and_columns_chooses(sweep):
     assert rows[0] == ["train.lr", "eval_loss"] and float(rows[1][0]) == max(LRS)
     result = CliRunner().invoke(cli, ["report", str(sweep), "--columns", "nope"])
     assert result.exit_code != 0 and "--columns nope" in result.output
+
+
+def test_an_option_the_cell_does_not_read_never_tells_runs_apart():
+    from gridlstm.results.differ import applicable, differing_keys, flatten
+
+    lstm = flatten({"model": {"kind": "lstm", "variant": "memory_input", "nonlinearity": "tanh",
+                              "priority": "none", "forget_bias": 1.0, "hidden": 8}})
+    grid = flatten({"model": {"kind": "grid", "variant": "paper", "nonlinearity": "relu",
+                              "priority": "none", "forget_bias": 1.0, "hidden": 8}})
+    assert "model.variant" not in applicable(lstm) and "model.nonlinearity" not in applicable(lstm)
+    assert applicable(grid)["model.variant"] == "paper" and "model.nonlinearity" not in applicable(grid)
+    # what the grid alone reads differs (it names its value); what neither reads does not
+    assert differing_keys([applicable(lstm), applicable(grid)]) == ["model.kind", "model.variant", "model.priority"]

@@ -30,6 +30,22 @@ def configs(runs: list[Run]) -> list[dict[str, Any]]:
     return [flatten(r.config) for r in runs]
 
 
+def applicable(flat: dict[str, Any]) -> dict[str, Any]:
+    """Without the model options the run's cell does not read (an LSTM's ``model.variant``, a grid's
+    ``model.nonlinearity``): they would tell two runs apart by a value neither of them uses."""
+    from gridlstm.nn import registry
+
+    kind = flat.get("model.kind")
+    if kind not in registry.KINDS:
+        return flat
+    cell = registry.cell_class(kind, flat.get("model.variant"))
+    options = {k for c in registry.CELLS for k in c.options}
+    drop = {f"model.{k}" for k in options if k not in cell.options}
+    if not registry.variants(kind):
+        drop.add("model.variant")
+    return {k: v for k, v in flat.items() if k not in drop}
+
+
 def differing_keys(flat: list[dict[str, Any]]) -> list[str]:
     """Config keys whose values are not all equal, in the order of the first config that has them."""
     keys = list(dict.fromkeys(k for c in flat for k in c))
@@ -63,12 +79,13 @@ def value_text(v: Any) -> str:
 
 
 def labels(runs: list[Run]) -> list[str]:
-    """One distinct label per run: its differing config keys (``lr=0.01 seed=2``); the run's id
-    where nothing differs or two runs share a config."""
-    flat = configs(runs)
+    """One distinct label per run: its differing config keys (``lr=0.01 seed=2``), those it holds (an
+    LSTM beside a grid says ``kind=lstm``, the grid ``kind=grid variant=paper``); the run's id where
+    nothing differs or two runs share a config."""
+    flat = [applicable(c) for c in configs(runs)]
     keys = differing_keys(flat)
     names = short_names(keys)
-    out = [" ".join(f"{names[k]}={value_text(c.get(k, MISSING))}" for k in keys) for c in flat]
+    out = [" ".join(f"{names[k]}={value_text(c[k])}" for k in keys if k in c) for c in flat]  # none: "variant=—"
     repeated = {x for x in out if out.count(x) > 1}
     return [x if x and x not in repeated else f"{x} ({run.id})".strip() if x else run.id
             for x, run in zip(out, runs, strict=True)]
