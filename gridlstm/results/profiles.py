@@ -116,7 +116,7 @@ class ProfileSection:
         return "decades/step over the first 500 steps back, " + "; ".join(parts)
 
     def table(self) -> list[str]:
-        head = ["model", "init and input", "params", "seeds", "training step",
+        head = ["model", "init, input, optimizer, clipping", "params", "seeds", "training step",
                 *[f"decades/step, first {w}" for w in WINDOWS], *[f"steps to 1e-{k}" for k in THRESHOLDS]]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m in self.models:
@@ -139,8 +139,11 @@ class ProfileSection:
                  f"{VERDICT_WINDOW} steps back (every seed beyond every seed of the other):", ""]
         for (when, word), which in zip(self.words(), (0, 1), strict=True):
             lines.append(f"- {when}: {self.models[self.better[which]].label} — {word}")
-        lines += ["", "Steps to 1e-k: per seed, steps back until g falls below 10^-k of its value at "
-                  "the loss (> T−1: never within the sequence)."]
+        lines += ["", "g is the mean over the batch of each example's ‖∂ℓ/∂h_t‖ (the top layer's h), "
+                  "where the figure plots the norm of the batch cost's gradient: the levels differ by the "
+                  "batch's scale, the decay per step back is what is compared. Steps to 1e-k: per seed, "
+                  "steps back until g falls below 10^-k of its value at the loss (> T−1: never within "
+                  "the sequence)."]
         if self.figure_path:
             lines += ["", f"![{self.title}]({self.figure_path})"]
         return lines
