@@ -161,7 +161,8 @@ def test_toy_results_page_reports_the_run_folders(tmp_path, one_thread):
                        if line.startswith(f"| {label} |") and f"| 2 | {step} |" in line)
             assert f"{np.mean(d):.4f} ± {np.std(d, ddof=1):.4f}" in row
     assert "Glorot-uniform, x straight into the cell" in text and "U(±1/√H), x through a projection" in text
-    assert "at initialisation: tanh RNN —" in text and "after training: LSTM —" in text
+    assert "at initialisation: the figure has the tanh RNN keeping more" in text
+    assert "after training: the figure has the LSTM keeping more" in text
     assert "Paper scale (`configs/studies/results_paper.yaml`): not run" in text
     # a second call on the finished folder trains nothing and writes the same page
     stamp = (folder / "runs" / "learn-0-s0" / "summary.json").stat().st_mtime_ns

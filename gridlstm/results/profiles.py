@@ -138,7 +138,11 @@ class ProfileSection:
                  "keep more of its gradient, by the decades lost per step over the first "
                  f"{VERDICT_WINDOW} steps back (every seed beyond every seed of the other):", ""]
         for (when, word), which in zip(self.words(), (0, 1), strict=True):
-            lines.append(f"- {when}: {self.models[self.better[which]].label} — {word}")
+            ours = ", ".join(f"{m.label} {statistics.fmean(self.decays(m, which)):.3f} "
+                             f"[{min(self.decays(m, which)):.3f}–{max(self.decays(m, which)):.3f}]"
+                             for m in self.models)
+            lines.append(f"- {when}: the figure has the {self.models[self.better[which]].label} keeping more; "
+                         f"ours, decades/step mean [range over seeds]: {ours} — **{word}**")
         lines += ["", "g is the mean over the batch of each example's ‖∂ℓ/∂h_t‖ (the top layer's h), "
                   "where the figure plots the norm of the batch cost's gradient: the levels differ by the "
                   "batch's scale, the decay per step back is what is compared. Steps to 1e-k: per seed, "
