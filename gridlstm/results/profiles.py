@@ -48,6 +48,11 @@ def window_decay(g: np.ndarray, w: int) -> float:
     return float((math.log10(max(g[0], FLT_MIN)) - math.log10(lo)) / w)
 
 
+def floored(g: np.ndarray, w: int) -> bool:
+    """Did the curve underflow within the window? Then its window decay is a lower bound."""
+    return bool(g[min(w, len(g) - 1)] < FLT_MIN)
+
+
 def steps_to(g: np.ndarray, k: int) -> Optional[int]:
     below = np.nonzero(g < 10.0 ** -k * g[0])[0]
     return int(below[0]) if below.size else None
@@ -96,6 +101,10 @@ class ProfileSection:
     def decays(self, m: ProfileModel, which: int, w: int = VERDICT_WINDOW) -> list[float]:
         return [window_decay(g, w) for g in m.profiles[m.steps[which]]]
 
+    def at_least(self, m: ProfileModel, which: int, w: int = VERDICT_WINDOW) -> str:
+        """'≥ ' when a seed's curve underflowed inside the window (its decay is then a lower bound)."""
+        return "≥ " if any(floored(g, w) for g in m.profiles[m.steps[which]]) else ""
+
     def words(self) -> list[tuple[str, str]]:
         out = []
         for which, when in enumerate(("at initialisation", "after training")):
@@ -112,8 +121,9 @@ class ProfileSection:
         parts = []
         for which, when in enumerate(("init", f"step {self.models[0].steps[1]}")):
             parts.append(f"{when}: " + ", ".join(
-                f"{m.label} {statistics.fmean(self.decays(m, which)):.3f}" for m in self.models))
-        return "decades/step over the first 500 steps back, " + "; ".join(parts)
+                f"{m.label} {self.at_least(m, which)}{statistics.fmean(self.decays(m, which)):.3f}"
+                for m in self.models))
+        return f"decades/step over the first {VERDICT_WINDOW} steps back, " + "; ".join(parts)
 
     def table(self) -> list[str]:
         head = ["model", "init, input, optimizer, clipping", "params", "seeds", "training step",
@@ -125,7 +135,8 @@ class ProfileSection:
                 row = [m.label, m.init, f"{m.params:,}", str(len(gs)), str(m.steps[which])]
                 for w in WINDOWS:
                     v = self.decays(m, which, w)
-                    row.append(f"{statistics.fmean(v):.4f} ± {statistics.stdev(v) if len(v) > 1 else 0:.4f}")
+                    sd = statistics.stdev(v) if len(v) > 1 else 0.0
+                    row.append(f"{self.at_least(m, which, w)}{statistics.fmean(v):.4f} ± {sd:.4f}")
                 for k in THRESHOLDS:
                     hits = [steps_to(g, k) for g in gs]
                     row.append(" / ".join(str(h) if h is not None else f">{len(gs[0]) - 1}" for h in hits))
@@ -138,7 +149,7 @@ class ProfileSection:
                  "keep more of its gradient, by the decades lost per step over the first "
                  f"{VERDICT_WINDOW} steps back (every seed beyond every seed of the other):", ""]
         for (when, word), which in zip(self.words(), (0, 1), strict=True):
-            ours = ", ".join(f"{m.label} {statistics.fmean(self.decays(m, which)):.3f} "
+            ours = ", ".join(f"{m.label} {self.at_least(m, which)}{statistics.fmean(self.decays(m, which)):.3f} "
                              f"[{min(self.decays(m, which)):.3f}–{max(self.decays(m, which)):.3f}]"
                              for m in self.models)
             lines.append(f"- {when}: the figure has the {self.models[self.better[which]].label} keeping more; "
@@ -147,7 +158,8 @@ class ProfileSection:
                   "where the figure plots the norm of the batch cost's gradient: the levels differ by the "
                   "batch's scale, the decay per step back is what is compared. Steps to 1e-k: per seed, "
                   "steps back until g falls below 10^-k of its value at the loss (> T−1: never within "
-                  "the sequence)."]
+                  "the sequence); ≥: a seed's curve fell below FLT_MIN inside the window, so its decay "
+                  "there counts down to FLT_MIN only (a lower bound)."]
         if self.figure_path:
             lines += ["", f"![{self.title}]({self.figure_path})"]
         return lines
