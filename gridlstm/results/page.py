@@ -160,9 +160,10 @@ class Section:
 
 def header_lines(machine: str, compute_s: float, folder: str, runs: int) -> list[str]:
     return [f"Every number below is read from the run folders of the study `{folder}` (relative to "
-            f"the output root) by `gridlstm study results`; {runs} training runs, {compute_s / 3600:.2f} "
-            f"h of compute in all (the runs' own wall times), on {machine}.", "",
-            f"**Verdict rule.** {RULE}"]
+            f"the output root) by `gridlstm study results`: {runs} training runs in the comparisons "
+            f"shown, {compute_s / 3600:.2f} h of compute (the runs' own wall times; the depth study's "
+            f"time is under its table), on {machine}.", "",
+            f"**Verdict rule** (training comparisons; the gradient figures state theirs). {RULE}"]
 
 
 def render_page(title: str, header: list[str], depth_md: Optional[str], depth_figure: Optional[str],
