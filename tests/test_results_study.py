@@ -218,3 +218,8 @@ def test_every_paper_scale_model_takes_a_real_training_step(one_thread):
             loss, _, grad_norm = trainer.train_step()
             assert math.isfinite(loss) and math.isfinite(grad_norm) and grad_norm > 0, e.label
             assert any(not torch.equal(a, p) for a, p in zip(before, trainer.model.parameters(), strict=True))
+
+
+def test_page_only_needs_the_study_folder(tmp_path):
+    r = CliRunner().invoke(cli, ["study", "results", "--page-only", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--page-only needs --resume FOLDER" in r.output and "Traceback" not in r.output
