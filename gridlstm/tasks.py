@@ -4,14 +4,7 @@ Each task is a seeded batch generator plus its loss, metric, chance baseline and
 Batches are drawn on the CPU from a ``torch.Generator`` so that the data stream is reproducible and
 its position can be checkpointed (``Generator.get_state()``).
 
-| task            | x                       | y, loss                          | chance            | success       |
-|-----------------|-------------------------|----------------------------------|-------------------|---------------|
-| adding          | (B, T, 2) value, marker | sum of 2 marked values, MSE      | 1/6 (predict 1)   | MSE ≤ 0.01    |
-| copy            | (B, T+20, 10) one-hot   | blanks then 10 symbols, CE/step  | 10·ln 8 / (T+20)  | recall ≥ 0.99 |
-| parity          | (B, k, 1) or (B, 1, k)  | XOR of the k bits, CE            | ln 2              | acc ≥ 0.99    |
-| temporal_order  | (B, T, 6) one-hot       | order of 2 (3) keys, CE          | ln 4 (ln 8)       | acc ≥ 0.99    |
-| addition        | (B, 3k+3, 13) one-hot   | the k+1 sum digits, CE per digit | see Addition      | seq acc ≥ 0.99|
-| memorize        | (B, 2n+1, V+2) one-hot  | the n symbols again, CE/symbol   | ln V (V = 64)     | recall ≥ 0.99 |
+What each task feeds, scores and counts as chance: docs/models.md (Tasks), the one table of them.
 
 addition and memorize are the Grid LSTM paper's own tasks (Kalchbrenner, Danihelka & Graves 2015,
 §4: 15-digit addition, 20 symbols from 64); the encodings below are this project's, stated exactly.
@@ -399,16 +392,3 @@ def make_task(cfg: Any) -> Task:
     the config's): its class takes the config keys named like its fields."""
     cls = task_class(cfg.name)
     return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
-
-
-def heldout_chance(task: Task, batches: list[tuple[Tensor, Tensor]]) -> float:
-    """Chance on the held-out set: the loss there of the population's best constant prediction
-    (uniform symbols, the population mean of a regression target), an unbiased estimate of
-    ``task.chance`` that shares the set's sampling noise with the model's loss."""
-    return task.constant_loss(torch.cat([y for _, y in batches]))
-
-
-def eval_set(task: Task, batches: int, batch_size: int, seed: int) -> list[tuple[Tensor, Tensor]]:
-    """The fixed held-out set: its own generator and seed, independent of the training stream."""
-    gen = torch.Generator().manual_seed(seed)
-    return [task.sample(batch_size, gen) for _ in range(batches)]

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from gridlstm.tasks import Adding, Addition, Copy, Memorize, Parity, TemporalOrder, eval_set, heldout_chance
+from gridlstm.tasks import Adding, Addition, Copy, Memorize, Parity, TemporalOrder
+from gridlstm.train.data import eval_set, heldout_chance
 
 
 def fitted(task, y):

@@ -41,3 +41,16 @@ class FixedSet:
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         idx = self.indices(step)
         return self.x[idx], self.y[idx]
+
+
+def heldout_chance(task: Task, batches: list[tuple[Tensor, Tensor]]) -> float:
+    """Chance on the held-out set: the loss there of the population's best constant prediction
+    (uniform symbols, the population mean of a regression target), an unbiased estimate of
+    ``task.chance`` that shares the set's sampling noise with the model's loss."""
+    return task.constant_loss(torch.cat([y for _, y in batches]))
+
+
+def eval_set(task: Task, batches: int, batch_size: int, seed: int) -> list[tuple[Tensor, Tensor]]:
+    """The fixed held-out set: its own generator and seed, independent of the training stream."""
+    gen = torch.Generator().manual_seed(seed)
+    return [task.sample(batch_size, gen) for _ in range(batches)]

@@ -36,9 +36,9 @@ from gridlstm.runs.checks import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT  # its h
 from gridlstm.runs.folder import MetricsLog, rng_state, save_checkpoint, set_rng_state
 from gridlstm.runs.layout import BEST, CHECKPOINT, METRICS
 from gridlstm.runs.records import Status
-from gridlstm.tasks import Task, eval_set, heldout_chance
+from gridlstm.tasks import Task
 
-from .data import FixedSet
+from .data import FixedSet, eval_set, heldout_chance
 from .signals import StopSignals
 
 
