@@ -69,10 +69,12 @@ docs: install
 depth-study: install
 	$(BIN)/gridlstm study depth
 
-# The results page: every comparison of configs/studies/results.yaml trained at CPU scale, the depth
-# study, and our numbers beside the published ones -> docs/results.md + docs/results/*.png.
+# The results page: every model of every comparison of configs/studies/results.yaml trained at CPU
+# scale over its seeds (JOBS at once), the depth study, and our numbers beside the published ones
+# -> docs/results.md + docs/results/*.png. A stopped study: gridlstm study results --resume FOLDER.
+JOBS ?= 2
 results: install
-	$(BIN)/gridlstm study results --page docs/results.md
+	$(BIN)/gridlstm study results --page docs/results.md --jobs $(JOBS)
 
 bench: install
 	$(BIN)/python benchmarks/bench.py --loaded --write-table

@@ -127,34 +127,48 @@ def spectrum(args: tuple[str, ...], seeds: int, batch: Optional[int], k: str, st
               show_default=True, help="Root folder; the study goes to OUT/studies/NAME/<UTC time>-<id>/.")
 @click.option("--depth-seeds", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Measurement seeds of the depth study.")
-@click.option("--note", default=None, help="A sentence for the page's header (how the runs were made).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Runs at once, one process and one torch thread each (1: one after another here).")
+@click.option("--page-only", is_flag=True, help="With --resume: write the page from what has finished in "
+              "the folder, training nothing (comparisons with unfinished runs say so).")
 @device_option
 @handle_errors
 def results(results_file: Optional[Path], only: tuple[str, ...], resume: Optional[Path],
-            page: Optional[Path], out: Path, depth_seeds: int, note: Optional[str], device: str) -> None:
+            page: Optional[Path], out: Path, depth_seeds: int, jobs: int, page_only: bool, device: str) -> None:
     """Train every comparison of RESULTS_FILE (default configs/studies/results.yaml: the Grid LSTM
-    paper's memorisation and addition, parity through depth, adding at T = 200 and Arjovsky et
-    al.'s gradient figure at T = 1000, all at CPU scale), run the depth study, then write
-    results.md: our numbers beside the published ones, a verdict per comparison computed from
-    them. Prints the files, the study folder last. Ctrl-C stops; --resume FOLDER finishes.
+    paper's memorisation, addition and parity, adding at T = 200 and Arjovsky et al.'s gradient
+    figure at T = 1000, at CPU scale) with every seed of every model, run the depth study, then
+    write results.md: our numbers beside the published ones, a verdict per comparison computed
+    over the seeds. Prints the files, the study folder last. Ctrl-C stops; --resume FOLDER finishes.
 
     \b
     Example:
-      gridlstm study results --page docs/results.md       # what make results runs
-      gridlstm study results --only parity_depth
+      gridlstm study results --page docs/results.md --jobs 2     # make results
+      gridlstm study results --only arjovsky_ours --only arjovsky_theirs
+      gridlstm study results --resume outputs/studies/results/STAMP --page-only --page docs/results.md
     """
-    from gridlstm.studies.results import DEFAULT_RESULTS, load_results_spec, run_results
+    from gridlstm.errors import GridlstmError
+    from gridlstm.studies.results import DEFAULT_RESULTS, load_results_spec, run_results, write_page
 
     spec = load_results_spec(results_file or DEFAULT_RESULTS, only)
     console = stderr_console()
-    runs = sum(len(c.entries) for c in spec.comparisons)
+    if page_only:
+        if resume is None:
+            raise GridlstmError("--page-only needs --resume FOLDER: the study folder to write the page from")
+        from gridlstm.studies.results import study_folder
+
+        for f in write_page(spec, study_folder(spec, out, resume), out, page):
+            click.echo(str(f))
+        click.echo(str(resume))
+        return
+    runs = sum(len(c.entries) * c.seeds for c in spec.comparisons)
     console.print(f"{spec.name}: {len(spec.comparisons)} comparison(s), {runs} training runs"
                   + (", then the depth study" if spec.depth else ""))
 
     def progress(what: str, run_dir: Path, status: object, seconds: float) -> None:
-        console.print(f"  {what}: {status} ({seconds:.0f} s) {run_dir}", markup=False)
+        console.print(f"  {what}: {status} ({seconds:.0f} s)", markup=False)
 
-    outcome = run_results(spec, out, device, resume, page, depth_seeds, note, progress)
+    outcome = run_results(spec, out, device, resume, page, depth_seeds, jobs, progress)
     console.print(f"done in {outcome.seconds / 60:.1f} min")
     for f in outcome.files:
         click.echo(str(f))

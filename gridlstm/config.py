@@ -81,6 +81,9 @@ class _ModelFields(_Section):
     layers: int = Field(2, ge=1, le=256, description="D: depth of the stack / grid")
     variant: Literal[registry.VARIANTS] = Field(registry.DEFAULT_VARIANT, description="grid only")  # type: ignore[valid-type]
     tied: bool = Field(False, description="share one weight set across layers (Tied 2-LSTM)")
+    input_projection: bool = Field(True, description="false: no projection P, the task's input enters the "
+                                   "first cell directly (its input width = the task's, as in Arjovsky, Shah "
+                                   "& Bengio 2016); one layer of a cell that reads a raw input only")
 
     @field_validator("kind")
     @classmethod
@@ -99,6 +102,10 @@ class _ModelFields(_Section):
     def _applicable(self) -> _ModelFields:
         given = {k for k in self.model_fields_set if self._non_default(k)}
         problems = registry.option_problems(self.kind, self.variant, self.model_dump(), given)
+        raw = [k for k in registry.kinds() if registry.known_raw_input(k)]
+        if not self.input_projection and (self.layers != 1 or not registry.known_raw_input(self.kind)):
+            problems.append(f"model.input_projection false needs model.layers 1 and model.kind {'|'.join(raw)} "
+                            f"(got {self.kind}, {self.layers} layers): deeper cells read H-wide inputs")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -127,6 +134,16 @@ class TrainConfig(_Section):
     optimizer: Literal["adam", "rmsprop", "sgd"] = Field("adam", description="sgd has momentum 0.9")
     lr: float = Field(1e-3, gt=0, le=1e3)
     clip_norm: float = Field(1.0, ge=0, description="max global gradient norm; 0 disables clipping")
+    clip_value: float = Field(0.0, ge=0, description="clip every gradient element to ±clip_value before "
+                              "the norm clip (Arjovsky, Shah & Bengio 2016 clip element-wise at 1, their "
+                              "code); 0 disables")
+    rmsprop_alpha: float = Field(0.99, gt=0, lt=1, description="RMSProp's decay of the squared-gradient "
+                                 "average (torch's default 0.99; Arjovsky et al. 2016 use 0.9); "
+                                 "optimizer rmsprop only")
+    train_set: Optional[int] = Field(None, ge=1, le=INT64, description="a fixed training set of this many "
+                                     "sequences, sampled once from the seed and iterated in epochs (each "
+                                     "epoch in a fresh order); null = a fresh sample every step "
+                                     "(Arjovsky et al. 2016 train on a fixed 1e5)")
     eval_every: int = Field(100, ge=1, le=INT64, description="held-out eval (and checkpoint) every N steps")
     eval_batches: int = Field(32, ge=1, le=INT64, description="held-out set size in batches of batch_size")
     log_every: int = Field(10, ge=1, le=INT64, description="a train row in metrics.csv every N steps")
@@ -148,6 +165,12 @@ class TrainConfig(_Section):
         if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1024):
             return v
         raise ValueError("expected auto or a number of threads from 1 to 1024")
+
+    @model_validator(mode="after")
+    def _applicable(self) -> TrainConfig:
+        if self._non_default("rmsprop_alpha") and self.optimizer != "rmsprop":
+            raise ValueError("train.rmsprop_alpha applies only to train.optimizer rmsprop")
+        return self
 
 
 class GradientsConfig(_Section):

@@ -26,7 +26,7 @@ def make_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
     if t.optimizer == "adam":
         return torch.optim.Adam(params, lr=t.lr)
     if t.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=t.lr)
+        return torch.optim.RMSprop(params, lr=t.lr, alpha=t.rmsprop_alpha)
     return torch.optim.SGD(params, lr=t.lr, momentum=0.9)
 
 

@@ -4,14 +4,7 @@ Each task is a seeded batch generator plus its loss, metric, chance baseline and
 Batches are drawn on the CPU from a ``torch.Generator`` so that the data stream is reproducible and
 its position can be checkpointed (``Generator.get_state()``).
 
-| task            | x                       | y, loss                          | chance            | success       |
-|-----------------|-------------------------|----------------------------------|-------------------|---------------|
-| adding          | (B, T, 2) value, marker | sum of 2 marked values, MSE      | 1/6 (predict 1)   | MSE ≤ 0.01    |
-| copy            | (B, T+20, 10) one-hot   | blanks then 10 symbols, CE/step  | 10·ln 8 / (T+20)  | recall ≥ 0.99 |
-| parity          | (B, k, 1) or (B, 1, k)  | XOR of the k bits, CE            | ln 2              | acc ≥ 0.99    |
-| temporal_order  | (B, T, 6) one-hot       | order of 2 (3) keys, CE          | ln 4 (ln 8)       | acc ≥ 0.99    |
-| addition        | (B, 3k+3, 13) one-hot   | the k+1 sum digits, CE per digit | see Addition      | seq acc ≥ 0.99|
-| memorize        | (B, 2n+1, V+2) one-hot  | the n symbols again, CE/symbol   | ln V (V = 64)     | recall ≥ 0.99 |
+What each task feeds, scores and counts as chance: docs/models.md (Tasks), the one table of them.
 
 addition and memorize are the Grid LSTM paper's own tasks (Kalchbrenner, Danihelka & Graves 2015,
 §4: 15-digit addition, 20 symbols from 64); the encodings below are this project's, stated exactly.
@@ -71,17 +64,19 @@ class Task(ABC):
     def loss(self, out: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(out, y)
 
+    def constant_probs(self) -> Tensor:
+        """The population's best constant prediction, one distribution per scored position: (P, C).
+        By default every class equally likely at one position (parity, temporal order, memorize)."""
+        return torch.full((1, self.output_size), 1.0 / self.output_size, dtype=torch.float64)
+
     def constant_loss(self, y: Tensor) -> float:
-        """The loss of the best constant predictor on these targets (a held-out set's own chance):
-        for cross-entropy the entropy of the label frequencies at each scored position, averaged
-        over positions.  y: (N,) or (N, L) class indices."""
-        y = y.reshape(len(y), -1)
-        total = 0.0
-        for pos in y.T:
-            p = torch.bincount(pos).double() / len(pos)
-            p = p[p > 0]
-            total -= float((p * p.log()).sum())
-        return total / y.shape[1]
+        """The loss on these targets of the population's best constant prediction (``constant_probs``;
+        not one fitted to ``y``, whose loss would be biased low): its mean over examples is
+        ``chance``.  y: (N,) or (N, P) class indices."""
+        y = y.reshape(len(y), -1)                                   # (N, P)
+        probs = self.constant_probs().expand(y.shape[1], -1)        # (P, C)
+        picked = probs.gather(1, y.T.long())                        # (P, N): p of each target
+        return float(-picked.log().mean())
 
     def metric(self, out: Tensor, y: Tensor) -> float:
         return (out.argmax(-1) == y).float().mean().item()
@@ -120,8 +115,8 @@ class Adding(Task):
     def loss(self, out, y):
         return F.mse_loss(out, y)
 
-    def constant_loss(self, y):  # the MSE of predicting the set's own mean: its variance
-        return float(y.double().var(unbiased=False))
+    def constant_loss(self, y):  # the MSE of predicting the population mean, E[u1 + u2] = 1
+        return float(((y.double() - 1.0) ** 2).mean())
 
     def metric(self, out, y):
         return F.mse_loss(out, y).item()
@@ -148,6 +143,12 @@ class Copy(Task):
     @property
     def chance(self) -> float:
         return self.n_copy * math.log(self.n_symbols) / (self.length + 2 * self.n_copy)
+
+    def constant_probs(self):  # (T+20, 9): a blank for T+10 steps, then any of the 8 symbols
+        probs = torch.zeros(self.length + 2 * self.n_copy, self.output_size, dtype=torch.float64)
+        probs[:self.length + self.n_copy, 0] = 1.0
+        probs[self.length + self.n_copy:, 1:] = 1.0 / self.n_symbols
+        return probs
 
     def sample(self, batch, gen):
         T, n = self.length, self.n_copy
@@ -287,11 +288,22 @@ class Addition(_Reply):
         return 3 * self.length + 3
 
     @property
+    def carry(self) -> float:
+        """P(carry out) = (10^k − 1) / (2·10^k): the share of pairs with a + b ≥ 10^k."""
+        return 0.5 - 0.5 * 10.0 ** -self.length
+
+    @property
     def chance(self) -> float:
-        k = self.length
-        p = 0.5 - 0.5 * 10.0 ** -k                      # P(carry out), (10^k − 1) / (2·10^k)
+        k, p = self.length, self.carry
         bern = -(p * math.log(p) + (1 - p) * math.log1p(-p))
         return (k * math.log(10) + bern) / (k + 1)
+
+    def constant_probs(self):  # (k+1, 10): uniform digits, then the carry out (1 with p)
+        k = self.length
+        probs = torch.full((k + 1, self.output_size), 0.1, dtype=torch.float64)
+        probs[k] = 0.0
+        probs[k, 0], probs[k, 1] = 1 - self.carry, self.carry
+        return probs
 
     def sample(self, batch, gen):
         k = self.length
@@ -380,15 +392,3 @@ def make_task(cfg: Any) -> Task:
     the config's): its class takes the config keys named like its fields."""
     cls = task_class(cfg.name)
     return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
-
-
-def heldout_chance(task: Task, batches: list[tuple[Tensor, Tensor]]) -> float:
-    """The held-out set's own chance: the loss of the best constant prediction for exactly these
-    examples (the population's ``task.chance`` differs from it by sampling noise)."""
-    return task.constant_loss(torch.cat([y for _, y in batches]))
-
-
-def eval_set(task: Task, batches: int, batch_size: int, seed: int) -> list[tuple[Tensor, Tensor]]:
-    """The fixed held-out set: its own generator and seed, independent of the training stream."""
-    gen = torch.Generator().manual_seed(seed)
-    return [task.sample(batch_size, gen) for _ in range(batches)]

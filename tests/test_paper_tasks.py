@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from gridlstm.cli.main import cli
 from gridlstm.config import TaskConfig
 from gridlstm.errors import ConfigError
-from gridlstm.tasks import Addition, Memorize, eval_set, make_task
+from gridlstm.tasks import Addition, Memorize, make_task
+from gridlstm.train.data import eval_set
 
 N = 20_000
 

@@ -71,3 +71,14 @@ def test_md_headers_are_unique_and_no_config_key_repeats_a_result_column():
     assert not {c.key for c in table.all_columns()} & set(SAME_AS_COLUMN)
     view = [c.header for c in table.columns(view=True)]  # the terminal's view keeps what differs
     assert len(view) == len(set(view)) and "kind" in view and "train.steps" in view
+def test_an_option_the_cell_does_not_read_never_tells_runs_apart():
+    from gridlstm.results.differ import applicable, differing_keys, flatten
+
+    lstm = flatten({"model": {"kind": "lstm", "variant": "memory_input", "nonlinearity": "tanh",
+                              "priority": "none", "forget_bias": 1.0, "hidden": 8}})
+    grid = flatten({"model": {"kind": "grid", "variant": "paper", "nonlinearity": "relu",
+                              "priority": "none", "forget_bias": 1.0, "hidden": 8}})
+    assert "model.variant" not in applicable(lstm) and "model.nonlinearity" not in applicable(lstm)
+    assert applicable(grid)["model.variant"] == "paper" and "model.nonlinearity" not in applicable(grid)
+    # what the grid alone reads differs (it names its value); what neither reads does not
+    assert differing_keys([applicable(lstm), applicable(grid)]) == ["model.kind", "model.variant", "model.priority"]

@@ -219,7 +219,7 @@ def check_results(sweep_dir: Path, n_runs: int) -> None:
         assert int(g["runs"]) == int(g["finished"]) == 2 and int(g["failed"]) == 0
         assert float(g["eval_loss_mean"]) == pytest.approx(np.mean(losses), rel=1e-9)
         assert float(g["eval_loss_std"]) == pytest.approx(np.std(losses, ddof=1), rel=1e-9)
-        # the held-out set's own chance (the same eval set for every run of one length)
+        # chance on the held-out set (the same eval set for every run of one length)
         assert float(g["chance"]) == pytest.approx(np.mean([summaries[r.id]["chance_heldout"] for r in members]))
         solved = [summaries[r.id]["solved"] for r in members]
         assert float(g["success_rate"]) == pytest.approx(sum(solved) / 2)

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from gridlstm.config import TaskConfig
-from gridlstm.tasks import TASKS, Adding, Copy, Parity, TemporalOrder, eval_set, make_task
+from gridlstm.tasks import TASKS, Adding, Copy, Parity, TemporalOrder, make_task
+from gridlstm.train.data import eval_set
 
 N = 20_000
 

@@ -128,6 +128,9 @@ class Cell(nn.Module):
     cost: ClassVar[Optional[Cost]] = None
     cases: ClassVar[dict[str, dict[str, Any]]] = {"": {}}
     colors: ClassVar[tuple[str, str]] = ("#555555", "Greys")
+    # whether one layer of it can read the task's input itself (model.input_projection false): its
+    # constructor then takes input_size, the width of its first transform's input rows
+    raw_input: ClassVar[bool] = False
     state_names: ClassVar[tuple[str, ...]]
     right_idx: ClassVar[tuple[int, ...]]
     up_idx: ClassVar[tuple[int, ...]]
@@ -237,6 +240,19 @@ def orthogonal_blocks_(tr: GateTransform, blocks: tuple[int, ...]) -> None:
                 nn.init.orthogonal_(W[tr.input_size:, k * H:(k + 1) * H])
 
 
+def glorot_blocks_(tr: GateTransform) -> None:
+    """Glorot-uniform (Glorot & Bengio 2010) for every matrix of a transform, every layer: each
+    gate's input block (I × H) ~ U(±√(6/(I+H))) and recurrent block (R × H) ~ U(±√(6/(R+H))),
+    as Arjovsky, Shah & Bengio 2016's code draws each of its matrices. Biases are left as they are."""
+    H, n_in = tr.recurrent_size, tr.input_size
+    with torch.no_grad():
+        for W in layer_views(tr):
+            for k in range(tr.out_size // H):
+                for rows, fan_in in ((slice(0, n_in), n_in), (slice(n_in, None), tr.recurrent_size)):
+                    bound = (6.0 / (fan_in + H)) ** 0.5
+                    nn.init.uniform_(W[rows, k * H:(k + 1) * H], -bound, bound)
+
+
 def _init_lstm_transform(tr: GateTransform, forget_bias: float, init: str) -> None:
     H = tr.recurrent_size
     with torch.no_grad():
@@ -248,8 +264,11 @@ def _init_lstm_transform(tr: GateTransform, forget_bias: float, init: str) -> No
 
 INIT = Option("default", ("default", "orthogonal"), weights=False,
               description="initialisation: uniform ±1/√H (default) or orthogonal recurrent blocks")
+GLOROT = ("glorot: every matrix (each gate's input and recurrent block, the input projection, the readout) "
+          "Glorot-uniform, as Arjovsky, Shah & Bengio 2016's code")
 LSTM_OPTIONS = {"forget_bias": Option(1.0, weights=False, description="initial bias of the forget gates"),
-                "init": INIT}
+                "init": INIT._replace(choices=("default", "orthogonal", "glorot"),
+                                      description=f"{INIT.description}; {GLOROT}")}
 TIME = {"h": "time hidden state h", "c": "time memory c"}
 FORGET = Memory("time", "forget gate", "f", "forget_gate", True)
 
@@ -259,23 +278,26 @@ class RNNCell(Cell):
 
     kind, colors, cost = "rnn", ("#D55E00", "Oranges"), Cost(2, 1, 4)
     options = {"nonlinearity": Option("tanh", ("tanh", "relu"), description="φ"),
-               "init": INIT._replace(choices=("default", "orthogonal", "identity"))}
+               "init": INIT._replace(choices=("default", "orthogonal", "identity", "glorot"),
+                                     description=f"{INIT.description}; identity (IRNN); {GLOROT}")}
     state_names, right_idx, up_idx, state_labels = ("h",), (0,), (0,), {"h": TIME["h"]}
     depth_carrier = "h"  # J_d = diag(φ'(a))·W_in: h[t,d-1] enters only through the input rows
+    raw_input = True
 
     def __init__(self, hidden: int, layers: int, tied: bool, nonlinearity: str = "tanh",
-                 init: str = "default"):
+                 init: str = "default", input_size: Optional[int] = None):
         super().__init__(hidden, layers)
         self.nonlinearity = nonlinearity
-        self.transform = GateTransform(hidden, hidden, hidden, layers, tied)
+        self.transform = GateTransform(input_size or hidden, hidden, hidden, layers, tied)
         with torch.no_grad():
             self.transform.bias.zero_()
             for W in layer_views(self.transform):
+                n_in = self.transform.input_size
                 if init == "orthogonal":
-                    nn.init.orthogonal_(W[hidden:])
+                    nn.init.orthogonal_(W[n_in:])
                 elif init == "identity":  # IRNN (Le, Jaitly, Hinton 2015)
-                    W[hidden:].copy_(torch.eye(hidden))
-                    nn.init.normal_(W[:hidden], std=0.001)
+                    W[n_in:].copy_(torch.eye(hidden))
+                    nn.init.normal_(W[:n_in], std=0.001)
 
     def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
         # below = (h[t,d-1],), left = (h[t-1,d],): each (L, B, H)
@@ -286,10 +308,10 @@ class RNNCell(Cell):
         return (self.transform.rnn(below[0], left[0], lo, hi, self.nonlinearity),)
 
     def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
-        # h[t,d] = φ(h[t,d-1] W[:H] + h[t-1,d] W[H:] + b): torch.rnn_tanh / rnn_relu over t
+        # h[t,d] = φ(h[t,d-1] W[:I] + h[t-1,d] W[I:] + b): torch.rnn_tanh / rnn_relu over t
         W, b = p["transform"]
-        H = self.hidden
-        return (rnn_sequence(below[0], left0[0], W[:H], W[H:], b, self.nonlinearity),)
+        n_in = self.transform.input_size  # H, or the task's width without an input projection
+        return (rnn_sequence(below[0], left0[0], W[:n_in], W[n_in:], b, self.nonlinearity),)
 
     def jacobian_bound(self) -> Bound:
         """∂h[t+1]/∂h[t] = diag(φ'(a))·W_hh, γ = sup|φ'| = 1 (tanh and relu); W_hh = rows I: of W.
@@ -311,11 +333,12 @@ class LSTMCell(Cell):
     state_names, right_idx, up_idx, state_labels = ("h", "c"), (0, 1), (0,), TIME
     memories = {"c": FORGET}
     depth_carrier = "h"  # c[t,d-1] stays in its layer: only h carries the gradient down the stack
+    raw_input = True
 
     def __init__(self, hidden: int, layers: int, tied: bool, forget_bias: float = 1.0,
-                 init: str = "default"):
+                 init: str = "default", input_size: Optional[int] = None):
         super().__init__(hidden, layers)
-        self.transform = GateTransform(hidden, hidden, 4 * hidden, layers, tied)
+        self.transform = GateTransform(input_size or hidden, hidden, 4 * hidden, layers, tied)
         _init_lstm_transform(self.transform, forget_bias, init)
 
     def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
@@ -326,10 +349,10 @@ class LSTMCell(Cell):
         return self.transform.lstm(below[0], left[0], left[1], lo, hi)  # fast path of ``reference``
 
     def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
-        # input h[·,d-1] (rows W[:H]), recurrent h[t-1,d] (rows W[H:]), memory c: torch.lstm over t
+        # input h[·,d-1] (rows W[:I]), recurrent h[t-1,d] (rows W[I:]), memory c: torch.lstm over t
         W, b = p["transform"]
-        H = self.hidden
-        return (lstm_sequence(below[0], left0[0], left0[1], W[:H], W[H:], b),)
+        n_in = self.transform.input_size  # H, or the task's width without an input projection
+        return (lstm_sequence(below[0], left0[0], left0[1], W[:n_in], W[n_in:], b),)
 
     layer_probe = True
 
@@ -337,9 +360,9 @@ class LSTMCell(Cell):
         # the same on our own time loop: h[t] is used by (t+1, d) through the recurrence (r_h) and by
         # (t, d+1) or the readout from outside the loop (dH); c[t] only by (t+1, d) (r_c)
         W, b = p["transform"]
-        H = self.hidden
+        n_in = self.transform.input_size  # H, or the task's width without an input projection
         sink: dict[str, Tensor] = {}
-        h = lstm_loop(below[0], left0[0], left0[1], W[:H], W[H:], b, "standard", sink)
+        h = lstm_loop(below[0], left0[0], left0[1], W[:n_in], W[n_in:], b, "standard", sink)
         probe.layer(d, {"h": h.detach(), "c": sink["c"]},
                     lambda: {"h": sink["dH"] + sink["r_h"] if "dH" in sink else None,
                              "c": outgoing_of(sink, "r_c")}, {"c": sink["f"]},

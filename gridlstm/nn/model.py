@@ -1,6 +1,7 @@
 """The model: input projection P → cell run by a schedule → linear readout.
 
     h'[t, 0] = P·x_t                      (B, T, I) -> (T, B, H), all t in one matmul
+             (model.input_projection false: x_t itself, (T, B, I), read by a 1-layer RNN/LSTM)
     top[t]   = up-output of layer D at t   (the schedule's loop over (t, d))
     y        = readout(top[t])             at the positions the task scores
 
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 
 from gridlstm.config import ModelConfig
 
+from .cells import glorot_blocks_
 from .registry import build_cell
 from .schedule import Probe, probes_layers, resolve, run
 
@@ -25,9 +27,16 @@ class RecurrentModel(nn.Module):
     def __init__(self, cfg: ModelConfig, input_size: int, output_size: int):
         super().__init__()
         self.cfg = cfg
-        self.proj = nn.Linear(input_size, cfg.hidden)  # P
-        self.cell = build_cell(cfg)
+        projected = getattr(cfg, "input_projection", True)
+        self.proj = nn.Linear(input_size, cfg.hidden) if projected else nn.Identity()  # P (or x itself)
+        self.cell = build_cell(cfg, None if projected else input_size)
         self.readout = nn.Linear(cfg.hidden, output_size)
+        if cfg.init == "glorot":  # every matrix: the cell's gate blocks, P and the readout
+            for tr in self.cell.transforms().values():
+                glorot_blocks_(tr)
+            for m in (self.proj, self.readout):
+                if isinstance(m, nn.Linear):
+                    nn.init.xavier_uniform_(m.weight)
         self.last_schedule: Optional[str] = None  # the order the last forward ran
 
     def schedules(self) -> dict[str, str]:

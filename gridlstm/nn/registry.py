@@ -160,10 +160,20 @@ def known_class(model: Mapping[str, Any]) -> Optional[type[Cell]]:
         return None
 
 
-def build_cell(cfg: Any) -> Cell:
-    """The cell of a ModelConfig: each class's constructor takes the options it declares."""
+def known_raw_input(kind: str) -> bool:
+    """Whether the cell of ``kind`` can read the task's input itself (Cell.raw_input)."""
+    try:
+        return cell_class(kind).raw_input
+    except ValueError:
+        return False
+
+
+def build_cell(cfg: Any, input_size: Optional[int] = None) -> Cell:
+    """The cell of a ModelConfig: each class's constructor takes the options it declares; with
+    ``input_size`` (no input projection) the first cell reads that width instead of H."""
     cls: Any = cell_class(cfg.kind, cfg.variant)  # each subclass's constructor has its own options
-    return cls(cfg.hidden, cfg.layers, cfg.tied, **{k: getattr(cfg, k) for k in cls.options})
+    sizes = {"input_size": input_size} if input_size is not None else {}
+    return cls(cfg.hidden, cfg.layers, cfg.tied, **{k: getattr(cfg, k) for k in cls.options}, **sizes)
 
 
 def cases(cells: Optional[Iterable[type[Cell]]] = None) -> dict[str, dict[str, Any]]:

@@ -110,8 +110,9 @@ def run_wavefront(cell: Cell, bottom: States, left0: States, probe: Optional[Pro
             if hi > phi:  # layer k starts: its left is h[0, k] = 0
                 left = tuple(torch.cat([a, b[k]]) for a, b in zip(left, inits, strict=True))
             below = tuple(_rows(s, max(lo, 1) - 1 - plo, hi - 1 - plo) for s in up)
-            if lo == 0:  # layer 0 reads the bottom input at t = k
-                below = tuple(torch.cat([b[k], a]) for a, b in zip(below, bottoms, strict=True))
+            if lo == 0:  # layer 0 reads the bottom input at t = k (alone when it is the only layer:
+                #          then it may be the task's input, narrower than H)
+                below = tuple(b[k] if hi == 1 else torch.cat([b[k], a]) for a, b in zip(below, bottoms, strict=True))
         state = cell(below, left, lo, hi)
         if probe is not None:
             state = probe(state, k, lo, hi)

@@ -30,6 +30,22 @@ def configs(runs: list[Run]) -> list[dict[str, Any]]:
     return [flatten(r.config) for r in runs]
 
 
+def applicable(flat: dict[str, Any]) -> dict[str, Any]:
+    """Without the model options the run's cell does not read (an LSTM's ``model.variant``, a grid's
+    ``model.nonlinearity``): they would tell two runs apart by a value neither of them uses."""
+    from gridlstm.nn import registry
+
+    kind = flat.get("model.kind")
+    if kind not in registry.KINDS:
+        return flat
+    cell = registry.cell_class(kind, flat.get("model.variant"))
+    options = {k for c in registry.CELLS for k in c.options}
+    drop = {f"model.{k}" for k in options if k not in cell.options}
+    if not registry.variants(kind):
+        drop.add("model.variant")
+    return {k: v for k, v in flat.items() if k not in drop}
+
+
 def differing_keys(flat: list[dict[str, Any]]) -> list[str]:
     """Config keys whose values are not all equal, in the order of the first config that has them."""
     keys = list(dict.fromkeys(k for c in flat for k in c))

@@ -1,215 +1,185 @@
-"""The results page: each comparison's runs read back from their folders, set beside the published
-anchor, with a verdict computed from the numbers (never written by hand).
+"""The results page: every seed of every model read back from its run folder, summarised per model,
+set beside the published claim, with a verdict computed over the seeds (results/verdict.py).
 
-    outcome   one run: model, parameters, samples seen (steps × batch), solved and when, the final
-              held-out metric and loss/chance (chance = the held-out set's own constant predictor),
-              wall time; from profiles.csv (recorded at step 0 and at the end) the decades the
-              gradient loses along depth (top layer → layer 1 at the scored step) and its slope
-              along time (decades per step back from the scored step, the top layer's h, fitted
-              where g is still a float32 above FLT_MIN, as gradcheck's tables fit it), before and
-              after training
-    better    the order of two runs: solved beats unsolved; two solved, fewer samples; neither,
-              the lower loss/chance (within 5 %: no difference). For ``figure: profiles`` (a short
-              run to look at gradients, not to learn the task) the run that loses fewer decades
-              along time after training is the better one
-    verdict   "as published" when the run the publication found better is ours too, "not as
-              published" when another is, "no difference at this scale" when none stands out
+    read_seed     one run folder -> SeedRun: solved and after how many samples (the first held-out
+                  eval at the target), final and best held-out metric, still rising at the cap,
+                  loss / chance (chance = the population's best constant on the held-out set), wall
+    ModelResult   one model over its seeds: parameters, sample budget, the per-seed summary
+    Section       one comparison: its models, the pairwise verdicts (the published-better model
+                  against each baseline) and the comparison's verdict
 """
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Optional
 
-import numpy as np
-
-from gridlstm.errors import GridlstmError
 from gridlstm.nn import registry
-from gridlstm.probe.decay import decay_stats
-from gridlstm.runs.layout import PROFILES
 from gridlstm.runs.run import RunFolder
+from gridlstm.tasks import make_task
 
 from .collect import Run
-from .depth import FLT_MIN, depth_decay, depth_hidden, depth_profile
-
-TIE = 0.05  # relative loss difference below which two unsolved runs are "no different"
+from .verdict import RULE, ModelSummary, SeedOutcome, combine, pair_verdict, still_rising, summarise
 
 
 @dataclass(frozen=True)
-class Outcome:
-    name: str
-    model: str
+class SeedRun:
+    path: Path
+    outcome: SeedOutcome
     params: int
-    steps: int
-    samples: int
-    solved: bool
     metric_name: str
-    metric: float
     loss_ratio: float
-    wall: float
     status: str
-    depth: tuple[Optional[float], Optional[float]]   # decades lost along depth: before, after
-    time: tuple[Optional[float], Optional[float]]    # slope along time, decades/step: before, after
-    init: str
-    first_step: Optional[int]
-    last_step: Optional[int]
+    curve: tuple[tuple[int, ...], tuple[float, ...]]   # held-out evals: samples seen, metric
 
 
-def _decades_depth(run: Run, step: int) -> Optional[float]:
-    table = run.gradients(PROFILES)
-    state = depth_hidden(table.states, run.config["model"])
-    if state not in table.states or len(table.layers(state)) < 2:
-        return None
-    return depth_decay(depth_profile(table, state, "scored", step)).decades
-
-
-def _slope_time(run: Run, step: int) -> Optional[float]:
-    """Decades per step back of the top layer's h (probe/decay.py's fit: up to the underflow)."""
-    table = run.gradients(PROFILES)
-    curve = table.curve("h", max(table.layers("h")), step)
-    g = curve.mid[np.argsort(-curve.t)]                    # (T,) steps back: g[0] at the scored step
-    slope = decay_stats(g, FLT_MIN)["slope_decades_per_step"]
-    return None if math.isnan(slope) else float(slope)
-
-
-def _init(cfg: Any) -> str:
-    m = cfg.model
-    text = {"default": "U(±1/√H)", "orthogonal": "orthogonal recurrent blocks",
-            "identity": "identity recurrence (IRNN)"}[m.init] + " init"
-    reads = registry.cell_class(m.kind, m.variant).options
-    return text + (f", forget bias {m.forget_bias:g}" if "forget_bias" in reads else "")
-
-
-def outcome(path: Any) -> Outcome:
-    run = Run(RunFolder.open(path).path)  # one reader: the view's own RunFolder
-    folder = run.folder
+def read_seed(path: Path) -> SeedRun:
+    folder = RunFolder.open(path)
     s, cfg = folder.summary(), folder.config()
-    if s is None:
-        raise GridlstmError(f"{folder.path} has not finished (no summary.json): train it first")
+    task = make_task(cfg.task)
+    batch = cfg.train.batch_size
+    evals = [r for r in Run(path).metrics if r["split"] == "eval" and r["metric"] is not None]
+    samples = tuple(int(r["step"]) * batch for r in evals)
+    metrics = tuple(float(r["metric"]) for r in evals)
+    first = next((n for n, m in zip(samples, metrics, strict=True) if task.solved(m, s.target)), None)
+    pick = max if task.higher_is_better else min
+    at_cap = s.steps >= cfg.train.steps
+    rising = bool(not s.solved and at_cap and still_rising(metrics, s.target, task.higher_is_better))
     chance = s.chance_heldout or s.chance
-    depth: tuple[Optional[float], Optional[float]] = (None, None)
-    time = depth
-    first = last = None
-    if run.gradient_file(PROFILES).is_file():
-        steps = run.gradients(PROFILES).steps
-        first, last = steps[0], steps[-1]
-        depth = (_decades_depth(run, first), _decades_depth(run, last))
-        time = (_slope_time(run, first), _slope_time(run, last))
-    return Outcome(
-        name=folder.path.name, model=f"{registry.describe(cfg.model.model_dump())}, H={s.hidden}, D={s.layers}",
-        params=s.params, steps=s.steps, samples=s.steps * cfg.train.batch_size, solved=bool(s.solved),
-        metric_name=s.metric_name, metric=s.eval_metric, loss_ratio=s.eval_loss / chance if chance else math.nan,
-        wall=s.wall_seconds, status=str(s.status), depth=depth, time=time, first_step=first, last_step=last,
-        init=_init(cfg))
+    outcome = SeedOutcome(cfg.seed, bool(s.solved), first if s.solved else None, float(s.eval_metric),
+                          float(pick(metrics)) if metrics else math.nan, rising, s.steps * batch,
+                          float(s.wall_seconds))
+    return SeedRun(Path(path), outcome, s.params, s.metric_name,
+                   s.eval_loss / chance if chance else math.nan, str(s.status), (samples, metrics))
 
 
-def best(outcomes: list[Outcome], figure: str) -> Optional[int]:
-    """The index of the run that did best, or None when none stands out (see the module doc)."""
-    if figure == "profiles":
-        slopes = [o.time[1] for o in outcomes]   # negative: decades lost per step
-        if any(v is None for v in slopes):
-            return None
-        return int(np.argmax(np.array(slopes, dtype=float)))
-    solved = [i for i, o in enumerate(outcomes) if o.solved]
-    if solved:
-        return min(solved, key=lambda i: outcomes[i].samples)
-    ratios = [o.loss_ratio for o in outcomes]
-    i = int(np.nanargmin(ratios))
-    others = [r for j, r in enumerate(ratios) if j != i]
-    return i if all(ratios[i] < (1 - TIE) * r for r in others) else None
+@dataclass(frozen=True)
+class ModelResult:
+    label: str
+    model: str            # what the model is: kind, variant (grids), tying, depth, width
+    params: int
+    budget: int           # sample cap: train.steps × batch_size
+    higher_is_better: bool
+    seeds: tuple[SeedRun, ...]
+
+    @property
+    def summary(self) -> ModelSummary:
+        return summarise([s.outcome for s in self.seeds])
+
+    @property
+    def wall(self) -> float:
+        """Mean wall seconds per seed."""
+        return statistics.fmean(s.outcome.wall for s in self.seeds)
 
 
-def verdict(outcomes: list[Outcome], figure: str, published_better: int) -> str:
-    i = best(outcomes, figure)
-    if i is None:
-        return "no difference at this scale"
-    return "as published" if i == published_better else "not as published"
+def read_model(label: str, runs: list[Path]) -> ModelResult:
+    seeds = tuple(read_seed(p) for p in runs)
+    cfg = RunFolder.open(runs[0]).config()
+    m = cfg.model
+    model = f"{registry.describe(m.model_dump())}, D={m.layers}, H={m.hidden}"
+    return ModelResult(label, model, seeds[0].params, cfg.train.steps * cfg.train.batch_size,
+                       make_task(cfg.task).higher_is_better, seeds)
 
 
-def _f(v: Optional[float], fmt: str = ".2f") -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+def _samples(n: Optional[float]) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}K" if n >= 1e4 else f"{n:.0f}"
 
 
-def _samples(n: int) -> str:
-    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}K" if n >= 1e4 else str(n)
-
-
-def outcome_table(outcomes: list[Outcome], figure: str) -> list[str]:
-    """Markdown rows for one comparison."""
-    head = ["run", "model", "params", "steps", "samples", "solved", "final metric", "loss/chance", "wall"]
-    if figure == "depth":
-        head += ["depth decades lost, before → after"]
-    if figure == "profiles":
-        head += ["init", "slope of h along time (decades/step), before → after"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for o in outcomes:
-        row = [o.name, o.model, f"{o.params:,}", str(o.steps), _samples(o.samples),
-               f"yes, at {_samples(o.samples)} samples" if o.solved else "no",
-               f"{o.metric_name} {_f(o.metric, '.4g')}", _f(o.loss_ratio, ".3f"), f"{o.wall:.0f} s"]
-        if figure == "depth":
-            row.append(f"{_f(o.depth[0])} → {_f(o.depth[1])}")
-        if figure == "profiles":
-            row += [o.init, f"{_f(o.time[0], '.3f')} → {_f(o.time[1], '.3f')}"]
-        lines.append("| " + " | ".join(row) + " |")
-    return lines
+def _pm(mean: float, sd: float) -> str:
+    return "—" if math.isnan(mean) else f"{mean:.3f} ± {sd:.3f}"
 
 
 @dataclass(frozen=True)
 class Section:
-    """One comparison as the page shows it."""
+    """One comparison (figure: loss) as the page shows it."""
 
     name: str
     title: str
     published: str
-    published_better: int
-    figure: str
-    outcomes: list[Outcome]
-    figure_path: Optional[str]   # relative to the page
+    better: int
+    models: list[ModelResult]
+    figure_path: Optional[str]
+    command: str
+
+    def pairs(self) -> list[tuple[str, str, str]]:
+        """(baseline label, word, reason) for the published-better model against each baseline."""
+        a = self.models[self.better]
+        return [(b.label, *pair_verdict([s.outcome for s in a.seeds], [s.outcome for s in b.seeds],
+                                        a.higher_is_better))
+                for i, b in enumerate(self.models) if i != self.better]
 
     @property
     def verdict(self) -> str:
-        return verdict(self.outcomes, self.figure, self.published_better)
+        return combine([w for _, w, _ in self.pairs()])
 
     def ours(self) -> str:
-        """One line: what happened, in numbers."""
         parts = []
-        for o in self.outcomes:
-            if self.figure == "profiles":
-                parts.append(f"{o.model}: {_f(o.time[0], '.3f')} → {_f(o.time[1], '.3f')} decades/step")
-            elif o.solved:
-                parts.append(f"{o.model}: solved at {_samples(o.samples)} samples")
-            else:
-                parts.append(f"{o.model}: not solved in {_samples(o.samples)} ({o.metric_name} {_f(o.metric, '.3g')})")
+        for m in self.models:
+            s = m.summary
+            solved = f"solved {s.solved}/{s.seeds}"
+            if s.solved:
+                solved += f" (median {_samples(s.samples_median)} samples)"
+            parts.append(f"{m.label}: {solved}")
         return "; ".join(parts)
+
+    def table(self) -> list[str]:
+        metric = self.models[0].seeds[0].metric_name
+        head = ["model", "what", "params", "seeds", "solved", "samples to solve: median [range]",
+                f"final {metric}: mean ± sd", f"best {metric}: mean ± sd", "loss/chance (mean)",
+                "still rising at the cap", "sample budget", "wall per seed"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for m in self.models:
+            s = m.summary
+            rng = (f"{_samples(s.samples_median)} [{_samples(s.samples_range[0])}–{_samples(s.samples_range[1])}]"
+                   if s.samples_range else "—")
+            ratio = statistics.fmean(x.loss_ratio for x in m.seeds)
+            row = [m.label, m.model, f"{m.params:,}", str(s.seeds), f"{s.solved}/{s.seeds}", rng,
+                   _pm(s.final_mean, s.final_sd), _pm(s.best_mean, s.best_sd), f"{ratio:.3f}",
+                   f"{s.rising}/{s.seeds - s.solved}" if s.seeds > s.solved else "—",
+                   _samples(m.budget), f"{m.wall:.0f} s"]
+            lines.append("| " + " | ".join(row) + " |")
+        return lines
+
+    def body(self) -> list[str]:
+        a = self.models[self.better].label
+        lines = [f"**Published.** {self.published}", "", f"Reproduce: `{self.command}`", "",
+                 *self.table(), "", f"**Verdict: {self.verdict}.** {a} against each baseline:", ""]
+        lines += [f"- {b}: {w} ({why})" for b, w, why in self.pairs()]
+        seeds = ", ".join(f"{m.label}: " + " / ".join(
+            f"{'solved at ' + _samples(x.outcome.samples_to_solve) if x.outcome.solved else f'{x.outcome.final:.3f}'}"
+            for x in m.seeds) for m in self.models)
+        lines += ["", f"Per seed (solved at N samples, or the final {self.models[0].seeds[0].metric_name}): {seeds}."]
+        if self.figure_path:
+            lines += ["", f"![{self.title}]({self.figure_path})"]
+        return lines
+
+
+def header_lines(machine: str, compute_s: float, folder: str, runs: int) -> list[str]:
+    return [f"Every number below is read from the run folders of the study `{folder}` (relative to "
+            f"the output root) by `gridlstm study results`: {runs} training runs in the comparisons "
+            f"shown, {compute_s / 3600:.2f} h of compute (the runs' own wall times; the depth study's "
+            f"time is under its table), on {machine}.", "",
+            f"**Verdict rule** (training comparisons; the gradient figures state theirs). {RULE}"]
 
 
 def render_page(title: str, header: list[str], depth_md: Optional[str], depth_figure: Optional[str],
-                sections: list[Section]) -> str:
+                sections: list, pending: list[tuple[str, str]]) -> str:
+    """The page; ``sections``: Section or profiles.ProfileSection; ``pending``: (title, why) not shown."""
     lines = [f"# {title}", "", *header, "", "## Summary", "",
-             "| comparison | published | ours | verdict |", "|---|---|---|---|"]
+             "| comparison | ours (over seeds) | verdict |", "|---|---|---|"]
     for s in sections:
-        lines.append(f"| [{s.title}](#{s.name.replace('_', '-')}) | {s.published} | {s.ours()} | **{s.verdict}** |")
+        lines.append(f"| [{s.title}](#{s.name.replace('_', '-')}) | {s.ours()} | **{s.verdict}** |")
+    for t, why in pending:
+        lines.append(f"| {t} | {why} | — |")
     if depth_md is not None:
         body = depth_md.split("\n", 1)[1].strip()  # the depth table without its own title
         lines += ["", "## Gradient along depth at initialisation", "", body]
         if depth_figure:
             lines += ["", f"![gradient against layer at initialisation]({depth_figure})"]
     for s in sections:
-        lines += ["", f"<a id=\"{s.name.replace('_', '-')}\"></a>", f"## {s.title}", "",
-                  f"**Published.** {s.published}", "", *outcome_table(s.outcomes, s.figure), "",
-                  f"**Verdict: {s.verdict}.** {explain(s)}"]
-        if s.figure_path:
-            lines += ["", f"![{s.title}]({s.figure_path})"]
+        lines += ["", f"<a id=\"{s.name.replace('_', '-')}\"></a>", f"## {s.title}", "", *s.body()]
     return "\n".join(lines) + "\n"
-
-
-def explain(s: Section) -> str:
-    """The rule the verdict came from, said for this comparison."""
-    named = s.outcomes[s.published_better].model
-    if s.figure == "profiles":
-        return (f"The publication found the {named} keeps more of its gradient over time; here the run "
-                "whose h gradient falls less steeply (decades per step back, fitted down to FLT_MIN) after "
-                "training counts as better. The input (value, marker) enters every step through the "
-                "cell's input weights, drawn like the recurrent ones (the init column).")
-    return (f"The publication found the {named} better. Here solved beats unsolved, then fewer samples "
-            f"to solve, then a loss/chance at least {TIE:.0%} lower (held-out set's own chance).")

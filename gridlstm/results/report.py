@@ -1,9 +1,9 @@
 """``gridlstm report``: one comparison table, one row per run, from the files in the run folders.
 
     summary.json            status, task, T, model, variant, tied, D, H, params, steps, wall time,
-                            final eval loss, chance (the held-out set's own constant-predictor
-                            loss, chance_heldout; the task's population chance for runs without
-                            it), metric, solved (a run still training, or
+                            final eval loss, chance (the loss on the held-out set of the
+                            population's best constant, chance_heldout; the task's analytic
+                            chance for runs without it), metric, solved (a run still training, or
                             killed: config.yaml and the last eval row of metrics.csv; a gradcheck
                             of a config: config.yaml, status "untrained")
     gradients/summary.csv   decay slope (decades per step back) and first/last ratio of the
@@ -135,8 +135,8 @@ def run_summary(run: Run) -> dict[str, Any]:
 
 def report_row(run: Run) -> dict[str, Any]:
     s = run_summary(run)
-    # loss/chance against the held-out set's own constant-predictor loss, which the eval loss was
-    # measured on (summary.json chance_heldout); the population's chance for older or running runs
+    # loss/chance against the population's best constant scored on the held-out set the eval loss
+    # was measured on (summary.json chance_heldout); the analytic chance for older or running runs
     loss, chance = s.get("eval_loss"), s.get("chance_heldout") or s.get("chance")
     grad = top_h_row(run)
     depth = run_depth_decay(run)

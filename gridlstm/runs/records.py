@@ -162,7 +162,7 @@ class Summary:
     steps: int
     eval_loss: float
     chance: float
-    chance_heldout: Optional[float]  # the held-out set's own constant-predictor loss (None: older runs)
+    chance_heldout: Optional[float]  # loss on the held-out set of the population's best constant (None: older runs)
     metric_name: str
     eval_metric: float
     target: float

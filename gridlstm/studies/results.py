@@ -1,202 +1,126 @@
-"""The results study (docs/results.md): train every comparison of a results file, then write a page
-that puts our numbers beside the published ones (the page itself: gridlstm/results/page.py).
-
-configs/studies/results.yaml::
-
-    name: results
-    depth: depth.yaml                 # a depth study file (gridlstm study depth), relative to this file
-    comparisons:
-      - name: memorize                # [A-Za-z0-9_-]: run folders runs/<name>-<i>, figures/<name>.png
-        title: "..."                  # the page's heading
-        published: "..."              # the published anchor, in words
-        better: 0                     # the run the publication found better (index into runs)
-        figure: loss                  # loss (default) | depth (before/after training) | profiles
-        runs:
-          - {config: ../memorize_cpu_grid.yaml, set: [train.steps=100]}   # set: overrides
+"""The results study (docs/results.md): train every model of every comparison of a results file
+(results_spec.py) with every seed, then write a page that sets our numbers beside the published
+ones, a verdict per comparison computed over the seeds (gridlstm/results/page.py, verdict.py).
 
     OUT/studies/<name>/<UTC stamp>-<id>/
-        results.yaml          the results file as read
-        runs/<comparison>-<i>/   a run folder each (gridlstm train writes the same)
-        depth/                the depth study (study.yaml, runs/, depth.png, depth.md, depth.csv)
+        results.yaml                 the results file as read
+        runs/<comparison>-<i>-s<seed>/   a run folder each (gridlstm train writes the same)
+        depth/                       the depth study (study.yaml, runs/, depth.png, depth.md, depth.csv)
         figures/<comparison>.png
-        results.md            the page (``--page`` also copies it and its figures elsewhere)
+        results.md                   the page (``--page`` also copies it and its figures elsewhere)
 
-Runs are trained one after another; a run already completed in the folder is kept, an interrupted
-one is resumed from its checkpoint (``--resume FOLDER``), so a long study survives Ctrl-C.
+Runs are trained ``jobs`` at a time (one process and one torch thread each with jobs > 1, the
+sweep's local pool), or one after another in this process. A run already finished in the folder is
+kept, an interrupted one resumes from its checkpoint (``--resume FOLDER``), so a long study
+survives Ctrl-C. ``write_page`` reads whatever has finished: a comparison some of whose runs are
+not finished is listed as not yet run over its seeds, never summarised from part of them.
 """
 from __future__ import annotations
 
-import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from gridlstm import compose
-from gridlstm.config import Config, load_config
-from gridlstm.errors import ConfigError, GridlstmError
+from gridlstm.errors import GridlstmError
 from gridlstm.runs.files import new_folders
 from gridlstm.runs.folder import atomic_write_text, copy_atomic, make_run_dir
 from gridlstm.runs.records import Status
-from gridlstm.safe_yaml import _short, read_yaml
 
-DEFAULT_RESULTS = compose.CONFIG_DIR / "studies" / "results.yaml"
-FIGURES = ("loss", "depth", "profiles")
-TOP_KEYS = ("name", "depth", "comparisons")
-COMPARISON_KEYS = ("name", "title", "published", "better", "figure", "runs")
-RUN_KEYS = ("config", "set")
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
+from .results_spec import DEFAULT_RESULTS, Comparison, Entry, ResultsSpec, load_results_spec
 
+PAPER_RESULTS = DEFAULT_RESULTS.parent / "results_paper.yaml"
 
-@dataclass(frozen=True)
-class Entry:
-    """One training run of a comparison: a config file and its overrides, resolved and validated."""
+__all__ = ["DEFAULT_RESULTS", "load_results_spec", "run_results", "write_page"]
 
-    source: Path
-    overrides: tuple[str, ...]
-    config: Config
+Progress = Callable[[str, Path, Status, float], None]
 
 
-@dataclass(frozen=True)
-class Comparison:
-    name: str
-    title: str
-    published: str
-    better: int          # index of the run the publication found better
-    figure: str          # one of FIGURES
-    entries: tuple[Entry, ...]
+def run_folder(folder: Path, comparison: Comparison, i: int, seed: int) -> Path:
+    return folder / "runs" / f"{comparison.name}-{i}-s{seed}"
 
 
-@dataclass(frozen=True)
-class ResultsSpec:
-    name: str
-    path: Path
-    depth: Optional[Path]
-    comparisons: tuple[Comparison, ...]
+def seed_runs(comp: Comparison, folder: Path) -> list[list[tuple[Entry, int, Path]]]:
+    """Per model of ``comp``: (entry, seed, run folder) for seeds 0..seeds-1."""
+    return [[(e, s, run_folder(folder, comp, i, s)) for s in range(comp.seeds)] for i, e in enumerate(comp.entries)]
 
 
-def _keys(where: str, data: dict[str, Any], allowed: tuple[str, ...], problems: list[str]) -> None:
-    for key in data:
-        if key not in allowed:
-            problems.append(f"{where}: unknown key {key!r}; expected one of {', '.join(allowed)}")
+def finished(run_dir: Path) -> Optional[Status]:
+    from gridlstm.runs.run import RunFolder
 
-
-def _entry(where: str, raw: Any, base: Path, problems: list[str]) -> Optional[Entry]:
-    if not isinstance(raw, dict) or "config" not in raw:
-        problems.append(f"{where}: expected a mapping with a config file, e.g. {{config: ../adding_lstm.yaml}}")
+    if not RunFolder(run_dir).summary_file.is_file():
         return None
-    _keys(where, raw, RUN_KEYS, problems)
-    sets = raw.get("set", [])
-    if not isinstance(sets, list) or not all(isinstance(s, str) and "=" in s for s in sets):
-        problems.append(f"{where}.set: expected a list of KEY=VALUE overrides, got {_short(sets)}")
+    summary = RunFolder.open(run_dir).summary()
+    if summary is None:
         return None
-    source = (base / str(raw["config"])).resolve()
-    try:
-        return Entry(source, tuple(sets), load_config(source, sets))
-    except ConfigError as e:
-        problems.extend(f"{where} ({source.name}): {p}" for p in e.problems)
-        return None
+    status = Status(summary.status)
+    return status if status.finished else None
 
 
-def _comparison(i: int, raw: Any, base: Path, problems: list[str]) -> Optional[Comparison]:
-    where = f"comparisons[{i}]"
-    if not isinstance(raw, dict):
-        problems.append(f"{where}: expected a mapping with name, title, published, better, runs")
-        return None
-    _keys(where, raw, COMPARISON_KEYS, problems)
-    name = str(raw.get("name", ""))
-    if not NAME_RE.fullmatch(name):
-        problems.append(f"{where}.name: {_short(name)} is not a name (letters, digits, _ and -)")
-    runs = raw.get("runs")
-    if not isinstance(runs, list) or len(runs) < 2:
-        problems.append(f"{where}.runs: expected a list of at least two runs to compare")
-        return None
-    entries = [_entry(f"{where}.runs[{j}]", r, base, problems) for j, r in enumerate(runs)]
-    better, figure = raw.get("better", 0), raw.get("figure", "loss")
-    if not isinstance(better, int) or isinstance(better, bool) or not 0 <= better < len(runs):
-        problems.append(f"{where}.better: expected the index of a run, 0..{len(runs) - 1}, got {_short(better)}")
-    if figure not in FIGURES:
-        problems.append(f"{where}.figure: {_short(figure)}; expected one of {', '.join(FIGURES)}")
-    if None in entries or problems:
-        return None
-    return Comparison(name, str(raw.get("title", name)), " ".join(str(raw.get("published", "")).split()),
-                      better, figure, tuple(e for e in entries if e is not None))
-
-
-def load_results_spec(path: Path, only: tuple[str, ...] = ()) -> ResultsSpec:
-    """Read and check a results file; every problem goes into one ConfigError."""
-    path = compose.find_config(path, "results")
-    data = read_yaml(path, "results")
-    problems: list[str] = []
-    _keys(str(path), data, TOP_KEYS, problems)
-    base = Path(path).resolve().parent
-    raw = data.get("comparisons")
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError([f"{path}: comparisons: expected a list of comparisons"])
-    comparisons = [_comparison(i, c, base, problems) for i, c in enumerate(raw)]
-    names = [c.name for c in comparisons if c is not None]
-    for name in only:
-        if name not in names:
-            problems.append(f"--only {name}: no such comparison; expected one of {', '.join(names)}")
-    if len(set(names)) < len(names):
-        problems.append(f"{path}: comparison names repeat: {', '.join(names)}")
-    depth = data.get("depth")
-    depth_path = (base / str(depth)).resolve() if depth else None
-    if depth_path is not None and not depth_path.is_file():
-        problems.append(f"{path}: depth: study file not found: {depth_path}")
-    if problems:
-        raise ConfigError(problems)
-    chosen = tuple(c for c in comparisons if c is not None and (not only or c.name in only))
-    return ResultsSpec(str(data.get("name", Path(path).stem)), Path(path), depth_path, chosen)
-
-
-@dataclass
-class Trained:
-    comparison: Comparison
-    runs: list[Path]
-
-
-def run_folder(folder: Path, comparison: Comparison, i: int) -> Path:
-    return folder / "runs" / f"{comparison.name}-{i}"
-
-
-def train_entry(entry: Entry, run_dir: Path, device: str) -> Status:
-    """Train (or finish) one run at ``run_dir``; returns how it ended."""
+def train_entry(entry: Entry, seed: int, run_dir: Path, device: str) -> Status:
+    """Train (or finish) one seed of one model at ``run_dir``, in this process; how it ended."""
     from gridlstm.runs.run import RunFolder
     from gridlstm.train.lifecycle import resume_run, start_run
 
-    folder = RunFolder(run_dir)
-    ended = RunFolder.open(run_dir).summary() if folder.summary_file.is_file() else None
-    if ended is not None and ended.status in (Status.COMPLETED, Status.DIVERGED):
-        return Status(ended.status)
-    if folder.checkpoint_file.is_file():
+    done = finished(run_dir)
+    if done is not None:
+        return done
+    if RunFolder(run_dir).checkpoint_file.is_file():
         return Status(resume_run(run_dir, device=device).status)
     if run_dir.exists():  # started but no checkpoint yet: nothing to keep
-        import shutil
-
         shutil.rmtree(run_dir)
-    return Status(start_run(entry.config, device=device, run_dir=run_dir).status)
+    return Status(start_run(entry.seeded(seed), device=device, run_dir=run_dir).status)
 
 
-def train_all(spec: ResultsSpec, folder: Path, device: str,
-              progress: Optional[Callable[[str, Path, Status, float], None]] = None) -> list[Trained]:
-    """Train every run of every comparison in ``folder``; stop at the first interrupted one."""
-    trained = []
-    for comp in spec.comparisons:
-        runs = []
-        for i, entry in enumerate(comp.entries):
-            run_dir = run_folder(folder, comp, i)
+class _Events:
+    def __init__(self, names: dict[str, Path], progress: Optional[Progress]):
+        self.names, self.progress, self.t0 = names, progress, {}
+
+    def started(self, run_id: str) -> None:
+        self.t0[run_id] = time.perf_counter()
+
+    def finished(self, run_id: str, error: Optional[str]) -> None:
+        run_dir = self.names[run_id]
+        status = (finished(run_dir) or Status.INTERRUPTED) if error is None else Status.FAILED
+        if self.progress:
+            self.progress(run_id, run_dir, status, time.perf_counter() - self.t0.get(run_id, time.perf_counter()))
+
+
+def _pool(todo: list[tuple[Entry, int, Path]], device: str, jobs: int, progress: Optional[Progress]) -> None:
+    from gridlstm.runs.run import RunFolder
+    from gridlstm.sweep.executors import LocalExecutor, RunJob
+
+    work = []
+    for entry, seed, run_dir in todo:
+        resume = RunFolder(run_dir).checkpoint_file.is_file()
+        if run_dir.exists() and not resume:
+            shutil.rmtree(run_dir)
+        work.append(RunJob(run_dir.name, entry.seeded(seed), str(run_dir), device, gradients=False,
+                           argv=("gridlstm", "study", "results"), resume=resume))
+    LocalExecutor(jobs).run(work, _Events({j.id: Path(j.run_dir) for j in work}, progress))
+
+
+def train_all(spec: ResultsSpec, folder: Path, device: str, jobs: int = 1,
+              progress: Optional[Progress] = None) -> None:
+    """Train every seed of every model of every comparison in ``folder``; raise after an interrupted
+    or failed run (after the others of the pool have checkpointed), naming the resume command."""
+    todo = [r for c in spec.comparisons for model in seed_runs(c, folder) for r in model if finished(r[2]) is None]
+    if jobs > 1:
+        _pool(todo, device, jobs, progress)
+    else:
+        for entry, seed, run_dir in todo:
             t0 = time.perf_counter()
-            status = train_entry(entry, run_dir, device)
+            status = train_entry(entry, seed, run_dir, device)
             if progress:
-                progress(f"{comp.name}[{i}] {entry.source.name}", run_dir, status, time.perf_counter() - t0)
+                progress(run_dir.name, run_dir, status, time.perf_counter() - t0)
             if status in (Status.INTERRUPTED, Status.FAILED):
-                raise GridlstmError(f"{run_dir}: {status}; finish the study with "
-                                    f"gridlstm study results --resume {folder}")
-            runs.append(run_dir)
-        trained.append(Trained(comp, runs))
-    return trained
+                break
+    unfinished = [r[2] for r in todo if finished(r[2]) is None]
+    if unfinished:
+        raise GridlstmError(f"{unfinished[0]}: not finished ({len(unfinished)} run(s) in all); finish the "
+                            f"study with: gridlstm study results {spec.path} --resume {folder}")
 
 
 def study_folder(spec: ResultsSpec, out_root: Path, resume: Optional[Path]) -> Path:
@@ -221,18 +145,6 @@ class ResultsOutcome:
     seconds: float
 
 
-def machine() -> str:
-    import os
-    import platform
-
-    import torch
-
-    load = os.getloadavg()[2] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python "
-            f"{platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} torch thread(s) "
-            f"per run), load average {load:.1f} over the 15 minutes before the page was written")
-
-
 def _depth(spec: ResultsSpec, folder: Path, device: str, seeds: int) -> Optional[tuple[str, Path]]:
     """The depth study inside ``folder``/depth (kept when already made); its table and figure."""
     from gridlstm.studies.depth import run_depth_study
@@ -246,58 +158,65 @@ def _depth(spec: ResultsSpec, folder: Path, device: str, seeds: int) -> Optional
     return (where / "depth.md").read_text(), where / "depth.png"
 
 
-def draw(comp: Comparison, runs: list[Path], path: Path) -> Path:
-    from gridlstm.plots.depth import before_after_figure
-    from gridlstm.plots.gradients import profiles_compare_figure
-    from gridlstm.plots.style import save, style
-    from gridlstm.plots.training import loss_figure
-    from gridlstm.results.collect import Run
-
-    loaded = [Run(r) for r in runs]
-    with style():
-        fig = {"loss": loss_figure, "depth": before_after_figure,
-               "profiles": profiles_compare_figure}[comp.figure](loaded)
-    return save(fig, path)
-
-
 def run_results(spec: ResultsSpec, out_root: Path = Path("outputs"), device: str = "cpu",
                 resume: Optional[Path] = None, page: Optional[Path] = None, depth_seeds: int = 3,
-                note: Optional[str] = None, progress: Optional[Callable[[str, Path, Status, float], None]] = None) -> ResultsOutcome:
-    """Train every comparison, run the depth study, draw the figures and write results.md (and a copy
-    at ``page``, its figures beside it in ``<page stem>/``)."""
-    from datetime import datetime, timezone
-
-    from gridlstm.results.page import Section, outcome, render_page
-
+                jobs: int = 1, progress: Optional[Progress] = None) -> ResultsOutcome:
+    """Train every comparison over its seeds, run the depth study, then ``write_page``."""
     start = time.perf_counter()
     folder = study_folder(spec, out_root, resume)
-    trained = train_all(spec, folder, device, progress)
-    depth = _depth(spec, folder, device, depth_seeds)
-    figures = [draw(t.comparison, t.runs, folder / "figures" / f"{t.comparison.name}.png") for t in trained]
-    seconds = time.perf_counter() - start
-    trained_for = sum(outcome(r).wall for t in trained for r in t.runs)
+    train_all(spec, folder, device, jobs, progress)
+    if spec.depth is not None:
+        _depth(spec, folder, device, depth_seeds)
+    files = write_page(spec, folder, out_root, page)
+    return ResultsOutcome(folder, folder / "results.md", files, time.perf_counter() - start)
 
-    def sections(fig_dir: str) -> list[Section]:
-        return [Section(t.comparison.name, t.comparison.title, t.comparison.published, t.comparison.better,
-                        t.comparison.figure, [outcome(r) for r in t.runs], f"{fig_dir}/{t.comparison.name}.png")
-                for t in trained]
+
+def write_page(spec: ResultsSpec, folder: Path, out_root: Path, page: Optional[Path] = None) -> list[Path]:
+    """results.md in ``folder`` (and a copy at ``page``, figures in ``<page stem>/``) from the runs
+    that have finished there; comparisons with unfinished runs are named as not yet run."""
+    from gridlstm.plots.results import curves_figure, profiles_figure
+    from gridlstm.plots.style import save, style
+    from gridlstm.results.page import Section, header_lines, read_model, render_page
+    from gridlstm.results.profiles import ProfileSection, read_profiles
+
+    from .results_machine import describe_init, machine, paper_status, relative
+
+    done, pending, figures, compute, runs = [], [], [], 0.0, 0
+    for comp in spec.comparisons:
+        models = seed_runs(comp, folder)
+        missing = sum(finished(r[2]) is None for m in models for r in m)
+        if missing:
+            pending.append((comp.title, f"not yet run over seeds ({missing} of "
+                            f"{sum(len(m) for m in models)} runs unfinished)"))
+            continue
+        command = f"gridlstm study results {relative(spec.path)} --only {comp.name}"
+        fig = folder / "figures" / f"{comp.name}.png"
+        if comp.figure == "profiles":
+            pm = [read_profiles(m[0][0].label, describe_init(m[0][0].config), [r[2] for r in m]) for m in models]
+            section = ProfileSection(comp.name, comp.title, comp.published, (comp.better[0], comp.better[1]),
+                                     pm, None, command)
+            with style():
+                figures.append(save(profiles_figure(pm), fig))
+        else:
+            mr = [read_model(m[0][0].label, [r[2] for r in m]) for m in models]
+            section = Section(comp.name, comp.title, comp.published, comp.better[0], mr, None, command)
+            with style():
+                figures.append(save(curves_figure(mr, _target(models[0][0][0])), fig))
+        compute += sum(_wall(r[2]) for m in models for r in m)
+        runs += sum(len(m) for m in models)
+        done.append(section)
+    depth = None
+    if (folder / "depth" / "depth.md").is_file():
+        depth = ((folder / "depth" / "depth.md").read_text(), folder / "depth" / "depth.png")
+    header = header_lines(machine(folder), compute, relative(folder, out_root), runs)
+    if spec.path.resolve() != PAPER_RESULTS.resolve() and PAPER_RESULTS.is_file():
+        header += ["", paper_status(out_root, PAPER_RESULTS)]
+    title = "Results beside the published numbers"
 
     def text(fig_dir: str, depth_png: Optional[str]) -> str:
-        header = [
-            f"Made by `gridlstm study results {spec.path.name}` on "
-            f"{datetime.now(timezone.utc):%Y-%m-%d} ({machine()}, device {device}). The runs trained "
-            f"for {trained_for / 60:.1f} min in all (their own wall times; this call took "
-            f"{seconds / 60:.1f} min, runs kept from an earlier call excluded). Every number is read "
-            f"from the study folder `{folder}`; run the command again to reproduce it."
-            + (f" {note}" if note else ""),
-            "",
-            "Our runs are at CPU scale (fewer digits and symbols, H = 64 rather than 400, a few "
-            "thousand steps): they can show whether the published *ordering* holds, not the published "
-            "sample counts. The published numbers are quoted as the project's design notes and issue "
-            "cite them; the papers' PDFs were not reachable from the machine that made this page.",
-        ]
-        return render_page("Results beside the published numbers", header,
-                           depth[0] if depth else None, depth_png, sections(fig_dir))
+        for s in done:
+            object.__setattr__(s, "figure_path", f"{fig_dir}/{s.name}.png")
+        return render_page(title, header, depth[0] if depth else None, depth_png, done, pending)
 
     md = folder / "results.md"
     atomic_write_text(md, text("figures", "depth/depth.png" if depth else None))
@@ -310,5 +229,18 @@ def run_results(spec: ResultsSpec, out_root: Path = Path("outputs"), device: str
             if depth:
                 copy_atomic(depth[1], assets / "depth.png")
             atomic_write_text(page, text(page.stem, f"{page.stem}/depth.png" if depth else None))
-        files += [page]
-    return ResultsOutcome(folder, md, files, seconds)
+        files.append(page)
+    return files
+
+
+def _target(entry: Entry) -> float:
+    from gridlstm.tasks import make_task
+
+    t = entry.config.train.target
+    return t if t is not None else make_task(entry.config.task).default_target
+
+
+def _wall(run_dir: Path) -> float:
+    from gridlstm.runs.run import RunFolder
+
+    return float(RunFolder.open(run_dir).summary().wall_seconds)

@@ -36,8 +36,9 @@ from gridlstm.runs.checks import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT  # its h
 from gridlstm.runs.folder import MetricsLog, rng_state, save_checkpoint, set_rng_state
 from gridlstm.runs.layout import BEST, CHECKPOINT, METRICS
 from gridlstm.runs.records import Status
-from gridlstm.tasks import Task, eval_set, heldout_chance
+from gridlstm.tasks import Task
 
+from .data import FixedSet, eval_set, heldout_chance
 from .signals import StopSignals
 
 
@@ -94,6 +95,8 @@ class Trainer:
         self.task, self.model = build(self.cfg, self.device)
         self.optimizer = make_optimizer(self.cfg, self.model.parameters())
         self.data_gen = torch.Generator().manual_seed(self.cfg.seed)
+        n = self.cfg.train.train_set  # a fixed set is drawn from the stream once, before any step
+        self.train_data = FixedSet(self.task, n, self.cfg.train.batch_size, self.data_gen, self.cfg.seed) if n else None
         self.eval_batches = eval_set(self.task, self.cfg.train.eval_batches, self.cfg.train.batch_size,
                                      self.cfg.task.eval_seed)
         self.chance_heldout = heldout_chance(self.task, self.eval_batches)
@@ -191,12 +194,15 @@ class Trainer:
         return self.task.solved(metric, self.target)
 
     def train_step(self) -> tuple[float, float, float]:
-        x, y = self.task.sample(self.cfg.train.batch_size, self.data_gen)
+        x, y = self.train_data.batch(self.step) if self.train_data else \
+            self.task.sample(self.cfg.train.batch_size, self.data_gen)
         x, y = x.to(self.device), y.to(self.device)
         out = self.model(x, self.task.scores)
         loss = self.task.loss(out, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.cfg.train.clip_value:  # element-wise, before the norm (which is then measured clipped)
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), self.cfg.train.clip_value)
         clip = self.cfg.train.clip_norm or math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip).item()
         value = loss.item()
