@@ -37,7 +37,7 @@ class SeedRun:
 
 def read_seed(path: Path) -> SeedRun:
     folder = RunFolder.open(path)
-    s, cfg = folder.summary(), folder.config()
+    s, cfg = folder.ended(), folder.config()
     task = make_task(cfg.task)
     batch = cfg.train.batch_size
     evals = [r for r in Run(path).metrics if r["split"] == "eval" and r["metric"] is not None]

@@ -25,6 +25,9 @@ from typing import Optional
 
 import numpy as np
 
+from gridlstm.runs.layout import PROFILES
+from gridlstm.runs.run import RunFolder
+
 from .collect import Run
 from .depth import FLT_MIN
 from .verdict import AS_PUBLISHED, NO_DIFFERENCE, NOT_REPRODUCED, combine
@@ -70,11 +73,9 @@ class ProfileModel:
 
 def read_profiles(label: str, init: str, runs: list[Path]) -> ProfileModel:
     loaded = [Run(p) for p in runs]
-    steps = loaded[0].gradients("profiles.csv").steps
+    steps = loaded[0].gradients(PROFILES).steps
     first, last = steps[0], steps[-1]
-    from gridlstm.runs.run import RunFolder
-
-    params = RunFolder.open(runs[0]).summary().params
+    params = RunFolder.open(runs[0]).ended().params
     return ProfileModel(label, init, params, runs, (first, last),
                         {s: [steps_back_profile(r, s) for r in loaded] for s in (first, last)})
 

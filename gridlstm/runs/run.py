@@ -124,6 +124,13 @@ class RunFolder:
         """How the run ended; None while it has not (no summary.json)."""
         return Summary.from_json(read_json(self.summary_file)) if self.summary_file.is_file() else None
 
+    def ended(self) -> Summary:
+        """How the run ended; a one-line error while it has not (no summary.json yet)."""
+        summary = self.summary()
+        if summary is None:
+            raise GridlstmError(f"{self.path} has not finished (no {SUMMARY}): train it first")
+        return summary
+
     def write_summary(self, summary: Summary) -> None:
         write_json(self.summary_file, summary.to_json())
 

@@ -76,7 +76,8 @@ def train_entry(entry: Entry, seed: int, run_dir: Path, device: str) -> Status:
 
 class _Events:
     def __init__(self, names: dict[str, Path], progress: Optional[Progress]):
-        self.names, self.progress, self.t0 = names, progress, {}
+        self.names, self.progress = names, progress
+        self.t0: dict[str, float] = {}
 
     def started(self, run_id: str) -> None:
         self.t0[run_id] = time.perf_counter()
@@ -193,8 +194,9 @@ def write_page(spec: ResultsSpec, folder: Path, out_root: Path, page: Optional[P
         fig = folder / "figures" / f"{comp.name}.png"
         if comp.figure == "profiles":
             pm = [read_profiles(m[0][0].label, describe_init(m[0][0].config), [r[2] for r in m]) for m in models]
-            section = ProfileSection(comp.name, comp.title, comp.published, (comp.better[0], comp.better[1]),
-                                     pm, None, command)
+            section: Section | ProfileSection = ProfileSection(
+                comp.name, comp.title, comp.published, (comp.better[0], comp.better[1]),
+                pm, None, command)
             with style():
                 figures.append(save(profiles_figure(pm), fig))
         else:
@@ -243,4 +245,4 @@ def _target(entry: Entry) -> float:
 def _wall(run_dir: Path) -> float:
     from gridlstm.runs.run import RunFolder
 
-    return float(RunFolder.open(run_dir).summary().wall_seconds)
+    return float(RunFolder.open(run_dir).ended().wall_seconds)
