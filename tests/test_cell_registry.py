@@ -116,8 +116,8 @@ def test_model_config_fields_are_the_built_in_cells_options():
         for name, opt in cls.options.items():
             assert fields[name].default == opt.default, (cls, name)
             assert set(opt.choices or ()) <= set(get_args(fields[name].annotation)), (cls, name)
-    assert get_args(fields["init"].annotation) == ("default", "orthogonal", "identity")
-    assert fields["init"].description.endswith("; identity: rnn only")
+    assert get_args(fields["init"].annotation) == ("default", "orthogonal", "identity", "glorot")
+    assert fields["init"].description.endswith("; identity: rnn only; glorot: rnn and lstm and grid only")
     assert fields["forget_bias"].description.endswith("; lstm and grid only")
     assert list(fields)[:5] == ["kind", "hidden", "layers", "variant", "tied"] and list(fields)[-1] == "schedule"
     with pytest.raises(ConfigError) as e:

@@ -89,7 +89,7 @@ def test_after_equals_the_choices_of_the_key(warm, shell, words, expected):
     ("gridlstm train adding_r", ["adding_rnn"]),
     ("gridlstm train mi", ["mine.yaml"]),
     ("gridlstm sweep sweeps/adding", ["sweeps/adding_length"]),
-    ("gridlstm study results studies/r", ["studies/results"]),
+    ("gridlstm study results studies/r", ["studies/results", "studies/results_paper"]),
     ("gridlstm gradcheck outp", ["outputs/"]),
     ("gridlstm gradcheck outputs/adding-rnn/", ["outputs/adding-rnn/20261201-101500-ab12/"]),
     ("gridlstm plot outputs/adding-", ["outputs/adding-rnn/"]),

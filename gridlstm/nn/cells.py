@@ -279,7 +279,7 @@ class RNNCell(Cell):
     kind, colors, cost = "rnn", ("#D55E00", "Oranges"), Cost(2, 1, 4)
     options = {"nonlinearity": Option("tanh", ("tanh", "relu"), description="φ"),
                "init": INIT._replace(choices=("default", "orthogonal", "identity", "glorot"),
-                                     description=f"{INIT.description}; identity (IRNN); {GLOROT}")}
+                                     description=f"{INIT.description}; identity: the identity recurrence (IRNN); {GLOROT}")}
     state_names, right_idx, up_idx, state_labels = ("h",), (0,), (0,), {"h": TIME["h"]}
     depth_carrier = "h"  # J_d = diag(φ'(a))·W_in: h[t,d-1] enters only through the input rows
     raw_input = True
