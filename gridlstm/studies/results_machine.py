@@ -3,23 +3,26 @@ runs' own meta.json, not the machine that writes the page), paths relative to th
 the repository, and each model's initialisation and input path in words."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Optional
 
 from gridlstm.config import Config
+from gridlstm.errors import GridlstmError
 from gridlstm.runs.records import REPO_ROOT
+from gridlstm.runs.run import RunFolder
 
 
 def machine(folder: Path) -> str:
     """'Linux x86_64, torch 2.13.0, device cpu, 1 torch thread per run' from the runs'
     meta.json (the most common values; several are listed when runs differ)."""
     seen: dict[str, Counter] = {k: Counter() for k in ("platform", "torch", "device", "torch_threads")}
-    for meta in sorted((folder / "runs").glob("*/meta.json")):
+    for run in sorted((folder / "runs").glob("*")):
+        if not RunFolder(run).meta_file.is_file():
+            continue
         try:
-            m = json.loads(meta.read_text())
-        except (OSError, ValueError):
+            m = RunFolder(run).meta_data()
+        except GridlstmError:  # a damaged record says nothing about the machine
             continue
         seen["platform"][str(m.get("platform", "?")).split("-")[0] + " " + _arch(m)] += 1
         seen["torch"][str(m.get("torch", "?"))] += 1
@@ -75,7 +78,7 @@ def paper_status(out_root: Path, paper: Path) -> str:
     if not folders:
         return f"{label}: not run (no study of it under the output root)."
     newest = folders[-1]
-    done = [p for p in (newest / "runs").glob("*") if (p / "summary.json").is_file()]
+    done = [p for p in (newest / "runs").glob("*") if RunFolder(p).summary_file.is_file()]
     where = machine(newest) if done else "nothing finished yet"
     return (f"{label}: {len(done)} run(s) finished in `{relative(newest, out_root)}` ({where}); its page is "
             f"`{relative(newest / 'results.md', out_root)}`.")
