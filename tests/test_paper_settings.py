@@ -101,7 +101,7 @@ def test_a_fixed_training_set_resumes_exactly(tmp_path):
     cfg = config(train_set=20)
     reference = train(cfg, tmp_path / "ref", "cpu", argv=["test"])
     run_dir = interrupted_run(cfg, tmp_path / "cut", 11)
-    assert resume(run_dir, device="cpu", argv=["test"])["status"] == "completed"
+    assert resume(run_dir, device="cpu", argv=["test"]).status == "completed"
     assert_same_run(run_dir, type(run_dir)(reference.run_dir))
 
 
