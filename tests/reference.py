@@ -135,7 +135,7 @@ def forward(model, x):
              ("grid", "memory_input"): grid_memory_input, ("grid", "paper"): grid_paper}
     key = (m.kind, m.variant if m.kind == "grid" else None)
     if key not in kinds:
-        raise NotImplementedError(f"tests/reference.py has no equations for {key}: write them out here")
+        raise LookupError(f"tests/reference.py has no equations for {key}: write them out here")
     S, top = kinds[key](model, x)
     T, D = x.shape[1], m.layers
     return torch.stack([S[top][t][D - 1] for t in range(T)], 1), S
