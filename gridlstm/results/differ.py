@@ -30,19 +30,26 @@ def configs(runs: list[Run]) -> list[dict[str, Any]]:
     return [flatten(r.config) for r in runs]
 
 
-def applicable(flat: dict[str, Any]) -> dict[str, Any]:
-    """Without the model options the run's cell does not read (an LSTM's ``model.variant``, a grid's
-    ``model.nonlinearity``): they would tell two runs apart by a value neither of them uses."""
+def inapplicable(kind: Any, variant: Any) -> set[str]:
+    """The model.* keys a run of ``kind`` (and ``variant``) does not read: the options of other
+    cells (an LSTM's ``model.variant``, a grid's ``model.nonlinearity``); none for a cell this
+    installation cannot load."""
     from gridlstm.nn import registry
 
-    kind = flat.get("model.kind")
-    if kind not in registry.KINDS:
-        return flat
-    cell = registry.cell_class(kind, flat.get("model.variant"))
-    options = {k for c in registry.CELLS for k in c.options}
+    cell = registry.known_class({"kind": kind, "variant": variant})
+    if cell is None:
+        return set()
+    options = {k for c in registry.registered() for k in c.options}
     drop = {f"model.{k}" for k in options if k not in cell.options}
-    if not registry.variants(kind):
+    if not registry.variants(str(kind)):
         drop.add("model.variant")
+    return drop
+
+
+def applicable(flat: dict[str, Any]) -> dict[str, Any]:
+    """Without the keys the run's cell does not read: they would tell two runs apart by a value
+    neither of them uses."""
+    drop = inapplicable(flat.get("model.kind"), flat.get("model.variant"))
     return {k: v for k, v in flat.items() if k not in drop}
 
 
@@ -84,15 +91,9 @@ NOT_IN_LABELS = ("gradients.", "tracking.", "train.log_every", "train.checkpoint
 
 
 def applies(run: Run, key: str) -> bool:
-    """Whether a model.* key is an option ``run``'s cell has (an LSTM has no model.variant)."""
-    from gridlstm.nn import registry
-
-    option = key.removeprefix("model.")
-    if not key.startswith("model.") or option in ("kind", "hidden", "layers", "tied", "schedule"):
-        return True
-    if option == "variant":
-        return bool(registry.variants(run.kind))
-    return option in registry.cell_class(run.kind, run.config.get("model", {}).get("variant")).options
+    """Whether ``run``'s cell reads ``key`` (an LSTM has no model.variant; non-model keys always)."""
+    model = run.config.get("model", {})
+    return key not in inapplicable(model.get("kind"), model.get("variant"))
 
 
 def labels(runs: list[Run]) -> list[str]:
