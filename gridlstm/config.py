@@ -370,21 +370,18 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``key: old -> new`` for every dotted key whose value differs (missing keys show as absent).
-    A whole section missing on one side (a config saved before the section existed) reads as its
-    defaults, so a run saved without ``tracking`` resumes as it is."""
-    a, b = (flatten({**d, "model": registry.upgrade_model(d.get("model") or {})}) for d in (old, new))
-    for x, d in ((a, old), (b, new)):
-        for section in NEW_SECTIONS.keys() - d.keys():
-            x.update(flatten(NEW_SECTIONS[section], f"{section}."))
-        for key, default in NEW_KEYS.items():  # a key added to a section later reads as its default
-            x.setdefault(key, default)
+    Both sides are read through the schema first, so a key or a section missing on one side (a
+    config saved before it existed) reads as today's default, and a former variant name as today's:
+    a run saved by an older gridlstm resumes as it is. If either side is not a valid config, both are
+    compared as written."""
+    sides = [{**d, "model": registry.upgrade_model(d.get("model") or {})} for d in (old, new)]
+    try:
+        sides = [Config.model_validate(d).to_dict() for d in sides]
+    except ValidationError:
+        pass
+    a, b = (flatten(d) for d in sides)
     return [f"{k}: {a.get(k, 'absent')} -> {b.get(k, 'absent')}"
             for k in sorted(set(a) | set(b)) if a.get(k, "absent") != b.get(k, "absent")]
-
-
-# sections added after configs were first saved: their defaults stand in for a missing section
-NEW_SECTIONS = {"tracking": TrackingConfig().model_dump(mode="json")}
-NEW_KEYS = {"tracking.tensorboard": None}  # keys added to a section after configs were first saved
 
 
 def dump_config(cfg: Config) -> str:
