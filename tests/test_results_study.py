@@ -34,6 +34,7 @@ def test_the_shipped_results_file_matches_its_baselines():
     spec = load_results_spec(DEFAULT_RESULTS)
     comps = {c.name: c for c in spec.comparisons}
     assert set(comps) == {"arjovsky_ours", "arjovsky_theirs", "parity", "adding_T200", "memorize", "addition"}
+    assert spec.depth == DEFAULT_RESULTS.parent / "depth.yaml" and spec.spectrum == DEFAULT_RESULTS.parent / "spectrum.yaml"
     for c in spec.comparisons:
         assert c.seeds >= 3
         budgets = {e.config.train.steps * e.config.train.batch_size for e in c.entries}
@@ -64,6 +65,7 @@ def test_the_shipped_results_file_matches_its_baselines():
     (lambda d: d["comparisons"][0]["runs"][0].update(config="../nope.yaml"), "config file not found"),
     (lambda d: d["comparisons"][0]["runs"][0].update(set=["model.hiden=3"]), "model.hiden"),
     (lambda d: d["comparisons"][0]["runs"].pop(), "at least two runs"),
+    (lambda d: d.update(spectrum="nope.yaml"), "spectrum: study file not found"),
 ])
 def test_a_bad_results_file_is_refused_before_anything_runs(tmp_path, edit, needle):
     data = yaml.safe_load(DEFAULT_RESULTS.read_text())
@@ -87,7 +89,7 @@ def test_an_unknown_comparison_names_the_valid_ones(tmp_path):
     assert "--only adition: no such comparison; expected one of arjovsky_ours, arjovsky_theirs, parity" in r.output
 
 
-def toy_file(tmp_path: Path) -> Path:
+def toy_file(tmp_path: Path, spectrum: bool = False) -> Path:
     configs = ROOT / "configs"
     short = [*TINY, "task.length=12", "train.steps=3", "train.eval_every=3", "gradients.at_steps=[0]"]
     learn = [*TINY, "model.layers=2", "task.length=3", "train.steps=40", "train.eval_every=10"]
@@ -102,6 +104,14 @@ def toy_file(tmp_path: Path) -> Path:
              {"label": "grid", "config": str(configs / "parity_grid.yaml"), "set": learn},
              {"config": str(configs / "parity_lstm.yaml"), "set": [*learn, "task.mode=whole"]}]},
     ]}
+    if spectrum:
+        toy_spectrum = {"name": "toy-spectrum", "train_steps": 2, "entries": [
+            {"name": "rnn", "axis": "time", "config": str(configs / "adding_rnn.yaml"),
+             "set": [*TINY, "task.length=8", "train.eval_every=2"]},
+            {"name": "grid D=3", "axis": "depth", "config": str(configs / "parity_grid.yaml"),
+             "set": [*TINY, "model.layers=3", "train.eval_every=2"]}]}
+        (tmp_path / "spectrum.yaml").write_text(yaml.safe_dump(toy_spectrum))
+        spec["spectrum"] = "spectrum.yaml"
     path = tmp_path / "toy.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -124,7 +134,7 @@ def hand_decay(run: Path, step: int, w: int) -> float:
 
 @pytest.mark.slow
 def test_toy_results_page_reports_the_run_folders(tmp_path, one_thread):
-    spec = toy_file(tmp_path)
+    spec = toy_file(tmp_path, spectrum=True)
     page = tmp_path / "docs" / "results.md"
     r = CliRunner().invoke(cli, ["study", "results", str(spec), "--out", str(tmp_path / "out"),
                                  "--page", str(page), "--device", "cpu", "--jobs", "2"])
@@ -164,13 +174,21 @@ def test_toy_results_page_reports_the_run_folders(tmp_path, one_thread):
     assert "at initialisation: the figure has the tanh RNN keeping more" in text
     assert "after training: the figure has the LSTM keeping more" in text
     assert "Paper scale (`configs/studies/results_paper.yaml`): not run" in text
+    # the spectrum study: its own table whole, read from its folder, and its figure beside the page
+    rows = list(csv.DictReader(open(folder / "spectrum" / "spectrum.csv")))
+    assert [(r["entry"], r["stage"]) for r in rows] == [("rnn", "init"), ("rnn", "trained"),
+                                                         ("grid D=3", "init"), ("grid D=3", "trained")]
+    table = (folder / "spectrum" / "spectrum.md").read_text().split("\n", 1)[1].strip()
+    assert table in text and "](results/spectrum.png)" in text
+    assert (page.parent / "results" / "spectrum.png").read_bytes()[:4] == b"\x89PNG"
     # a second call on the finished folder trains nothing and writes the same page
     stamp = (folder / "runs" / "learn-0-s0" / "summary.json").stat().st_mtime_ns
     again = CliRunner().invoke(cli, ["study", "results", str(spec), "--resume", str(folder), "--out",
                                      str(tmp_path / "out"), "--device", "cpu"])
     assert again.exit_code == 0, again.output
     assert (folder / "runs" / "learn-0-s0" / "summary.json").stat().st_mtime_ns == stamp
-    assert (folder / "results.md").read_text() == text.replace("](results/", "](figures/")
+    in_folder = text.replace("](results/spectrum.png", "](spectrum/spectrum.png").replace("](results/", "](figures/")
+    assert (folder / "results.md").read_text() == in_folder
     # a run not finished: its comparison is not summarised from the others
     (folder / "runs" / "learn-1-s2" / "summary.json").unlink()
     partial = CliRunner().invoke(cli, ["study", "results", str(spec), "--resume", str(folder), "--page-only",

@@ -161,13 +161,28 @@ class Section:
 def header_lines(machine: str, compute_s: float, folder: str, runs: int) -> list[str]:
     return [f"Every number below is read from the run folders of the study `{folder}` (relative to "
             f"the output root) by `gridlstm study results`: {runs} training runs in the comparisons "
-            f"shown, {compute_s / 3600:.2f} h of compute (the runs' own wall times; the depth study's "
-            f"time is under its table), on {machine}.", "",
+            f"shown, {compute_s / 3600:.2f} h of compute (the runs' own wall times; the gradient "
+            f"studies' times are under their tables), on {machine}.", "",
             f"**Verdict rule** (training comparisons; the gradient figures state theirs). {RULE}"]
 
 
-def render_page(title: str, header: list[str], depth_md: Optional[str], depth_figure: Optional[str],
-                sections: list, pending: list[tuple[str, str]]) -> str:
+@dataclass(frozen=True)
+class StudyBlock:
+    """A gradient study shown whole on the page (the depth study, the spectrum study): its own
+    markdown (title line dropped), a heading, and its figure (a path relative to the page, or None)."""
+
+    heading: str
+    markdown: str
+    figure_alt: str
+    figure: Optional[str]
+
+    def lines(self) -> list[str]:
+        lines = ["", f"## {self.heading}", "", self.markdown.split("\n", 1)[1].strip()]
+        return lines + (["", f"![{self.figure_alt}]({self.figure})"] if self.figure else [])
+
+
+def render_page(title: str, header: list[str], studies: list[StudyBlock], sections: list,
+                pending: list[tuple[str, str]]) -> str:
     """The page; ``sections``: Section or profiles.ProfileSection; ``pending``: (title, why) not shown."""
     lines = [f"# {title}", "", *header, "", "## Summary", "",
              "| comparison | ours (over seeds) | verdict |", "|---|---|---|"]
@@ -175,11 +190,8 @@ def render_page(title: str, header: list[str], depth_md: Optional[str], depth_fi
         lines.append(f"| [{s.title}](#{s.name.replace('_', '-')}) | {s.ours()} | **{s.verdict}** |")
     for t, why in pending:
         lines.append(f"| {t} | {why} | — |")
-    if depth_md is not None:
-        body = depth_md.split("\n", 1)[1].strip()  # the depth table without its own title
-        lines += ["", "## Gradient along depth at initialisation", "", body]
-        if depth_figure:
-            lines += ["", f"![gradient against layer at initialisation]({depth_figure})"]
+    for block in studies:
+        lines += block.lines()
     for s in sections:
         lines += ["", f"<a id=\"{s.name.replace('_', '-')}\"></a>", f"## {s.title}", "", *s.body()]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ ones, a verdict per comparison computed over the seeds (gridlstm/results/page.py
         results.yaml                 the results file as read
         runs/<comparison>-<i>-s<seed>/   a run folder each (gridlstm train writes the same)
         depth/                       the depth study (study.yaml, runs/, depth.png, depth.md, depth.csv)
+        spectrum/                    the spectrum study (study.yaml, runs/, spectrum.png, .md, .csv)
         figures/<comparison>.png
         results.md                   the page (``--page`` also copies it and its figures elsewhere)
 
@@ -146,28 +147,45 @@ class ResultsOutcome:
     seconds: float
 
 
-def _depth(spec: ResultsSpec, folder: Path, device: str, seeds: int) -> Optional[tuple[str, Path]]:
-    """The depth study inside ``folder``/depth (kept when already made); its table and figure."""
+def _depth(spec: ResultsSpec, folder: Path, device: str, seeds: int) -> None:
+    """The depth study inside ``folder``/depth (kept when already made)."""
     from gridlstm.studies.depth import run_depth_study
     from gridlstm.sweep.spec import load_sweep
 
-    if spec.depth is None:
-        return None
     where = folder / "depth"
-    if not (where / "depth.md").is_file():
+    if spec.depth is not None and not (where / "depth.md").is_file():
         run_depth_study(load_sweep(spec.depth), folder, seeds, None, device, spec.depth, folder=where)
-    return (where / "depth.md").read_text(), where / "depth.png"
+
+
+def _spectrum(spec: ResultsSpec, folder: Path, device: str) -> None:
+    """The spectrum study inside ``folder``/spectrum with ``gridlstm study spectrum``'s defaults
+    (kept when already made; one that stopped part-way is made again, its folder being ours)."""
+    from gridlstm.probe.spectrum_settings import SpectrumSettings
+    from gridlstm.studies.spectrum import load_spectrum_study, run_spectrum_study
+
+    where = folder / "spectrum"
+    if spec.spectrum is None or (where / "spectrum.md").is_file():
+        return
+    if where.exists():
+        shutil.rmtree(where)
+    run_spectrum_study(load_spectrum_study(spec.spectrum), folder, SpectrumSettings(), device=device, folder=where)
+
+
+# the gradient studies a results folder may hold: (sub-folder and file stem, heading, figure's alt text)
+STUDIES = (("depth", "Gradient along depth at initialisation", "gradient against layer at initialisation"),
+           ("spectrum", "Lyapunov spectrum: how many directions of the state carry a gradient",
+            "Lyapunov exponents against their index, at initialisation and after training"))
 
 
 def run_results(spec: ResultsSpec, out_root: Path = Path("outputs"), device: str = "cpu",
                 resume: Optional[Path] = None, page: Optional[Path] = None, depth_seeds: int = 3,
                 jobs: int = 1, progress: Optional[Progress] = None) -> ResultsOutcome:
-    """Train every comparison over its seeds, run the depth study, then ``write_page``."""
+    """Train every comparison over its seeds, run the depth and spectrum studies, then ``write_page``."""
     start = time.perf_counter()
     folder = study_folder(spec, out_root, resume)
     train_all(spec, folder, device, jobs, progress)
-    if spec.depth is not None:
-        _depth(spec, folder, device, depth_seeds)
+    _depth(spec, folder, device, depth_seeds)
+    _spectrum(spec, folder, device)
     files = write_page(spec, folder, out_root, page)
     return ResultsOutcome(folder, folder / "results.md", files, time.perf_counter() - start)
 
@@ -177,7 +195,7 @@ def write_page(spec: ResultsSpec, folder: Path, out_root: Path, page: Optional[P
     that have finished there; comparisons with unfinished runs are named as not yet run."""
     from gridlstm.plots.results import curves_figure, profiles_figure
     from gridlstm.plots.style import save, style
-    from gridlstm.results.page import Section, header_lines, read_model, render_page
+    from gridlstm.results.page import Section, StudyBlock, header_lines, read_model, render_page
     from gridlstm.results.profiles import ProfileSection, read_profiles
 
     from .results_machine import describe_init, machine, paper_status, relative
@@ -207,30 +225,34 @@ def write_page(spec: ResultsSpec, folder: Path, out_root: Path, page: Optional[P
         compute += sum(_wall(r[2]) for m in models for r in m)
         runs += sum(len(m) for m in models)
         done.append(section)
-    depth = None
-    if (folder / "depth" / "depth.md").is_file():
-        depth = ((folder / "depth" / "depth.md").read_text(), folder / "depth" / "depth.png")
+    made = [(name, heading, alt) for name, heading, alt in STUDIES if (folder / name / f"{name}.md").is_file()]
     header = header_lines(machine(folder), compute, relative(folder, out_root), runs)
     if spec.path.resolve() != PAPER_RESULTS.resolve() and PAPER_RESULTS.is_file():
         header += ["", paper_status(out_root, PAPER_RESULTS)]
     title = "Results beside the published numbers"
 
-    def text(fig_dir: str, depth_png: Optional[str]) -> str:
+    def text(fig_dir: str, study_dir: Optional[str]) -> str:
+        """The page with the comparisons' figures in ``fig_dir`` and the studies' in ``study_dir``
+        (None: each in its own study folder)."""
         for s in done:
             object.__setattr__(s, "figure_path", f"{fig_dir}/{s.name}.png")
-        return render_page(title, header, depth[0] if depth else None, depth_png, done, pending)
+        blocks = [StudyBlock(heading, (folder / name / f"{name}.md").read_text(), alt,
+                             f"{study_dir or name}/{name}.png" if (folder / name / f"{name}.png").is_file() else None)
+                  for name, heading, alt in made]
+        return render_page(title, header, blocks, done, pending)
 
     md = folder / "results.md"
-    atomic_write_text(md, text("figures", "depth/depth.png" if depth else None))
+    atomic_write_text(md, text("figures", None))
     files = [md, *figures]
     if page is not None:
         assets = page.parent / page.stem
         with new_folders(assets):  # each file whole (copy_atomic); no empty folder on a failure
             for f in figures:
                 copy_atomic(f, assets / f.name)
-            if depth:
-                copy_atomic(depth[1], assets / "depth.png")
-            atomic_write_text(page, text(page.stem, f"{page.stem}/depth.png" if depth else None))
+            for name, _, _ in made:
+                if (folder / name / f"{name}.png").is_file():
+                    copy_atomic(folder / name / f"{name}.png", assets / f"{name}.png")
+            atomic_write_text(page, text(page.stem, page.stem))
         files.append(page)
     return files
 

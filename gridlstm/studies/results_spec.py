@@ -2,6 +2,7 @@
 
     name: results
     depth: depth.yaml                 # a depth study file (gridlstm study depth), relative to this file
+    spectrum: spectrum.yaml           # a spectrum study file (gridlstm study spectrum), likewise
     seeds: 3                          # seeds per model (each comparison may say its own)
     comparisons:
       - name: memorize                # [A-Za-z0-9_-]: run folders runs/<name>-<i>-s<seed>
@@ -28,7 +29,7 @@ from gridlstm.safe_yaml import _short, read_yaml
 
 DEFAULT_RESULTS = compose.CONFIG_DIR / "studies" / "results.yaml"
 FIGURES = ("loss", "profiles")
-TOP_KEYS = ("name", "depth", "seeds", "comparisons")
+TOP_KEYS = ("name", "depth", "spectrum", "seeds", "comparisons")
 COMPARISON_KEYS = ("name", "title", "published", "better", "figure", "runs", "seeds")
 RUN_KEYS = ("label", "config", "set")
 MAX_SEEDS = 100
@@ -66,6 +67,7 @@ class ResultsSpec:
     path: Path
     depth: Optional[Path]
     comparisons: tuple[Comparison, ...]
+    spectrum: Optional[Path] = None
 
 
 def _keys(where: str, data: dict[str, Any], allowed: tuple[str, ...], problems: list[str]) -> None:
@@ -162,13 +164,15 @@ def load_results_spec(path: Path, only: tuple[str, ...] = ()) -> ResultsSpec:
             problems.append(f"--only {name}: no such comparison; expected one of {', '.join(names)}")
     if len(set(names)) < len(names):
         problems.append(f"{path}: comparison names repeat: {', '.join(names)}")
-    depth = data.get("depth")
-    depth_path = (base / str(depth)).resolve() if depth else None
-    if depth_path is not None and not depth_path.is_file():
-        problems.append(f"{path}: depth: study file not found: {depth_path}")
+    studies: dict[str, Optional[Path]] = {}
+    for key in ("depth", "spectrum"):
+        studies[key] = where = (base / str(data[key])).resolve() if data.get(key) else None
+        if where is not None and not where.is_file():
+            problems.append(f"{path}: {key}: study file not found: {where}")
     if problems:
         raise ConfigError(problems)
     chosen = tuple(c for c in comparisons if c is not None and (not only or c.name in only))
-    return ResultsSpec(str(data.get("name", Path(path).stem)), Path(path), depth_path, chosen)
+    return ResultsSpec(str(data.get("name", Path(path).stem)), Path(path), studies["depth"], chosen,
+                       studies["spectrum"])
 
 

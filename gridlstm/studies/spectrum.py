@@ -185,15 +185,20 @@ class SpectrumStudyResult:
 
 def run_spectrum_study(study: SpectrumStudy, out_root: Path, settings: SpectrumSettings, seeds: int = 1,
                        batch: Optional[int] = None, device: str = "cpu",
-                       progress: Optional[Callable[[str, float], None]] = None) -> SpectrumStudyResult:
+                       progress: Optional[Callable[[str, float], None]] = None,
+                       folder: Optional[Path] = None) -> SpectrumStudyResult:
     """Gradcheck with the spectrum at init, train, gradcheck the checkpoint: every entry; then
-    spectrum.png, spectrum.csv, spectrum.md in a new OUT/studies/NAME/<UTC stamp>-<id>/."""
+    spectrum.png, spectrum.csv, spectrum.md in a new OUT/studies/NAME/<UTC stamp>-<id>/ (or in
+    ``folder``, a new folder of the caller's: the results study's spectrum/)."""
     from gridlstm.plots.spectrum import study_figure
     from gridlstm.plots.style import save
     from gridlstm.train.lifecycle import start_run
 
     start = time.perf_counter()
-    folder = make_run_dir(out_root / "studies", study.name)
+    if folder is None:
+        folder = make_run_dir(out_root / "studies", study.name)
+    else:
+        folder.mkdir(parents=True)
     atomic_write_text(folder / "study.yaml", yaml.safe_dump(
         {"name": study.name, "train_steps": study.train_steps,
          "entries": [{"name": e.name, "axis": e.axis, "config": e.config.model_dump(mode="json")}
