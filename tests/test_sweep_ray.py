@@ -43,6 +43,17 @@ def test_ray_listens_on_loopback_only(ray_cluster):
     assert ray_cluster.cluster_resources()["CPU"] == 2
 
 
+def test_ray_workers_run_at_the_drivers_priority(ray_cluster):
+    """Ray would nice its workers by 15: beside any busy process the runs would all but stop."""
+    import os
+
+    @ray_cluster.remote
+    def niceness() -> int:
+        return os.nice(0)
+
+    assert ray_cluster.get(niceness.remote()) == os.nice(0)
+
+
 def test_ray_sweep_of_12_runs(ray_cluster, tmp_path):
     data = {"name": "t", "config": json.loads(json.dumps(TINY)),
             "axes": {"model.kind": ["rnn", "lstm", "grid"], "task.length": [5, 7], "seed": [0, 1]}}

@@ -248,8 +248,10 @@ def start_local_ray(num_cpus: int, num_gpus: Optional[int] = None) -> Any:
         raise GridlstmError(f"ray was imported before its private instance could be kept on loopback; "
                             f"set {LOOPBACK_ENV}=0 before importing ray, or pass --address")
     ray = import_ray(local=True)
+    # worker_niceness 0: runs at the sweep's own priority (Ray's 15 all but stops them beside a busy process)
     ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-             _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)
+             _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False,
+             _system_config={"worker_niceness": 0})
     host = ray.get_runtime_context().gcs_address.rsplit(":", 1)[0]
     if host != "127.0.0.1":
         ray.shutdown()
