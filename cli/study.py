@@ -148,7 +148,9 @@ def results(results_file: Optional[Path], only: tuple[str, ...], resume: Optiona
       gridlstm study results --resume outputs/studies/results/STAMP --page-only --page docs/results.md
     """
     from gridlstm.errors import GridlstmError
+    from gridlstm.runs.records import Status
     from gridlstm.studies.results import DEFAULT_RESULTS, load_results_spec, run_results, write_page
+    from gridlstm.sweep.folder import error_line
 
     spec = load_results_spec(results_file or DEFAULT_RESULTS, only)
     console = stderr_console()
@@ -166,7 +168,8 @@ def results(results_file: Optional[Path], only: tuple[str, ...], resume: Optiona
                   + (", then the depth study" if spec.depth else ""))
 
     def progress(what: str, run_dir: Path, status: object, seconds: float) -> None:
-        console.print(f"  {what}: {status} ({seconds:.0f} s)", markup=False)
+        why = f": {error_line(run_dir)}" if status == Status.FAILED else ""
+        console.print(f"  {what}: {status} ({seconds:.0f} s){why}", markup=False, soft_wrap=True)  # one line
 
     outcome = run_results(spec, out, device, resume, page, depth_seeds, jobs, progress)
     console.print(f"done in {outcome.seconds / 60:.1f} min")

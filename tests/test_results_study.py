@@ -241,3 +241,28 @@ def test_every_paper_scale_model_takes_a_real_training_step(one_thread):
 def test_page_only_needs_the_study_folder(tmp_path):
     r = CliRunner().invoke(cli, ["study", "results", "--page-only", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--page-only needs --resume FOLDER" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_a_run_that_cannot_resume_is_reported_failed_with_its_reason(tmp_path, one_thread):
+    """A refused resume (a checkpoint written for another config) is a failure, named with its
+    reason, not an interruption; the study ends with the command that finishes it."""
+    import torch
+
+    spec = toy_file(tmp_path)
+    args = ["study", "results", str(spec), "--only", "learn", "--out", str(tmp_path / "out"), "--device", "cpu"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    folder = Path(r.output.strip().splitlines()[-1])
+    run = folder / "runs" / "learn-1-s2"
+    (run / "summary.json").unlink()
+    meta_file = run / "meta.json"
+    meta_file.write_text(json.dumps({**json.loads(meta_file.read_text()), "status": "interrupted"}))
+    payload = torch.load(run / "checkpoint.pt", weights_only=False)
+    payload["config"]["model"]["hidden"] += 1
+    torch.save(payload, run / "checkpoint.pt")
+    again = CliRunner().invoke(cli, [*args, "--resume", str(folder), "--jobs", "2"])
+    assert again.exit_code == 2 and "Traceback" not in again.output
+    line = next(x for x in again.output.splitlines() if "learn-1-s2:" in x)
+    assert line.strip().startswith("learn-1-s2: failed (") and "written for another config" in line, line
+    assert f"--resume {folder}" in again.output

@@ -79,15 +79,21 @@ class _Events:
     def __init__(self, names: dict[str, Path], progress: Optional[Progress]):
         self.names, self.progress = names, progress
         self.t0: dict[str, float] = {}
+        self.wall0: dict[str, float] = {}
 
     def started(self, run_id: str) -> None:
-        self.t0[run_id] = time.perf_counter()
+        self.t0[run_id], self.wall0[run_id] = time.perf_counter(), time.time()
 
     def finished(self, run_id: str, error: Optional[str]) -> None:
-        run_dir = self.names[run_id]
+        from gridlstm.sweep.executors import TRACEBACK
+
+        run_dir, t0 = self.names[run_id], self.t0.get(run_id, time.perf_counter())
         status = (finished(run_dir) or Status.INTERRUPTED) if error is None else Status.FAILED
+        tb = run_dir / TRACEBACK  # written by this attempt: it failed (a refused resume, a crash)
+        if status == Status.INTERRUPTED and tb.is_file() and tb.stat().st_mtime >= self.wall0.get(run_id, 0.0):
+            status = Status.FAILED
         if self.progress:
-            self.progress(run_id, run_dir, status, time.perf_counter() - self.t0.get(run_id, time.perf_counter()))
+            self.progress(run_id, run_dir, status, time.perf_counter() - t0)
 
 
 def _pool(todo: list[tuple[Entry, int, Path]], device: str, jobs: int, progress: Optional[Progress]) -> None:
