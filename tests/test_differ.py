@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from gridlstm.config import dump_config, load_config
-from gridlstm.results.collect import Run
 from gridlstm.results.differ import (
     differing_keys,
     flatten,
@@ -13,6 +12,7 @@ from gridlstm.results.differ import (
     short_names,
     value_text,
 )
+from gridlstm.runs.run import RunFolder
 
 
 def test_flatten_keeps_lists_as_values():
@@ -40,11 +40,11 @@ def test_value_text_by_hand():
         "—", "true", "false", "0.001234", "3", "rnn", "[0,0.5,true]"]
 
 
-def _run(root: Path, name: str, *overrides: str) -> Run:
+def _run(root: Path, name: str, *overrides: str) -> RunFolder:
     path = root / "g" / name
     path.mkdir(parents=True)
     (path / "config.yaml").write_text(dump_config(load_config(None, list(overrides))))
-    return Run(path)
+    return RunFolder.read(path)
 
 
 def test_labels_name_what_differs_and_fall_back_to_the_run_id(tmp_path):
