@@ -180,7 +180,7 @@ def test_profiles_one_line_per_recorded_step(runs):
     ("no_gradients", "gridlstm gradcheck"),
     ("mixed_tasks", "mix tasks (adding, parity)"),
     ("bad_suffix", "use one of .png, .svg, .pdf"),
-    ("bad_state", "no state 'c'"),
+    ("bad_state", "--state c: "),
     ("many_to_one_file", "one figure per run"),
     ("bad_dpi", "--dpi 5: expected 30..600"),
 ])

@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import ParamError
 from gridlstm.nn import registry
 from gridlstm.results.collect import single_task
 from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
@@ -71,8 +71,8 @@ def _states(run: RunFolder, available: list[str], state: Optional[str]) -> list[
     if state is None:
         return depth_states(available, run.config_data()["model"])
     if state not in available:
-        raise GridlstmError(f"{run.path}: no state {state!r} in its gradients.csv "
-                            f"(it has: {', '.join(available)}); pick one with --state")
+        raise ParamError("state", state, f"{run.path} has no such state in its gradients.csv; expected "
+                         f"one of {', '.join(available)}")
     return [state]
 
 

@@ -42,8 +42,8 @@ def output_paths(runs: list[RunFolder], what: str, out: Optional[Path], per_run:
         if out.suffix.lower() not in FORMATS:
             raise ParamError("out", out, f"the suffix picks the format; use one of {', '.join(FORMATS)}")
         if per_run and len(runs) > 1:
-            raise GridlstmError(f"--what {what} draws one figure per run and --out names one file: "
-                                "give one run, or leave --out out to write RUN/plots/ for each")
+            raise ParamError("out", out, f"{{what={what}}} draws one figure per run and {{name}} names one "
+                             "file: give one run, or leave {name} out to write RUN/plots/ for each", ("what",))
         return [out]
     if per_run:
         return [r.path / "plots" / f"{what}.png" for r in runs]

@@ -45,14 +45,14 @@ def symbol(state: str, runs: Sequence[RunFolder] = ()) -> str:
 def pick_layer(run: RunFolder, table: GradientTable, state: str, layer: Optional[int], source: str) -> int:
     """The requested layer of ``state``, by default the top one (layer 0 for the input x)."""
     if state not in table.states:
-        raise GridlstmError(f"{run.path}: no state {state!r} in gradients/{source} "
-                            f"(it has: {', '.join(table.states)}); pick one with --state")
+        raise ParamError("state", state, f"{run.path} has no such state in gradients/{source}; expected "
+                         f"one of {', '.join(table.states)}")
     layers = table.layers(state)
     if layer is None:
         return layers[-1]
     if layer not in layers:
-        raise GridlstmError(f"{run.path}: state {state!r} has no layer {layer} in gradients/{source} "
-                            f"(it has: {', '.join(map(str, layers))}); pick one with --layer")
+        raise ParamError("layer", layer, f"{run.path} has no such layer of state {state!r} in "
+                         f"gradients/{source}; expected one of {', '.join(map(str, layers))}")
     return layer
 
 
