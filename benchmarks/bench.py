@@ -88,7 +88,7 @@ REFS = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "grid": "nn.LSTM", "grid tied": "nn.
         "measure_gradients": "grid (adding)", "gradcheck layerwise": "grid (adding)",
         "gradcheck wavefront": "grid (adding)", "lstm gradcheck wavefront": "lstm gradcheck layerwise",
         "rnn layerwise": "nn.RNN", "lstm layerwise": "nn.LSTM",
-        "grid layerwise": "nn.LSTM"}
+        "grid layerwise": "nn.LSTM", "gru": "nn.GRU", "gru wavefront": "nn.GRU", "gru layerwise": "nn.GRU"}
 NOT_TRAINING = ("gradcheck", "measure_gradients", "gradcheck layerwise", "gradcheck wavefront",
                 "lstm gradcheck layerwise", "lstm gradcheck wavefront")  # the rows that are not a training step
 
@@ -106,7 +106,7 @@ def ours(kind: str, H: int, D: int, inp: int, schedule: str = "auto", **kw) -> R
 
 def train_step(model: nn.Module, x: Tensor) -> Callable[[], None]:
     """Forward + backward of mean(top²) over every step; ours and torch's alike."""
-    fused = isinstance(model, (nn.RNN, nn.LSTM))
+    fused = isinstance(model, (nn.RNN, nn.LSTM, nn.GRU))
 
     def step() -> None:
         out = model(x)[0] if fused else model.features(x)  # (B, T, H)
@@ -139,6 +139,10 @@ def candidates(B: int, T: int, H: int, D: int, device: torch.device) -> list[Can
         "rnn layerwise": ours("rnn", H, D, H, **layer),
         "lstm layerwise": ours("lstm", H, D, H, **layer),
         "grid layerwise": ours("grid", H, D, H, **layer),
+        "nn.GRU": nn.GRU(H, H, D, batch_first=True),
+        "gru": ours("gru", H, D, H),
+        "gru wavefront": ours("gru", H, D, H, **wave),
+        "gru layerwise": ours("gru", H, D, H, **layer),
     }
     out = [Candidate(n, train_step(m.to(device), x), m) for n, m in models.items()]
     # gradcheck vs a training step of the same grid on a real task (its input is 2 channels wide)

@@ -127,11 +127,13 @@ def ctrl_c_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-# The option of each library parameter that a ParamError names (gridlstm/errors.py)
-OPTIONS = {"address": "--address", "columns": "--columns", "device": "--device", "dpi": "--dpi",
-           "kind": "--executor", "num_cpus": "--num-cpus", "num_gpus": "--num-gpus", "out": "--out",
-           "run_dir": "--resume", "seeds": "--seeds", "sort": "--sort", "what": "--what",
-           "which": "--from", "x_axis": "--x"}
+# The option of each library parameter that a ParamError names (gridlstm/errors.py): the one place
+# where the library's parameter names become the command line's flags
+OPTIONS = {"address": "--address", "batch": "--batch", "columns": "--columns", "device": "--device",
+           "dpi": "--dpi", "force": "--force", "jobs": "--jobs", "kind": "--executor", "layer": "--layer",
+           "num_cpus": "--num-cpus", "num_gpus": "--num-gpus", "only": "--only", "out": "--out",
+           "resume": "--resume", "run_dir": "--resume", "seeds": "--seeds", "sort": "--sort",
+           "state": "--state", "what": "--what", "which": "--from", "x_axis": "--x"}
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -147,7 +149,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except ConfigError as e:
             fail(str(e))
         except ParamError as e:  # named by the option that set the parameter
-            fail(one_line(e.named(OPTIONS.get(e.param, e.param))), 2)
+            fail(one_line(e.named(OPTIONS)), 2)
         except GridlstmError as e:
             fail(one_line(e.message), 2)
         except RunInterrupted as e:

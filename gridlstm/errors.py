@@ -1,6 +1,10 @@
 """The errors of the library: what went wrong, in one message (the CLI picks the exit codes)."""
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Optional
+
 
 class GridlstmError(Exception):
     """A problem with the user's input: a missing file, a corrupt checkpoint, a bad argument."""
@@ -29,16 +33,37 @@ class ConfigError(GridlstmError):
 
 class ParamError(GridlstmError):
     """A bad argument of a library call, named by its parameter: ``param`` (``"seeds"``), ``value``
-    (as shown) and ``problem``, where ``{name}`` stands for the parameter's name. The library's own
-    text names the parameter (``seeds=0: expected ...``); a front end names its own option instead
-    (``named("--seeds")``: ``--seeds 0: expected ...``; cli/common.py holds the CLI's names)."""
+    (as shown) and ``problem``. In ``problem``, ``{name}`` stands for the parameter's own name, and
+    ``{other}`` or ``{other=value}`` for another parameter of the call, one of ``others``
+    (``{force=True}``: a switch that is on). The library's own text names parameters (``seeds=0:
+    expected ...``, ``address=HOST: applies only to kind=ray``); a front end names its own options
+    instead (``named({"seeds": "--seeds"})``: ``--seeds 0: expected ...``; cli/common.py holds the
+    CLI's names). ``param=None``: a problem of several parameters, each a placeholder, no prefix."""
 
-    def __init__(self, param: str, value: object, problem: str):
-        self.param, self.value, self.problem = param, value, problem
-        super().__init__(f"{param}={value}: {problem.replace('{name}', param)}")
+    def __init__(self, param: Optional[str], value: object, problem: str, others: tuple[str, ...] = ()):
+        self.param, self.value, self.problem, self.others = param, value, problem, others
+        super().__init__(self.named({}))
 
-    def named(self, name: str) -> str:
-        return f"{name} {self.value}: {self.problem.replace('{name}', name)}"
+    def named(self, names: Mapping[str, str]) -> str:
+        """The message with each parameter called by its name in ``names`` (a front end's option:
+        ``--seeds 0``), or by itself where ``names`` has none (``seeds=0``)."""
+        def call(param: str, value: object) -> str:
+            name = names.get(param)
+            if name:
+                return name if value is None or value == "True" else f"{name} {value}"
+            return param if value is None else f"{param}={value}"
+
+        def placeholder(m: re.Match[str]) -> str:
+            param, value = m.group(1), m.group(2)
+            if param == "name" and self.param:
+                return names.get(self.param) or self.param
+            return call(param, value) if param in self.others else m.group(0)
+
+        text = PLACEHOLDER.sub(placeholder, self.problem)
+        return f"{call(self.param, self.value)}: {text}" if self.param else text
+
+
+PLACEHOLDER = re.compile(r"\{([a-z_]+)(?:=([^{}]*))?\}")  # {name}, {other}, {other=value}
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .errors import ConfigError
+from .errors import ConfigError, ParamError
 from .nn.cells import Cost
 from .nn.registry import cell_class
 from .tasks import make_task
@@ -90,16 +90,18 @@ def _gb(n: float) -> str:
     return f"{gb:.3g} GB" if gb < 1000 else f"{gb:,.0f} GB" if gb < 1e7 else f"{gb:.2e} GB"
 
 
-def require(cfg: Any, batch: Optional[int] = None, flag: str = "") -> None:
+def require(cfg: Any, batch: Optional[int] = None, param: str = "") -> None:
     """Before work starts (a run, a gradcheck, a sweep's expansion; never when an existing run is
-    read): a ConfigError when ``cfg`` does not fit the budget or the budget is malformed. ``flag``
-    prefixes the problem (the option that set ``batch``)."""
+    read): a ConfigError when ``cfg`` does not fit the budget or the budget is malformed; a
+    ParamError naming ``param`` when it is the caller's own ``batch`` that does not fit."""
     try:
         too_big = check(cfg, batch)
     except ValueError as e:
         raise ConfigError([str(e)]) from None
+    if too_big and param:
+        raise ParamError(param, batch, too_big)
     if too_big:
-        raise ConfigError([f"{flag}: {too_big}" if flag else too_big])
+        raise ConfigError([too_big])
 
 
 def check(cfg: Any, batch: Optional[int] = None) -> Optional[str]:

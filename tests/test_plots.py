@@ -14,7 +14,8 @@ from gridlstm.cli.main import cli
 from gridlstm.plots.figures import make_figures
 from gridlstm.plots.gradients import draw_curve
 from gridlstm.plots.style import DPI, new_figure
-from gridlstm.results.collect import Curve, Run, load_runs
+from gridlstm.results.collect import Curve, load_runs
+from gridlstm.runs.run import RunFolder
 
 from .plot_runs import read_csv, seed_norms, within_seeds
 
@@ -80,7 +81,7 @@ def test_gradients_of_the_input_and_a_memory_state(runs, tmp_path):
 def test_dpi_sets_the_pixel_size(runs, tmp_path):
     result = plot(runs["rnn"], "--dpi", "100", "--out", tmp_path / "small.png")
     assert result.exit_code == 0, result.output
-    [fig] = make_figures([Run(runs["rnn"])], "gradients")
+    [fig] = make_figures([RunFolder.read(runs["rnn"])], "gradients")
     w, h = fig.get_size_inches()
     assert png_size(tmp_path / "small.png") == (round(w * 100), round(h * 100))
 
@@ -107,7 +108,7 @@ def test_heatmap_one_panel_per_state_kind_log_colours(runs):
     assert result.exit_code == 0, result.output
     path = runs["grid"] / "plots" / "heatmap.png"
     assert result.output.strip() == str(path) and path.is_file()
-    [fig] = make_figures([Run(runs["grid"])], "heatmap")
+    [fig] = make_figures([RunFolder.read(runs["grid"])], "heatmap")
     assert png_size(path) == expected_size(fig)
     panels = [ax for ax in fig.axes if ax.images]
     assert [ax.get_title(loc="left") for ax in panels] == [
@@ -150,7 +151,7 @@ def test_loss_figure_curves_chance_and_threshold(runs, tmp_path):
     result = plot(runs["parity"], "--what", "loss", "--out", tmp_path / "parity.pdf")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "parity.pdf").read_bytes()[:4] == b"%PDF"
-    [fig] = make_figures([Run(runs["parity"])], "loss")
+    [fig] = make_figures([RunFolder.read(runs["parity"])], "loss")
     loss_ax, metric_ax = fig.axes  # cross-entropy and accuracy panels
     assert curves(loss_ax, "chance")[0].get_ydata()[0] == pytest.approx(np.log(2))
     assert curves(metric_ax, "target")[0].get_ydata()[0] == pytest.approx(0.99)
@@ -164,7 +165,7 @@ def test_profiles_one_line_per_recorded_step(runs):
     assert result.exit_code == 0, result.output
     path = runs["rnn"] / "plots" / "profiles.png"
     assert result.output.strip() == str(path)
-    [fig] = make_figures([Run(runs["rnn"])], "profiles")
+    [fig] = make_figures([RunFolder.read(runs["rnn"])], "profiles")
     assert png_size(path) == expected_size(fig)
     lines = curves(fig.axes[0])
     assert [line.get_label() for line in lines] == [f"step {s}" for s in steps]
@@ -179,7 +180,7 @@ def test_profiles_one_line_per_recorded_step(runs):
     ("no_gradients", "gridlstm gradcheck"),
     ("mixed_tasks", "mix tasks (adding, parity)"),
     ("bad_suffix", "use one of .png, .svg, .pdf"),
-    ("bad_state", "no state 'c'"),
+    ("bad_state", "--state c: "),
     ("many_to_one_file", "one figure per run"),
     ("bad_dpi", "--dpi 5: expected 30..600"),
 ])
@@ -214,7 +215,7 @@ def test_a_hand_written_profile_draws_the_median_and_the_range_of_its_seeds(tmp_
             norm = 0.0 if (seed, t) == (1, 1) else f * 10.0 ** -t
             rows += [f"0,{seed},h,1,{t},{norm!r}", f"0,{seed},x,0,{t},{norm!r}"]
     (folder / "gradients.csv").write_text("\n".join(rows) + "\n")
-    [fig] = make_figures([Run(folder)], "gradients")
+    [fig] = make_figures([RunFolder.read(folder)], "gradients")
     [line] = curves(fig.axes[0])
     got = dict(zip((4 - np.asarray(line.get_xdata())).tolist(), line.get_ydata(), strict=True))  # s = T - t
     assert got == pytest.approx({1: 1e-1, 2: 2e-2, 3: 2e-3, 4: 2e-4}, rel=1e-12)

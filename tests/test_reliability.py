@@ -345,7 +345,7 @@ def test_resume_with_out_or_name_is_contradictory(tmp_path, toy_run, option):
 
 
 @pytest.mark.parametrize("options,message", [
-    (["--address", "auto"], "--address applies only to --executor ray"),
+    (["--address", "auto"], "--address auto: applies only to --executor ray"),
     (["--num-cpus", "0"], "--num-cpus 0: expected a finite number > 0"),
     (["--num-cpus", "nan"], "--num-cpus nan"),
     (["--num-cpus", "2"], "--num-cpus applies only to --executor ray"),

@@ -52,8 +52,9 @@ def test_old_run_folder_gradcheck_plot_report_and_resume(tmp_path):
     assert meta["variant"] == "memory_input"
     res = runner.invoke(cli, ["plot", str(run), "--what", "gradients"])
     assert res.exit_code == 0, res.output
-    from gridlstm.results.collect import Run
-    assert Run(run).label.startswith("grid memory_input D=2")
+    from gridlstm.results.differ import run_label
+    from gridlstm.runs.run import RunFolder
+    assert run_label(RunFolder.read(run)).startswith("grid memory_input D=2")
     res = runner.invoke(cli, ["report", str(run), "--format", "csv"])
     assert res.exit_code == 0 and "memory_input" in res.output and ",seed," not in res.output, res.output
     res = runner.invoke(cli, ["train", "--resume", str(run), "--device", "cpu"])

@@ -19,8 +19,9 @@ import pytest
 import torch
 
 from gridlstm.config import ModelConfig, TaskConfig
-from gridlstm.nn import core, registry
-from gridlstm.nn.core import GateTransform, _LSTMStep, _RNNStep, lstm_update, rnn_update
+from gridlstm.nn import fused, registry
+from gridlstm.nn.core import GateTransform, lstm_update, rnn_update
+from gridlstm.nn.fused import LSTMStep, RNNStep
 from gridlstm.nn.layerwise import torch_weights
 from gridlstm.nn.model import RecurrentModel
 from gridlstm.nn.schedule import resolve, run_naive, run_wavefront
@@ -303,7 +304,7 @@ def test_fused_lstm_step_matches_unfused_update(tied, lo, hi, output):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
     W, b = (p.detach().clone().requires_grad_(True) for p in tr.parameters())
     assert torch.autograd.gradcheck(
-        lambda i, r, cp, W, b: _LSTMStep.apply(i, r, cp, W, b, lo, hi, output == "paper"), (inp, rec, c, W, b))
+        lambda i, r, cp, W, b: LSTMStep.apply(i, r, cp, W, b, lo, hi, output == "paper"), (inp, rec, c, W, b))
 
 
 @pytest.mark.parametrize("tied", [False, True])
@@ -323,14 +324,14 @@ def test_fused_rnn_step_matches_unfused_update(tied, nonlinearity):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
     W, b = (p.detach().clone().requires_grad_(True) for p in tr.parameters())
     assert torch.autograd.gradcheck(
-        lambda i, r, W, b: _RNNStep.apply(i, r, W, b, 1, 3, nonlinearity == "relu"), (inp, rec, W, b))
+        lambda i, r, W, b: RNNStep.apply(i, r, W, b, 1, 3, nonlinearity == "relu"), (inp, rec, W, b))
 
 
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("lo,hi", [(0, 3), (1, 3)])
 def test_onednn_products_match_bmm_in_float32(monkeypatch, tied, lo, hi):
     """The fused steps' oneDNN route (one thread, large products) gives the bmm route's numbers."""
-    if not core.onednn_available():
+    if not fused.onednn_available():
         pytest.skip("torch built without oneDNN")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -341,8 +342,8 @@ def test_onednn_products_match_bmm_in_float32(monkeypatch, tied, lo, hi):
         args = (inp, rec, c, *tr.parameters())
         got = []
         for min_macs in (1, 1 << 62):  # everything through oneDNN, then nothing
-            monkeypatch.setattr(core, "ONEDNN_MIN_MACS", min_macs)
-            assert core._use_onednn(torch.cat([inp, rec], -1), tr.weight) == (min_macs == 1)
+            monkeypatch.setattr(fused, "ONEDNN_MIN_MACS", min_macs)
+            assert fused._use_onednn(torch.cat([inp, rec], -1), tr.weight) == (min_macs == 1)
             h, c_new = tr.lstm(inp, rec, c, lo, hi)
             grads = torch.autograd.grad((h * torch.arange(h.numel()).view_as(h).sin()).sum() + c_new.sum(), args)
             got.append((h, c_new, grads))

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from gridlstm.cli.common import OPTIONS
 from gridlstm.cli.main import cli
-from gridlstm.errors import ConfigError, GridlstmError, ParamError
+from gridlstm.errors import ConfigError, ParamError
 from gridlstm.sweep.executors import import_ray, make_executor, threads_per_job
 from gridlstm.sweep.folder import open_sweep_dir
 from gridlstm.sweep.spec import parse_sweep, run_ids
@@ -159,14 +159,17 @@ def test_threads_per_job_never_oversubscribe():
 
 
 def test_executor_options_are_checked(monkeypatch):
-    with pytest.raises(GridlstmError, match="--address applies only to --executor ray"):
+    with pytest.raises(ParamError, match="^address=auto: applies only to kind=ray$") as e:
         make_executor("local", address="auto")
+    assert e.value.named(OPTIONS) == "--address auto: applies only to --executor ray"
     with pytest.raises(ParamError, match="^kind=gpu: expected one of local, ray$") as e:
         make_executor("gpu")  # the library names its parameter; the CLI its option for it
-    assert e.value.named(OPTIONS[e.value.param]) == "--executor gpu: expected one of local, ray"
+    assert e.value.named(OPTIONS) == "--executor gpu: expected one of local, ray"
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    with pytest.raises(GridlstmError, match=r"pip install '\.\[ray\]'"):
+    with pytest.raises(ParamError, match=r"^kind=ray: needs Ray.*pip install '\.\[ray\]'.*or use kind=local$") as e:
         import_ray(local=False)
+    assert e.value.named(OPTIONS).startswith("--executor ray: needs Ray") and e.value.named(OPTIONS).endswith(
+        "or use --executor local")
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path):
@@ -179,7 +182,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     assert r.exit_code == 2 and "no such sweep file or sweep folder" in r.output
     good = write_sweep(tmp_path / "good.yaml", axes={"seed": [0]})
     r = runner.invoke(cli, ["sweep", str(good), "--address", "auto"])
-    assert r.exit_code == 2 and "--address applies only to --executor ray" in r.output
+    assert r.exit_code == 2 and "--address auto: applies only to --executor ray" in r.output
     r = runner.invoke(cli, ["sweep", str(good), "--dry-run", "--out", str(tmp_path)])
     assert r.exit_code == 0 and "seed=0" in r.output and not (tmp_path / "sweeps").exists()
 

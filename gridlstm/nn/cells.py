@@ -38,7 +38,7 @@ collects the classes; nothing outside ``gridlstm/nn`` names one):
     reference                the equations, readable: state updates over gate transforms in plain
                              autograd, plus the memory gates; the oracle of the fast path, and what the
                              gradient probe differentiates for the uses of a state inside its block
-    forward                  the fast path (the fused steps of core.py); by default the reference
+    forward                  the fast path (the fused steps of fused.py); by default the reference
     memories                 which states a gate carries, along which direction (the decay theory)
     jacobian_bound           σ_max/γ of a step Jacobian diag(φ')·W_hh (Pascanu et al. 2013), if any
     depth_carrier            the up state s whose block Jacobian J_d = ∂s[t,d]/∂s[t,d-1] carries the

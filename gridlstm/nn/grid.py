@@ -21,7 +21,8 @@ from .cells import (
     outgoing_of,
 )
 from .core import GateTransform, forget_gate, lstm_update
-from .layerwise import lstm_rows, lstm_sequence, rows_input_grad
+from .fused import lstm_rows, rows_input_grad
+from .layerwise import lstm_sequence
 from .timeloop import hidden_to_memory, lstm_loop, tap
 
 
@@ -87,7 +88,7 @@ class GridMemoryInputCell(_GridCell):
         return Block((h, c, h_depth, c_depth), {"c": forget_gate(z), "c_depth": forget_gate(z_depth)})
 
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
-        # fast path of ``reference``: each LSTM is one fused step (core.py)
+        # fast path of ``reference``: each LSTM is one fused step (fused.py)
         (h_below, c_below), (h_left, c_left) = below, left
         h, c = self.time.lstm(c_below, h_left, c_left, lo, hi)
         h_depth, c_depth = self.depth.lstm(h, h_below, c_below, lo, hi)
@@ -164,7 +165,7 @@ class GridPaperCell(_GridCell):
         return Block((h, m, h_depth, m_depth), {"m": forget_gate(z), "m_depth": forget_gate(z_depth)})
 
     def forward(self, below: States, left: States, lo: int, hi: int) -> States:
-        # fast path of ``reference``: each LSTM is one fused step (core.py)
+        # fast path of ``reference``: each LSTM is one fused step (fused.py)
         (h_below, m_below), (h_left, m_left) = below, left
         h, m = self.time.lstm(h_left, h_below, m_left, lo, hi, self.output)
         h_in = h if self.priority == "depth" else h_left

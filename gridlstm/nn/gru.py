@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .cells import INIT, TIME, Block, Cell, Cost, LayerParams, Memory, States, orthogonal_blocks_
-from .core import GateTransform
+from .core import GateTransform, forget_gate
 from .layerwise import gru_sequence
 
 
@@ -45,12 +45,8 @@ class BlockTransform(GateTransform):
         W, b = super().layer_weight(d)
         return W * self.mask, b
 
-    def forward(self, inp: Tensor, rec: Tensor, lo: int, hi: int) -> Tensor:
-        # inp: (L, B, I), rec: (L, B, R) with L = hi - lo  ->  (L, B, O)
-        X, W = torch.cat([inp, rec], dim=-1), self.weight * self.mask
-        if self.tied:
-            return torch.matmul(X, W) + self.bias
-        return torch.baddbmm(self.bias[lo:hi], X, W[lo:hi])
+    def product_weight(self) -> Tensor:
+        return self.weight * self.mask
 
 
 def gru_mask(input_size: int, hidden: int) -> Tensor:
@@ -68,11 +64,6 @@ def gru_update(z: Tensor, h_prev: Tensor) -> Tensor:
     r, u = torch.sigmoid(zr), torch.sigmoid(zz)
     n = torch.tanh(zx + r * zh)
     return (1 - u) * n + u * h_prev
-
-
-def update_gate(z: Tensor) -> Tensor:
-    """The update gate σ(z_z) from pre-activations z (..., 4H) -> (..., H)."""
-    return torch.sigmoid(z.chunk(4, dim=-1)[1])
 
 
 class GRUCell(Cell):
@@ -93,7 +84,7 @@ class GRUCell(Cell):
 
     def reference(self, below: States, left: States, lo: int, hi: int) -> Block:
         z = self.transform(below[0], left[0], lo, hi)  # (L, B, 4H): r, z, n_x, n_h
-        return Block((gru_update(z, left[0]),), {"h": update_gate(z)})
+        return Block((gru_update(z, left[0]),), {"h": forget_gate(z)})  # σ(z_z): the update gate
 
     def layer(self, below: States, left0: States, p: LayerParams, d: int) -> States:
         # torch.gru over t; the masked blocks (n_x's recurrent rows, n_h's input rows) are not read

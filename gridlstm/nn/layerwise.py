@@ -7,7 +7,7 @@ starts (the order ``nn.LSTM`` itself uses). In that order a layer is two passes 
   (``torch.lstm`` / ``torch.rnn_tanh`` / ``torch.rnn_relu``: oneDNN on the CPU, cuDNN on a GPU, no
   Python loop over t) with the model's own weights passed as views (``lstm_sequence``);
 * the grid's depth LSTM has no recurrence in t: its inputs at (t, d) are all known once layer d's
-  time pass is done, so it is ONE fused gate transform + update over all T·B rows (``lstm_rows``).
+  time pass is done, so it is ONE fused gate transform + update over all T·B rows (``fused.lstm_rows``).
 
 Only the paper's output form h = tanh(o⊙m) has no fused kernel: it runs ``timeloop.lstm_loop``, a
 time loop whose input half is hoisted into one T·B-row product and whose backward is hand-written.
@@ -25,8 +25,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .core import lstm_gate_grads
-from .timeloop import lstm_loop, rows_product, rows_product_t
+from .timeloop import lstm_loop
 
 # ----------------------------------------------------------------------------- whole-sequence kernels
 
@@ -82,80 +81,3 @@ def gru_sequence(x: Tensor, h0: Tensor, w_x: Tensor, w_h: Tensor, b_x: Tensor, b
     out, _ = torch.gru(x, h0.unsqueeze(0), torch_weights(w_x, w_h, b_x, b_h), True, 1, 0.0,
                        torch.is_grad_enabled(), False, False)
     return out
-
-
-def lstm_rows(inp: Tensor, rec: Tensor, c_prev: Tensor, W: Tensor, b: Tensor,
-              output: str = "standard", sink: Optional[dict] = None) -> tuple[Tensor, Tensor]:
-    """One LSTM update on every row at once, no recurrence:  z = [inp; rec] W + b,
-    (h, c) = lstm_update(z, c_prev, output).  inp (T, B, I), rec (T, B, R), c_prev (T, B, H),
-    W (I+R, 4H), b (4H,)  ->  h, c (T, B, H).  One product forward, two backward (``_LSTMRows``);
-    ``sink`` (a dict, optional) gets the forget gates ``f`` (T, B, H), and the gates ``G`` and τ
-    (``rows_input_grad``'s inputs) over the T·B rows."""
-    T, B = inp.shape[:2]
-    h, c = _LSTMRows.apply(inp.reshape(T * B, -1), rec.reshape(T * B, -1), c_prev.reshape(T * B, -1),
-                           W, b, output == "paper", sink)
-    if sink is not None:
-        sink["f"] = sink["f"].view(T, B, -1)
-    return h.view(T, B, -1), c.view(T, B, -1)
-
-
-# In-place unary ops on a strided gate slice (``z[:, a:b].sigmoid_()``) run several times slower on
-# T·B rows than the same op on the whole contiguous tensor (measured at (32 000, 4·64), two threads:
-# ``core.lstm_gates_`` 31 ms against 8.5 ms for the version below, a clone subtracted from both).
-# ``core`` keeps its form for the wavefront's 32-row steps; this one is for the T·B-row pass. (The
-# backward's strided in-place ops rewritten the same way were slower: the extra temporaries cost more.)
-
-def _gates_rows(z: Tensor, H: int) -> Tensor:
-    """``core.lstm_gates_`` (gates (i, f, g, o) = (σ, σ, tanh, σ) of z, in place) with one σ over the
-    whole contiguous z and the g slot's tanh written back.  z (M, 4H) -> z."""
-    g = z.narrow(-1, 2 * H, H)
-    tanh_g = g.tanh()
-    z.sigmoid_()
-    g.copy_(tanh_g)
-    return z
-
-
-def rows_input_grad(sink: dict, c_prev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, w_in: Optional[Tensor],
-                    paper: bool) -> tuple[Optional[Tensor], Tensor]:
-    """(∂L/∂inp, total ∂L/∂c) of ``lstm_rows`` given δh, δc at its outputs: δz W_inᵀ with δz from the
-    gates its forward left in ``sink``, and δc + δh ∂h/∂c (``core.lstm_gate_grads``).
-    c_prev, c, dh, dc (M, H), w_in (I, 4H) -> (M, I), (M, H); w_in None: no ∂L/∂inp (None)."""
-    dz, dc_total = lstm_gate_grads(sink["G"], c_prev, c, sink["tau"], dh, dc, paper)
-    return (None if w_in is None else rows_product_t(dz, w_in)), dc_total
-
-
-class _LSTMRows(torch.autograd.Function):
-    """``core._LSTMStep`` for one layer's weights over M = T·B independent rows (same equations and
-    backward formulas, ``core.lstm_gate_grads``):  X = [inp; rec],  G = gates(X W + b),
-    c = f⊙c_prev + i⊙g,  h = o⊙tanh(c) or tanh(o⊙c);  δX = δz Wᵀ,  δW = Xᵀ δz,  δb = Σ_rows δz."""
-
-    @staticmethod
-    def forward(ctx, inp, rec, c_prev, W, b, paper, sink=None):
-        X = torch.cat([inp, rec], dim=-1)  # (M, I+R)
-        H = c_prev.shape[-1]
-        G = _gates_rows(rows_product(X, W, b), H)  # (M, 4H): i, f, g, o
-        i, f, g, o = G.unflatten(-1, (4, H)).unbind(-2)
-        c = torch.addcmul(f * c_prev, i, g)
-        tau = torch.tanh(o * c) if paper else torch.tanh(c)
-        h = tau if paper else o * tau
-        ctx.save_for_backward(X, W, G, c_prev, c, tau)
-        ctx.paper, ctx.n_inp = paper, inp.shape[-1]
-        if sink is not None:
-            sink.update(f=f, G=G, tau=tau)
-        return h, c
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dh, dc):
-        X, W, G, c_prev, c, tau = ctx.saved_tensors
-        H = c.shape[-1]
-        dz, dc = lstm_gate_grads(G, c_prev, c, tau, dh, dc, ctx.paper)
-        d_inp = d_rec = dW = db = None
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            dX = rows_product_t(dz, W)
-            d_inp, d_rec = dX.narrow(-1, 0, ctx.n_inp), dX.narrow(-1, ctx.n_inp, dX.shape[-1] - ctx.n_inp)
-        if ctx.needs_input_grad[3]:
-            dW = X.T @ dz
-        if ctx.needs_input_grad[4]:
-            db = dz.sum(0)
-        return d_inp, d_rec, dc * G.narrow(-1, H, H), dW, db, None, None

@@ -6,7 +6,7 @@ valid and give identical numbers:
 * ``naive``      — for t in 0..T-1, for d in 0..D-1: T·D sequential cell calls of one layer each.
 * ``wavefront``  — anti-diagonal k = t + d, k in 0..T+D-2: T+D-1 sequential cell calls, each on the
   contiguous run of layers ``lo..hi`` active on that diagonal (layer d sits at time t = k - d), so
-  an untied transform is one batched product over the stacked per-layer weights (``core.py``).
+  an untied transform is one batched product over the stacked per-layer weights (``fused.affine``).
 
 * ``layerwise``  — all of layer d-1 before layer d (``nn.LSTM``'s order): D layer calls, each on
   fused whole-sequence kernels (``layerwise.py``). A fused kernel hands no per-block state to a

@@ -10,7 +10,7 @@ Forward, x (T, B, I), h[-1] = h0, c[-1] = c0 (B, H), weights w_x (I, 4H), w_h (H
     z[t] = Z_x[t] + h[t-1] w_h;  i, f, g, o = σ, σ, tanh, σ of z[t];  c[t] = f⊙c[t-1] + i⊙g
     h[t] = o⊙tanh(c[t])  ("standard")   or   tanh(o⊙c[t])  ("paper", Kalchbrenner et al. 2015 eq. 3)
 
-Backward (the formulas of ``core.lstm_gate_grads``). Every factor that does not depend on the
+Backward (the formulas of ``fused.lstm_gate_grads``). Every factor that does not depend on the
 incoming gradient is formed for all t at once first:
     standard:  A_c = o⊙(1 − τ²),  A_o = τ⊙o(1−o)           with τ = tanh(c)
     paper:     A_c = (1 − h²)⊙o,  A_o = (1 − h²)⊙c⊙o(1−o)
@@ -32,27 +32,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .core import onednn_available, onednn_linear
-
-# Products over T·B rows. On the CPU in float32 oneDNN's inner product runs AVX-512 and splits its
-# rows over the threads: 2.5-3x torch's MKL (AVX2) ``mm`` for the forward and δX products at
-# (6400 x 256) @ (256 x 512), two threads (benchmarks/notes.md). It needs contiguous (N, K) weights:
-# a strided view is 60-100x slower, so the (K, O) weight is transposed once per call (O(K·O)).
-# The weight gradient Xᵀδz contracts over the rows, which neither operand has contiguous: it stays
-# on ``mm`` (a oneDNN product after two transposed copies was only 1.1-1.4x faster).
-
-def _dnn(x: Tensor) -> bool:
-    return x.device.type == "cpu" and x.dtype == torch.float32 and onednn_available()
-
-
-def rows_product(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
-    """x @ w + b.  x (M, K), w (K, O), b (O,) -> (M, O)."""
-    return onednn_linear(x, w.T.contiguous(), b) if _dnn(x) else torch.addmm(b, x, w)
-
-
-def rows_product_t(dz: Tensor, w: Tensor) -> Tensor:
-    """dz @ wᵀ.  dz (M, O), w (K, O) -> (M, K)."""
-    return onednn_linear(dz, w.contiguous()) if _dnn(dz) else dz @ w.T
+from .fused import rows_product, rows_product_t
 
 
 def lstm_loop(x: Tensor, h0: Tensor, c0: Tensor, w_x: Tensor, w_h: Tensor, b: Tensor,

@@ -24,18 +24,20 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import ParamError
 from gridlstm.nn import registry
-from gridlstm.results.collect import Run, single_task
+from gridlstm.results.collect import single_task
 from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
+from gridlstm.results.differ import run_label
 from gridlstm.runs.layout import GRADIENTS, PROFILES
+from gridlstm.runs.run import RunFolder
 
 from .gradients import describe, symbol
 from .style import legend_below, new_figure, run_colors, run_markers, style, task_parameter
 
 
-def layers_of(run: Run) -> int:
-    return int(run.config["model"]["layers"])
+def layers_of(run: RunFolder) -> int:
+    return int(run.config_data()["model"]["layers"])
 
 
 def draw_profile(ax: Axes, profile: DepthProfile, color, label: str,
@@ -65,23 +67,23 @@ def draw_profile(ax: Axes, profile: DepthProfile, color, label: str,
     return band, bool(underflow.any()), bool(structural.any())
 
 
-def _states(run: Run, available: list[str], state: Optional[str]) -> list[str]:
+def _states(run: RunFolder, available: list[str], state: Optional[str]) -> list[str]:
     if state is None:
-        return depth_states(available, run.config["model"])
+        return depth_states(available, run.config_data()["model"])
     if state not in available:
-        raise GridlstmError(f"{run.path}: no state {state!r} in its gradients.csv "
-                            f"(it has: {', '.join(available)}); pick one with --state")
+        raise ParamError("state", state, f"{run.path} has no such state in its gradients.csv; expected "
+                         f"one of {', '.join(available)}")
     return [state]
 
 
-def depth_axes(ax: Axes, runs: list[Run], state: Optional[str], over: str, colors,
+def depth_axes(ax: Axes, runs: list[RunFolder], state: Optional[str], over: str, colors,
                source: str = GRADIENTS, when: str = "last") -> tuple[bool, bool, bool]:
     """Draw every run's depth profiles on ``ax``; returns which marks were used. ``source``:
     gradients.csv (gradcheck) or profiles.csv (recorded while training); ``when``: the first or
     the last training step the file holds."""
     marks = [False, False, False]
     ax.set_yscale("log")
-    labels = [r.label for r in runs]
+    labels = [run_label(r) for r in runs]
     for run, color, marker, label in zip(runs, colors, run_markers(runs), labels, strict=True):
         table = run.gradients(source)
         if labels.count(label) > 1:
@@ -90,7 +92,7 @@ def depth_axes(ax: Axes, runs: list[Run], state: Optional[str], over: str, color
         for s in _states(run, [x for x in table.states if x != "x"], state):
             profile = depth_profile(table, s, over, step)
             used = draw_profile(ax, profile, color, f"{label}: {symbol(s, [run])}",
-                                registry.is_memory(run.config["model"], s), marker)
+                                registry.is_memory(run.config_data()["model"], s), marker)
             marks = [a or b for a, b in zip(marks, used, strict=True)]
     ax.set_xlabel("layer d (1 = bottom)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -114,7 +116,7 @@ def depth_legend(fig: Figure, ax: Axes, band: bool, underflow: bool, structural:
     legend_below(fig, handles, labels, ncols=3, title=title)
 
 
-def depth_figure(runs: list[Run], state: Optional[str] = None, mean_t: bool = False) -> Figure:
+def depth_figure(runs: list[RunFolder], state: Optional[str] = None, mean_t: bool = False) -> Figure:
     """g against layer at the scored step for every run and state kind on one axis, log-y."""
     task = single_task(runs, "depth")
     colors = run_colors(runs)
@@ -136,7 +138,7 @@ def depth_figure(runs: list[Run], state: Optional[str] = None, mean_t: bool = Fa
     return fig
 
 
-def study_figure(runs: list[Run]) -> Figure:
+def study_figure(runs: list[RunFolder]) -> Figure:
     """The depth study: one panel per depth D (each with its own y range), every model's
     depth-carrying states at the scored step on each."""
     with style():
@@ -164,7 +166,7 @@ def study_figure(runs: list[Run]) -> Figure:
     return fig
 
 
-def before_after_figure(runs: list[Run]) -> Figure:
+def before_after_figure(runs: list[RunFolder]) -> Figure:
     """Two panels from the profiles recorded while training (profiles.csv): the depth profile at
     the first recorded step (initialisation) and at the last (the trained weights), same y axis."""
     with style():

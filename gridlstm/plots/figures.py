@@ -24,7 +24,7 @@ from typing import Optional
 from matplotlib.figure import Figure
 
 from gridlstm.errors import GridlstmError, ParamError
-from gridlstm.results.collect import Run
+from gridlstm.runs.run import RunFolder
 
 from .depth import depth_figure
 from .gradients import gradients_figure, heatmap_figure, profiles_figure
@@ -36,14 +36,14 @@ from .training import loss_figure
 FORMATS = (".png", ".svg", ".pdf")
 
 
-def output_paths(runs: list[Run], what: str, out: Optional[Path], per_run: bool) -> list[Path]:
+def output_paths(runs: list[RunFolder], what: str, out: Optional[Path], per_run: bool) -> list[Path]:
     """Where each figure goes (one per run when ``per_run``, else one for all runs)."""
     if out is not None:
         if out.suffix.lower() not in FORMATS:
             raise ParamError("out", out, f"the suffix picks the format; use one of {', '.join(FORMATS)}")
         if per_run and len(runs) > 1:
-            raise GridlstmError(f"--what {what} draws one figure per run and --out names one file: "
-                                "give one run, or leave --out out to write RUN/plots/ for each")
+            raise ParamError("out", out, f"{{what={what}}} draws one figure per run and {{name}} names one "
+                             "file: give one run, or leave {name} out to write RUN/plots/ for each", ("what",))
         return [out]
     if per_run:
         return [r.path / "plots" / f"{what}.png" for r in runs]
@@ -52,7 +52,7 @@ def output_paths(runs: list[Run], what: str, out: Optional[Path], per_run: bool)
     return [compare_dir(runs) / f"{what}-{len(runs)}runs-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.png"]
 
 
-def compare_dir(runs: list[Run]) -> Path:
+def compare_dir(runs: list[RunFolder]) -> Path:
     """``compare/`` in the common parent of ``runs`` (never inside one of them); a sweep's
     ``runs/`` folder is skipped for the sweep's own folder."""
     parent = Path(os.path.commonpath([r.path.resolve().parent for r in runs]))
@@ -61,7 +61,7 @@ def compare_dir(runs: list[Run]) -> Path:
     return parent / "compare"
 
 
-def make_figures(runs: list[Run], what: str, state: Optional[str] = None, layer: Optional[int] = None,
+def make_figures(runs: list[RunFolder], what: str, state: Optional[str] = None, layer: Optional[int] = None,
                  x_axis: str = "auto", mean_t: bool = False) -> list[Figure]:
     """Build the figures of kind ``what`` for ``runs`` (one, or one per run for heatmap/profiles).
     ``state`` None: h for gradients/profiles, every depth-carrying state for depth."""
@@ -82,7 +82,7 @@ def make_figures(runs: list[Run], what: str, state: Optional[str] = None, layer:
         return [profiles_figure(r, state, layer, x_axis) for r in runs]
 
 
-def plot(runs: list[Run], what: str, out: Optional[Path] = None, state: Optional[str] = None,
+def plot(runs: list[RunFolder], what: str, out: Optional[Path] = None, state: Optional[str] = None,
          layer: Optional[int] = None, x_axis: str = "auto", dpi: int = DPI,
          mean_t: bool = False) -> list[Path]:
     """Draw and write the figures; returns their paths (checked before anything is drawn)."""

@@ -22,43 +22,45 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.nn import registry
 from gridlstm.probe.zeros import UNDERFLOW, underflow_step
-from gridlstm.results.collect import Curve, GradientTable, Run, single_task
+from gridlstm.results.collect import Curve, GradientTable, scores, single_task
+from gridlstm.results.differ import run_label
 from gridlstm.runs.layout import GRADIENTS, PROFILES
+from gridlstm.runs.run import RunFolder
 
 from .kinds import X_AXES
 from .style import legend_below, new_figure, run_colors, run_labels, run_markers, task_parameter
 
 
-def describe(state: str, runs: Sequence[Run] = ()) -> str:
+def describe(state: str, runs: Sequence[RunFolder] = ()) -> str:
     """'depth memory c′': a state as the runs' cells label it (nn/cells.py ``state_labels``)."""
-    labels = (registry.state_label(r.config["model"], state) for r in runs)
+    labels = (registry.state_label(r.config_data()["model"], state) for r in runs)
     return next((lab for lab in labels if lab != state), registry.state_label({}, state))
 
 
-def symbol(state: str, runs: Sequence[Run] = ()) -> str:
+def symbol(state: str, runs: Sequence[RunFolder] = ()) -> str:
     """The symbol of a state, the last word of its label: 'c′' for the depth memory c_depth."""
     return describe(state, runs).rsplit(" ", 1)[-1]
 
 
-def pick_layer(run: Run, table: GradientTable, state: str, layer: Optional[int], source: str) -> int:
+def pick_layer(run: RunFolder, table: GradientTable, state: str, layer: Optional[int], source: str) -> int:
     """The requested layer of ``state``, by default the top one (layer 0 for the input x)."""
     if state not in table.states:
-        raise GridlstmError(f"{run.path}: no state {state!r} in gradients/{source} "
-                            f"(it has: {', '.join(table.states)}); pick one with --state")
+        raise ParamError("state", state, f"{run.path} has no such state in gradients/{source}; expected "
+                         f"one of {', '.join(table.states)}")
     layers = table.layers(state)
     if layer is None:
         return layers[-1]
     if layer not in layers:
-        raise GridlstmError(f"{run.path}: state {state!r} has no layer {layer} in gradients/{source} "
-                            f"(it has: {', '.join(map(str, layers))}); pick one with --layer")
+        raise ParamError("layer", layer, f"{run.path} has no such layer of state {state!r} in "
+                         f"gradients/{source}; expected one of {', '.join(map(str, layers))}")
     return layer
 
 
-def resolve_x_axis(runs: list[Run], x_axis: str) -> str:
+def resolve_x_axis(runs: list[RunFolder], x_axis: str) -> str:
     if x_axis not in X_AXES:
         raise ParamError("x_axis", x_axis, f"expected one of {', '.join(X_AXES)}")
     if x_axis == "auto":
-        return "steps-back" if all(r.scores == "last" for r in runs) else "timestep"
+        return "steps-back" if all(scores(r) == "last" for r in runs) else "timestep"
     return x_axis
 
 
@@ -110,7 +112,7 @@ def legend_outside(fig: Figure, ax: Axes, band: bool, underflow: bool, title: Op
     legend_below(fig, handles, labels, ncols=3, title=title)
 
 
-def gradients_figure(runs: list[Run], state: str = "h", layer: Optional[int] = None,
+def gradients_figure(runs: list[RunFolder], state: str = "h", layer: Optional[int] = None,
                      x_axis: str = "auto") -> Figure:
     """One line per run: g against steps back from the loss (or timestep), log-y."""
     task = single_task(runs, "gradients")
@@ -146,7 +148,7 @@ def gradients_figure(runs: list[Run], state: str = "h", layer: Optional[int] = N
     return fig
 
 
-def heatmap_figure(run: Run) -> Figure:
+def heatmap_figure(run: RunFolder) -> Figure:
     """One panel per state kind: rows are layers 1..D, columns timesteps 1..T, log colour scale."""
     table = run.gradients()
     states = [s for s in table.states if s != "x"]
@@ -176,7 +178,7 @@ def heatmap_figure(run: Run) -> Figure:
         ax.set_ylabel("layer d")
         ax.yaxis.set_major_locator(MaxNLocator(nbins=min(len(layers), 6), integer=True))
         ax.grid(False)
-    where = "the loss is read at t = T" if run.scores == "last" else "the loss is read at every step"
+    where = "the loss is read at t = T" if scores(run) == "last" else "the loss is read at every step"
     grey = "; grey: exactly 0" if (values == 0).any() else ""
     axes[-1].set_xlabel(f"timestep t (steps; {where}{grey})")
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -184,11 +186,11 @@ def heatmap_figure(run: Run) -> Figure:
     bar = fig.colorbar(image, ax=list(axes), location="right", shrink=0.95,
                        ticks=LogLocator(base=10, numticks=12), format=LogFormatterSciNotation())
     bar.set_label("‖∂ℓ/∂state[t, d]‖₂ (log scale)")  # the ticks are the norms, 10^k
-    fig.suptitle(f"Gradient norm over time × depth: {run.label} on {run.task} (weights of step {step})")
+    fig.suptitle(f"Gradient norm over time × depth: {run_label(run)} on {run.task} (weights of step {step})")
     return fig
 
 
-def profiles_figure(run: Run, state: str = "h", layer: Optional[int] = None,
+def profiles_figure(run: RunFolder, state: str = "h", layer: Optional[int] = None,
                     x_axis: str = "auto", max_lines: int = 8) -> Figure:
     """The profiles recorded during training: one line per training step, light (early) to dark."""
     table = run.gradients(PROFILES)
@@ -208,7 +210,7 @@ def profiles_figure(run: Run, state: str = "h", layer: Optional[int] = None,
         _, band, zero = draw_curve(ax, x_values(curve, x_axis), curve, color, f"step {step}")
         any_band, any_zero = any_band or band, any_zero or zero
     where = "input" if state == "x" else f"layer {lay}"
-    ax.set_title(f"Gradient profile during training: {run.label} on {run.task}")
+    ax.set_title(f"Gradient profile during training: {run_label(run)} on {run.task}")
     ax.set_xlabel(x_label(x_axis))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     sym = "x" if state == "x" else state.replace("_depth", "′")
@@ -219,7 +221,7 @@ def profiles_figure(run: Run, state: str = "h", layer: Optional[int] = None,
     return fig
 
 
-def profiles_compare_figure(runs: list[Run], state: str = "h", x_axis: str = "auto") -> Figure:
+def profiles_compare_figure(runs: list[RunFolder], state: str = "h", x_axis: str = "auto") -> Figure:
     """Several runs' recorded profiles (profiles.csv) on one axis: each run at its first recorded
     training step (dotted) and its last (solid), top layer — Arjovsky et al. 2016's figure 4."""
     task = single_task(runs, "profiles")

@@ -17,14 +17,14 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from gridlstm.errors import GridlstmError
-from gridlstm.results.collect import Run
+from gridlstm.runs.run import RunFolder
 
 from .style import legend_below, new_figure, run_colors, run_labels
 
 DASHES = {"time": "-", "depth": "--"}
 
 
-def read_spectrum(run: Run) -> dict[str, np.ndarray]:
+def read_spectrum(run: RunFolder) -> dict[str, np.ndarray]:
     """axis → (K, 2) rows of (decades, spread over examples) by exponent index."""
     path = run.gradient_file("spectrum.csv")
     if not path.is_file():
@@ -41,7 +41,7 @@ def read_spectrum(run: Run) -> dict[str, np.ndarray]:
     return {a: np.array(v) for a, v in out.items()}
 
 
-def spectrum_figure(runs: list[Run]) -> Figure:
+def spectrum_figure(runs: list[RunFolder]) -> Figure:
     """One axes: λ_i/ln 10 against i for every run (colour) and axis (line style)."""
     spectra = [read_spectrum(r) for r in runs]
     fig = new_figure(9.0, 5.2)
@@ -88,7 +88,7 @@ def study_figure(panels: list[tuple]) -> Figure:
         color: str | tuple[float, float, float, float] = mpl.colormaps[cmap](0.9 - 0.3 * i) if i else base
         ax = axes[entry.axis]
         for folder, ls, stage in ((init, "-", "init"), (trained, "--", "trained")):
-            rows = read_spectrum(Run(folder))[entry.axis]
+            rows = read_spectrum(RunFolder.read(folder))[entry.axis]
             (line,) = ax.plot(np.arange(1, len(rows) + 1), rows[:, 0], ls, color=color, marker="o", ms=3)
             if stage == "init":
                 handles.append(line)

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from gridlstm.nn.registry import colors as kind_colors
 from gridlstm.results import differ
-from gridlstm.results.collect import Run
+from gridlstm.runs.run import RunFolder
 
 from .kinds import DPI
 
@@ -66,13 +66,13 @@ def fitting_columns(fig: Figure, labels: list[str]) -> int:
     return max(1, int(fig.get_figwidth() / ((longest + 5) * glyph)))
 
 
-def run_labels(runs: list[Run]) -> list[str]:
+def run_labels(runs: list[RunFolder]) -> list[str]:
     """Legend label of each run: what differs between them, by report's rule (differ.py); one run
     alone is described by its model (``grid memory_input D=2 T=100``)."""
-    return differ.labels(runs) if len(runs) > 1 else [r.label for r in runs]
+    return differ.labels(runs) if len(runs) > 1 else [differ.run_label(r) for r in runs]
 
 
-def run_colors(runs: list[Run]) -> list[tuple[float, ...]]:
+def run_colors(runs: list[RunFolder]) -> list[tuple[float, ...]]:
     """Colour of each run: its kind's family (the same in every figure, declared by its cell,
     nn/registry.py); the n runs of a kind get n shades, darkest first."""
     import matplotlib as mpl
@@ -93,7 +93,7 @@ SHADES = (0.35, 1.0)  # the span of a kind's colour map that its runs' shades ta
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def run_markers(runs: list[Run]) -> list[str]:
+def run_markers(runs: list[RunFolder]) -> list[str]:
     """Marker of each run: the i-th run of its kind gets the i-th marker, so that runs of one colour
     family differ by shape too (and in print without colour)."""
     return [MARKERS[[x for x in runs if x.kind == r.kind].index(r) % len(MARKERS)] for r in runs]

@@ -12,13 +12,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from gridlstm.errors import GridlstmError
-from gridlstm.results.collect import Run, single_task
+from gridlstm.results.collect import single_task, task_facts
+from gridlstm.runs.run import RunFolder
 
 from .style import fitting_columns, legend_below, new_figure, run_colors, run_labels, task_parameter
 
 
-def split_rows(run: Run, split: str) -> tuple[list[int], list[float], list[float]]:
-    rows = [r for r in run.metrics if r["split"] == split and r["loss"] is not None]
+def split_rows(run: RunFolder, split: str) -> tuple[list[int], list[float], list[float]]:
+    rows = [r for r in run.metric_values() if r["split"] == split and r["loss"] is not None]
     return [r["step"] for r in rows], [r["loss"] for r in rows], [r["metric"] for r in rows]
 
 
@@ -27,9 +28,9 @@ def _style_keys(ax: Axes) -> list[tuple[Line2D, str]]:
             (Line2D([], [], color="0.3", lw=2.2, marker="o", ms=4), "eval (held-out set)")]
 
 
-def loss_figure(runs: list[Run]) -> Figure:
+def loss_figure(runs: list[RunFolder]) -> Figure:
     task = single_task(runs, "loss")
-    facts = [r.task_facts for r in runs]
+    facts = [task_facts(r) for r in runs]
     if any(not split_rows(r, "eval")[0] and not split_rows(r, "train")[0] for r in runs):
         bare = next(r for r in runs if not split_rows(r, "eval")[0] and not split_rows(r, "train")[0])
         raise GridlstmError(f"{bare.path}/metrics.csv has no logged steps yet "

@@ -98,8 +98,8 @@ def load_source(path: Optional[Path], overrides: list[str], which: str = "last")
     cfg = load_config(path / CONFIG, overrides)
     file = path / CHECKPOINTS[which]
     if which == "best" and not file.is_file():
-        raise GridlstmError(f"{path} has no best.pt (runs trained before gridlstm kept the best "
-                            "checkpoint have only the last: use --from last)")
+        raise ParamError("which", which, f"{path} has no best.pt (runs trained before gridlstm kept the "
+                         "best checkpoint have only the last: use {which=last})", ("which",))
     ckpt = load_checkpoint(file)
     saved = (ckpt.get("config") or {}).get("model") or {}
     if not isinstance(saved, dict):
@@ -164,8 +164,8 @@ def run_gradcheck(source: Source, seeds: int = 1, batch: Optional[int] = None, d
         raise ParamError("seeds", seeds, "expected a positive number of measurement seeds")
     cfg = source.cfg
     limits.require(cfg)
-    if batch:  # --batch is not part of the config
-        limits.require(cfg, batch, f"--batch {batch}")
+    if batch:  # a batch size of its own, not the config's
+        limits.require(cfg, batch, "batch")
     batch = batch or cfg.train.batch_size
     dev = resolve_device(device)
     threads = apply_threads(cfg.train.threads, batch, cfg.model.hidden, max_threads)

@@ -17,7 +17,7 @@ the memory-input grid's time h feeds the block's depth LSTM):
 
 computed for all t of a layer at once by autograd through the cell's reference formulation of the
 block (``block_totals``), whatever the cell.  The probed pass's own graph cannot give it: the fast
-path may fuse a block into one node (core.py), hiding those uses.
+path may fuse a block into one node (nn/fused.py), hiding those uses.
 Row l of a probe call on anti-diagonal k with layers lo..hi-1 is layer d = lo + l at time
 t = k - d (0-based), the schedule's own convention.
 
@@ -227,7 +227,7 @@ def memory_gates(model: RecurrentModel, x: Tensor, states: dict[str, Tensor]) ->
 
 @contextmanager
 def frozen_parameters(model: nn.Module) -> Iterator[None]:
-    """Parameters stop requiring grad for the duration: the fused steps (core.py) then skip their
+    """Parameters stop requiring grad for the duration: the fused steps (nn/fused.py) then skip their
     weight-gradient products, which a gradient profile never uses."""
     flags = [(p, p.requires_grad) for p in model.parameters()]
     for p, _ in flags:

@@ -1,5 +1,5 @@
-"""Finding run folders, and ``Run``: the view that ``plot`` and ``report`` take of one (its files
-are read by gridlstm.runs.run.RunFolder, the one reader of a run folder).
+"""Finding the run folders that ``plot`` and ``report`` are given, and the task facts they draw
+from one (its files are read by gridlstm.runs.run.RunFolder, the one reader of a run folder).
 
 A *run* is a folder with ``config.yaml`` and ``meta.json`` (runs.py writes both before the first
 step); a finished run also has ``summary.json``.  A folder that ``gridlstm gradcheck CONFIG`` made
@@ -12,15 +12,11 @@ or glob patterns the shell did not expand (``'outputs/adding-*/*'``).
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from gridlstm.config import TaskConfig
 from gridlstm.errors import GridlstmError
-from gridlstm.nn import registry
-from gridlstm.runs.files import check_folder
 from gridlstm.runs.layout import CONFIG, GRADIENTS, GRADIENTS_DIR, META
 from gridlstm.runs.run import RunFolder
 from gridlstm.runs.tables import Curve, GradientTable
@@ -28,7 +24,7 @@ from gridlstm.tasks import make_task, task_class
 
 from .columns import finite  # noqa: F401  (one home: columns.py; collect.finite for its users)
 
-__all__ = ["Curve", "GradientTable", "Run", "find_run_dirs", "load_runs", "single_task"]
+__all__ = ["Curve", "GradientTable", "RunFolder", "find_run_dirs", "load_runs", "scores", "single_task", "task_facts"]
 GLOB_CHARS = "*?["
 
 
@@ -88,104 +84,32 @@ def _runs_in(path: Path) -> list[Path]:
                         "(make one with: gridlstm train CONFIG)")
 
 
-@dataclass(frozen=True)
-class Run:
-    """One run folder as plot and report see it: its RunFolder's records, read once and lazily
-    (every missing file is a one-line error naming its producer), and the labels drawn from them."""
-
-    path: Path
-
-    @cached_property
-    def folder(self) -> RunFolder:
-        return RunFolder(self.path)
-
-    def __post_init__(self) -> None:
-        check_folder(self.path)  # regular files only, none leaving the folder
-
-    @property
-    def gradient_only(self) -> bool:
-        return self.folder.gradient_only
-
-    @cached_property
-    def config(self) -> dict[str, Any]:
-        return self.folder.config_data()
-
-    @cached_property
-    def meta(self) -> dict[str, Any]:
-        return self.folder.meta_data()
-
-    @cached_property
-    def summary(self) -> dict[str, Any]:
-        return self.folder.summary_data()
-
-    @cached_property
-    def task_facts(self) -> dict[str, Any]:
-        """Chance loss, metric name and success threshold of the run's task (from its config)."""
-        task = make_task(TaskConfig(**self.config["task"]))
-        target = self.config.get("train", {}).get("target")
-        if target is not None and not finite(target):
-            raise GridlstmError(f"{self.folder.config_file}: train.target {str(target)[:20]} is not a "
-                                "finite number (the run's config.yaml is damaged)")
-        # a gradient-only folder records the task's name and length only: a task whose chance reads
-        # more settings (temporal_order's keys, memorize's vocabulary) has a chance level it cannot know
-        unknown = self.gradient_only and bool(task.chance_depends)
-        return {"chance": None if unknown else task.chance, "metric": task.metric_name, "higher": task.higher_is_better,
-                "target": task.default_target if target is None else target, "metric_is_loss": task.metric_is_loss}
-
-    @property
-    def trained(self) -> bool:
-        return not self.gradient_only and self.folder.meta_file.is_file()
-
-    @property
-    def id(self) -> str:
-        return f"{self.path.parent.name}/{self.path.name}"
-
-    @property
-    def task(self) -> str:
-        return self.config["task"]["name"]
-
-    @property
-    def length(self) -> int:
-        return int(self.config["task"]["length"])
-
-    @property
-    def kind(self) -> str:
-        return self.config["model"]["kind"]
-
-    @property
-    def label(self) -> str:
-        """e.g. ``grid memory_input D=2 T=100``, ``rnn D=1 T=200``, ``lstm tied D=4 T=50``."""
-        m = self.config["model"]
-        return f"{registry.describe(m)} D={m['layers']} T={self.length}"
-
-    @cached_property
-    def metrics(self) -> list[dict[str, Any]]:
-        return self.folder.metric_values()
-
-    def gradient_file(self, name: str) -> Path:
-        return self.folder.gradient_file(name)
-
-    def gradients(self, name: str = GRADIENTS) -> GradientTable:
-        return self.folder.gradients(name)
-
-    @cached_property
-    def gradient_meta(self) -> dict[str, Any]:
-        return self.folder.gradient_meta()
-
-    @property
-    def scores(self) -> str:
-        """Where the loss sits: "last" (the final step only) or "all" (every step)."""
-        return self.gradient_meta.get("scores") or task_class(self.task).scores
-
-    def gradient_summary(self) -> Optional[list[dict[str, Any]]]:
-        return self.folder.gradient_summary()
+def task_facts(run: RunFolder) -> dict[str, Any]:
+    """Chance loss, metric name and success threshold of the run's task (from its config)."""
+    config = run.config_data()
+    task = make_task(TaskConfig(**config["task"]))
+    target = config.get("train", {}).get("target")
+    if target is not None and not finite(target):
+        raise GridlstmError(f"{run.config_file}: train.target {str(target)[:20]} is not a "
+                            "finite number (the run's config.yaml is damaged)")
+    # a gradient-only folder records the task's name and length only: a task whose chance reads
+    # more settings (temporal_order's keys, memorize's vocabulary) has a chance level it cannot know
+    unknown = run.gradient_only and bool(task.chance_depends)
+    return {"chance": None if unknown else task.chance, "metric": task.metric_name, "higher": task.higher_is_better,
+            "target": task.default_target if target is None else target, "metric_is_loss": task.metric_is_loss}
 
 
-def load_runs(args: list[str] | tuple[str, ...]) -> list[Run]:
-    return [Run(p) for p in find_run_dirs(args)]
+def scores(run: RunFolder) -> str:
+    """Where the run's loss sits: "last" (the final step only) or "all" (every step)."""
+    return run.gradient_meta().get("scores") or task_class(run.task).scores
 
 
-def single_task(runs: list[Run], what: str) -> str:
+def load_runs(args: list[str] | tuple[str, ...]) -> list[RunFolder]:
+    """The run folders named by ``args`` (find_run_dirs), each checked and ready to read."""
+    return [RunFolder.read(p) for p in find_run_dirs(args)]
+
+
+def single_task(runs: list[RunFolder], what: str) -> str:
     """The one task all ``runs`` share; a mixture is an error (one figure holds one task)."""
     tasks = sorted({r.task for r in runs})
     if len(tasks) > 1:

@@ -32,8 +32,9 @@ import numpy as np
 from gridlstm.nn import registry
 from gridlstm.probe.zeros import UNDERFLOW
 from gridlstm.runs.layout import GRADIENTS
+from gridlstm.runs.run import RunFolder
 
-from .collect import GradientTable, Run
+from .collect import GradientTable
 
 FLT_MIN = UNDERFLOW  # 1.1754944e-38: the one meaning of underflow (probe/zeros.py, numpy only)
 OVER = ("scored", "mean")
@@ -153,13 +154,13 @@ def depth_decay(profile: DepthProfile) -> DepthDecay:
         underflow=int((low < FLT_MIN).sum()), seeds=profile.seeds)
 
 
-def run_depth_decay(run: Run, state: Optional[str] = None) -> Optional[DepthDecay]:
+def run_depth_decay(run: RunFolder, state: Optional[str] = None) -> Optional[DepthDecay]:
     """The depth decay of ``state`` (default: the hidden depth-carrying one) at the scored step of
     the latest weights in RUN's gradients.csv; None without gradients or with one layer."""
     if not run.gradient_file(GRADIENTS).is_file():
         return None
     table = run.gradients()
-    state = state or depth_hidden(table.states, run.config["model"])
+    state = state or depth_hidden(table.states, run.config_data()["model"])
     if state not in table.states or len(table.layers(state)) < 2:
         return None
     return depth_decay(depth_profile(table, state))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .collect import Run
+from gridlstm.nn import registry
+from gridlstm.runs.run import RunFolder
 
 MISSING = None
 
@@ -26,16 +27,25 @@ def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def configs(runs: list[Run]) -> list[dict[str, Any]]:
-    return [flatten(r.config) for r in runs]
+def run_id(run: RunFolder) -> str:
+    """The run's short name in tables and legends: its folder and the folder's parent."""
+    return f"{run.path.parent.name}/{run.path.name}"
+
+
+def run_label(run: RunFolder) -> str:
+    """A run's label on its own, e.g. ``grid memory_input D=2 T=100``, ``rnn D=1 T=200``."""
+    m = run.config_data()["model"]
+    return f"{registry.describe(m)} D={m['layers']} T={run.length}"
+
+
+def configs(runs: list[RunFolder]) -> list[dict[str, Any]]:
+    return [flatten(r.config_data()) for r in runs]
 
 
 def inapplicable(kind: Any, variant: Any) -> set[str]:
     """The model.* keys a run of ``kind`` (and ``variant``) does not read: the options of other
     cells (an LSTM's ``model.variant``, a grid's ``model.nonlinearity``); none for a cell this
     installation cannot load."""
-    from gridlstm.nn import registry
-
     cell = registry.known_class({"kind": kind, "variant": variant})
     if cell is None:
         return set()
@@ -90,13 +100,13 @@ def value_text(v: Any) -> str:
 NOT_IN_LABELS = ("gradients.", "tracking.", "train.log_every", "train.checkpoint_every", "name")
 
 
-def applies(run: Run, key: str) -> bool:
+def applies(run: RunFolder, key: str) -> bool:
     """Whether ``run``'s cell reads ``key`` (an LSTM has no model.variant; non-model keys always)."""
-    model = run.config.get("model", {})
+    model = run.config_data().get("model", {})
     return key not in inapplicable(model.get("kind"), model.get("variant"))
 
 
-def labels(runs: list[Run]) -> list[str]:
+def labels(runs: list[RunFolder]) -> list[str]:
     """One distinct label per run: its differing config keys (``lr=0.01 seed=2``), each only where
     the run's model has that option, bookkeeping keys left out; the run's id where nothing differs or
     two runs share a config."""
@@ -107,5 +117,5 @@ def labels(runs: list[Run]) -> list[str]:
     out = [" ".join(f"{names[k]}={value_text(c.get(k, MISSING))}" for k in keys if applies(run, k))
            for c, run in zip(flat, runs, strict=True)]
     repeated = {x for x in out if out.count(x) > 1}
-    return [x if x and x not in repeated else f"{x} ({run.id})".strip() if x else run.id
+    return [x if x and x not in repeated else f"{x} ({run_id(run)})".strip() if x else run_id(run)
             for x, run in zip(out, runs, strict=True)]

@@ -20,7 +20,6 @@ from gridlstm.nn import registry
 from gridlstm.runs.run import RunFolder
 from gridlstm.tasks import make_task
 
-from .collect import Run
 from .verdict import RULE, ModelSummary, SeedOutcome, combine, pair_verdict, still_rising, summarise
 
 
@@ -40,7 +39,7 @@ def read_seed(path: Path) -> SeedRun:
     s, cfg = folder.ended(), folder.config()
     task = make_task(cfg.task)
     batch = cfg.train.batch_size
-    evals = [r for r in Run(path).metrics if r["split"] == "eval" and r["metric"] is not None]
+    evals = [r for r in folder.metric_values() if r["split"] == "eval" and r["metric"] is not None]
     samples = tuple(int(r["step"]) * batch for r in evals)
     metrics = tuple(float(r["metric"]) for r in evals)
     first = next((n for n, m in zip(samples, metrics, strict=True) if task.solved(m, s.target)), None)

@@ -28,7 +28,6 @@ import numpy as np
 from gridlstm.runs.layout import PROFILES
 from gridlstm.runs.run import RunFolder
 
-from .collect import Run
 from .depth import FLT_MIN
 from .verdict import AS_PUBLISHED, NO_DIFFERENCE, NOT_REPRODUCED, combine
 
@@ -37,7 +36,7 @@ THRESHOLDS = (3, 6, 12, 24)
 VERDICT_WINDOW = 500
 
 
-def steps_back_profile(run: Run, step: int) -> np.ndarray:
+def steps_back_profile(run: RunFolder, step: int) -> np.ndarray:
     """g[s] of the top layer's h at training step ``step``: (T,) with g[0] at the loss."""
     table = run.gradients("profiles.csv")
     curve = table.curve("h", max(table.layers("h")), step)
@@ -72,7 +71,7 @@ class ProfileModel:
 
 
 def read_profiles(label: str, init: str, runs: list[Path]) -> ProfileModel:
-    loaded = [Run(p) for p in runs]
+    loaded = [RunFolder.read(p) for p in runs]
     steps = loaded[0].gradients(PROFILES).steps
     first, last = steps[0], steps[-1]
     params = RunFolder.open(runs[0]).ended().params

@@ -36,11 +36,12 @@ from typing import Any, Optional
 from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
+from gridlstm.runs.run import RunFolder
 
-from .collect import Run
+from .collect import task_facts
 from .columns import COLUMNS, FORMATS, KEYS, SAME_AS_COLUMN, VIEW, Column, finite  # noqa: F401  (FORMATS, KEYS: report's API)
 from .depth import depth_hidden, run_depth_decay
-from .differ import configs, differing_keys, shared_items, short_names, value_text
+from .differ import configs, differing_keys, run_id, shared_items, short_names, value_text
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Table:
         return [by_key[k] for k in keys]
 
 
-def top_h_row(run: Run) -> Optional[dict[str, Any]]:
+def top_h_row(run: RunFolder) -> Optional[dict[str, Any]]:
     """The gradients/summary.csv row of the time hidden state h at the top layer, if any."""
     rows = run.gradient_summary()
     if not rows:
@@ -102,30 +103,30 @@ def top_h_row(run: Run) -> Optional[dict[str, Any]]:
     return max(h, key=lambda r: r["layer"]) if h else None
 
 
-def depth_prediction(run: Run) -> Optional[float]:
+def depth_prediction(run: RunFolder) -> Optional[float]:
     """depth.csv's predicted decades lost per layer (the spectrum's) of the hidden depth carrier."""
-    rows = run.folder.gradient_depth()
+    rows = run.gradient_depth()
     if not rows:
         return None
-    want = depth_hidden([str(r["state"]) for r in rows if r.get("state")], run.config["model"])
+    want = depth_hidden([str(r["state"]) for r in rows if r.get("state")], run.config_data()["model"])
     value = next((r.get("predicted_per_layer") for r in rows if r.get("state") == want), None)
     return value if finite(value) else None
 
 
-def run_summary(run: Run) -> dict[str, Any]:
+def run_summary(run: RunFolder) -> dict[str, Any]:
     """summary.json; for a run still training (or killed) the same keys from config.yaml and the
     last eval row of metrics.csv; for a gradcheck of a config (never trained) from config.yaml."""
-    if run.folder.summary_file.is_file():
-        return run.summary
-    m, facts = run.config["model"], run.task_facts
+    if run.summary_file.is_file():
+        return run.summary_data()
+    m, facts = run.config_data()["model"], task_facts(run)
     s: dict[str, Any] = {
-        "status": run.meta.get("status", "unknown") if run.trained else "untrained",
+        "status": run.meta_data().get("status", "unknown") if run.trained else "untrained",
         "task": run.task, "length": run.length, "model": m["kind"],
         "variant": registry.shown_variant(m["kind"], m.get("variant")), "tied": m.get("tied"),
         "layers": m.get("layers"), "hidden": m.get("hidden"), "chance": facts["chance"],
-        "metric_name": facts["metric"], "steps": run.gradient_meta.get("step", 0) if not run.trained else None,
+        "metric_name": facts["metric"], "steps": run.gradient_meta().get("step", 0) if not run.trained else None,
     }
-    evals = [r for r in run.metrics if r["split"] == "eval"] if run.folder.metrics_file.is_file() else []
+    evals = [r for r in run.metric_values() if r["split"] == "eval"] if run.metrics_file.is_file() else []
     if evals:
         last = evals[-1]
         s.update(steps=last["step"], wall_seconds=last["seconds"], eval_loss=last["loss"],
@@ -133,7 +134,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     return s
 
 
-def report_row(run: Run) -> dict[str, Any]:
+def report_row(run: RunFolder) -> dict[str, Any]:
     s = run_summary(run)
     # loss/chance against the population's best constant scored on the held-out set the eval loss
     # was measured on (summary.json chance_heldout); the analytic chance for older or running runs
@@ -141,7 +142,7 @@ def report_row(run: Run) -> dict[str, Any]:
     grad = top_h_row(run)
     depth = run_depth_decay(run)
     return {
-        "run": run.id,
+        "run": run_id(run),
         "status": s.get("status"),
         "task": s.get("task"),
         "T": s.get("length"),
@@ -178,7 +179,7 @@ def sort_rows(rows: list[dict[str, Any]], sort: Optional[str], extra: tuple[str,
     return sorted(present, key=lambda r: (str(type(r[key])), r[key]), reverse=desc) + blank
 
 
-def collect_table(runs: list[Run], sort: Optional[str] = None) -> Table:
+def collect_table(runs: list[RunFolder], sort: Optional[str] = None) -> Table:
     """The report of ``runs``: fixed columns plus the config keys that differ between them."""
     flat = configs(runs)
     keys = differing_keys(flat)
@@ -186,7 +187,7 @@ def collect_table(runs: list[Run], sort: Optional[str] = None) -> Table:
     return Table(sort_rows(rows, sort, tuple(keys)), keys, shared_items(flat))
 
 
-def collect_rows(runs: list[Run], sort: Optional[str] = None) -> list[dict[str, Any]]:
+def collect_rows(runs: list[RunFolder], sort: Optional[str] = None) -> list[dict[str, Any]]:
     return collect_table(runs, sort).rows
 
 

@@ -7,17 +7,20 @@ reader of a run folder (plots, reports, sweeps and tracking all read through it)
     RunFolder(path).board()                          # never raises: what a sweep board shows
 
 Typed records: ``config()`` (the validated Config), ``meta()``, ``summary()``. For runs of any
-gridlstm version, plots and reports read ``config_data()`` (the keys they need, checked),
-``meta_data()``, ``summary_data()``, ``metric_values()``, ``gradients(name)``, ``gradient_meta()`` and
-``gradient_summary()``. A *gradient-only* folder (``gradcheck --out DIR``: gradients.csv and its
+gridlstm version, plots and reports read ``RunFolder.read(path)``'s ``config_data()`` (the keys they
+need, checked; and from it ``task``, ``length``, ``kind``), ``meta_data()``, ``summary_data()``,
+``metric_values()``, ``gradients(name)``, ``gradient_meta()`` and ``gradient_summary()``, each file
+read once per folder. A *gradient-only* folder (``gradcheck --out DIR``: gradients.csv and its
 meta.json directly inside, no config.yaml) reads the same way. File names: layout.py.
 Training in it (lock, signals, gradient profiles, summary) is gridlstm.train.lifecycle's.
 """
 from __future__ import annotations
 
 import csv
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from gridlstm.config import Config, dump_config, load_config
 from gridlstm.errors import ConfigError, GridlstmError
@@ -51,6 +54,18 @@ from .records import Meta, Status, Summary
 from .tables import GradientTable, config_problem, number, read_csv
 
 NOT_TRAINED = "not trained (gradcheck of a config)"
+T = TypeVar("T")
+
+
+def read_once(method: Callable[[RunFolder], T]) -> Callable[[RunFolder], T]:
+    """A reader whose result the folder keeps (until it writes its meta or summary): plots and
+    reports ask one run for its config many times."""
+    @functools.wraps(method)
+    def once(self: RunFolder) -> T:
+        if method.__name__ not in self._read:
+            self._read[method.__name__] = method(self)
+        return self._read[method.__name__]
+    return once
 
 
 class RunFolder:
@@ -58,9 +73,16 @@ class RunFolder:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._read: dict[str, Any] = {}  # what the read_once readers read
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunFolder) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
 
     # -- files by name ---------------------------------------------------------------------------
     config_file = property(lambda self: self.path / CONFIG)
@@ -106,6 +128,13 @@ class RunFolder:
             raise GridlstmError(f"{folder.path}: not a gridlstm run folder (no config.yaml)")
         return folder
 
+    @classmethod
+    def read(cls, path: Path) -> RunFolder:
+        """An existing folder of any kind (a run, a gradcheck of a config, a gradient-only folder),
+        to read: regular files only, none leaving the folder (a one-line error if not)."""
+        check_folder(Path(path))
+        return cls(path)
+
     def write_start(self, cfg: Config, meta: Meta) -> None:
         atomic_write_text(self.config_file, dump_config(cfg))
         self.write_meta(meta)
@@ -118,6 +147,7 @@ class RunFolder:
         return Meta.from_json(read_json(self.meta_file))
 
     def write_meta(self, meta: Meta) -> None:
+        self._read.clear()
         write_json(self.meta_file, meta.to_json())
 
     def summary(self) -> Optional[Summary]:
@@ -132,6 +162,7 @@ class RunFolder:
         return summary
 
     def write_summary(self, summary: Summary) -> None:
+        self._read.clear()
         write_json(self.summary_file, summary.to_json())
 
     def metrics(self) -> list[dict[str, str]]:
@@ -150,6 +181,7 @@ class RunFolder:
         """config.yaml as written, unchecked (a ConfigError when it is not readable YAML)."""
         return read_yaml(self.config_file)
 
+    @read_once
     def config_data(self) -> dict[str, Any]:
         """config.yaml, with the keys that plot and report read checked (not the whole schema: a
         run of an older gridlstm still reads); a gradient-only folder's from its gradcheck meta."""
@@ -167,12 +199,31 @@ class RunFolder:
             raise GridlstmError(f"{self.config_file}: {problem} (the run's config.yaml is damaged)")
         return data
 
+    @property
+    def task(self) -> str:
+        return str(self.config_data()["task"]["name"])
+
+    @property
+    def length(self) -> int:
+        return int(self.config_data()["task"]["length"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.config_data()["model"]["kind"])
+
+    @property
+    def trained(self) -> bool:
+        """A run that trained (or trains): meta.json beside its config.yaml."""
+        return not self.gradient_only and self.meta_file.is_file()
+
+    @read_once
     def meta_data(self) -> dict[str, Any]:
         """meta.json as written; a folder that was never trained says so in its status."""
         if self.gradient_only or not self.meta_file.is_file():
             return {"status": NOT_TRAINED}
         return checked(read_json(self.meta_file), self.meta_file, "meta")
 
+    @read_once
     def summary_data(self) -> dict[str, Any]:
         """summary.json as written; a one-line error while the run has not ended."""
         if not self.summary_file.is_file():
@@ -181,6 +232,7 @@ class RunFolder:
                                 "when `gridlstm train` ends")
         return checked(read_json(self.summary_file), self.summary_file, "summary")
 
+    @read_once
     def metric_values(self) -> list[dict[str, Any]]:
         """metrics.csv rows with numbers as numbers (an empty cell is None)."""
         if not self.metrics_file.exists():
@@ -212,6 +264,7 @@ class RunFolder:
             raise GridlstmError(f"{self.path} has no {GRADIENTS_DIR}/{name} (make it with: {producer})")
         return GradientTable.read(path)
 
+    @read_once
     def gradient_meta(self) -> dict[str, Any]:
         """gradients/meta.json, gradcheck's record of what it measured ({} before any gradcheck)."""
         path = self.gradient_file(META)

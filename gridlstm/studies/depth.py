@@ -27,10 +27,10 @@ from gridlstm import compose
 from gridlstm.config import dump_config
 from gridlstm.nn import registry
 from gridlstm.probe.gradcheck import Source, run_gradcheck, write_outputs
-from gridlstm.results.collect import Run
 from gridlstm.results.depth import DepthDecay, depth_decay, depth_profile, depth_states
 from gridlstm.runs.folder import atomic_write_text, fresh_run_dir, write_json
 from gridlstm.runs.layout import CONFIG, DEPTH, GRADIENTS_DIR, META
+from gridlstm.runs.run import RunFolder
 from gridlstm.sweep.spec import Sweep, dump_spec
 
 DEFAULT_STUDY = compose.CONFIG_DIR / "studies" / "depth.yaml"
@@ -46,28 +46,28 @@ class StudyResult:
     seconds: float
 
 
-def model_label(run: Run) -> str:
-    return registry.describe(run.config["model"])
+def model_label(run: RunFolder) -> str:
+    return registry.describe(run.config_data()["model"])
 
 
 def measure_run(cfg: Any, folder: Path, seeds: int, batch: Optional[int], device: str,
-                source_path: Path) -> Run:
+                source_path: Path) -> RunFolder:
     """Gradcheck one config at initialisation into ``folder`` (config.yaml + gradients/), with
     gradcheck's default prediction (λ₁ along time and depth: under 1.1× the bare gradcheck here)."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / CONFIG, dump_config(cfg))
     result = run_gradcheck(Source(cfg, "config", source_path), seeds, batch, device)
     write_outputs(result, folder / GRADIENTS_DIR)
-    return Run(folder)
+    return RunFolder.read(folder)
 
 
-def decay_rows(run: Run) -> list[dict[str, Any]]:
+def decay_rows(run: RunFolder) -> list[dict[str, Any]]:
     """One row per depth-carrying state of ``run``: its depth decay at the scored step."""
     table = run.gradients()
     rows = []
-    for state in depth_states(table.states, run.config["model"]):
+    for state in depth_states(table.states, run.config_data()["model"]):
         d: DepthDecay = depth_decay(depth_profile(table, state))
-        row = {"model": model_label(run), "D": int(run.config["model"]["layers"]), **asdict(d), "run": run.path.name}
+        row = {"model": model_label(run), "D": int(run.config_data()["model"]["layers"]), **asdict(d), "run": run.path.name}
         rows.append({k: row[k] for k in FIELDS})
     return rows
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from gridlstm.errors import GridlstmError
+from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.runs.files import new_folders
 from gridlstm.runs.folder import atomic_write_text, copy_atomic, make_run_dir
 from gridlstm.runs.records import Status
@@ -137,11 +137,11 @@ def study_folder(spec: ResultsSpec, out_root: Path, resume: Optional[Path]) -> P
         atomic_write_text(folder / "results.yaml", spec.path.read_text())
         return folder
     if not (resume / "results.yaml").is_file():
-        raise GridlstmError(f"--resume {resume}: not a results study folder (no results.yaml); "
-                            f"expected a folder under {out_root / 'studies' / spec.name}")
+        raise ParamError("resume", resume, "not a results study folder (no results.yaml); "
+                         f"expected a folder under {out_root / 'studies' / spec.name}")
     if (resume / "results.yaml").read_text() != spec.path.read_text():
-        raise GridlstmError(f"--resume {resume}: {spec.path} changed since the study started; give the "
-                            "results file it started from, or start a new study")
+        raise ParamError("resume", resume, f"{spec.path} changed since the study started; give the "
+                         "results file it started from, or start a new study")
     return resume
 
 

@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 from gridlstm import compose
 from gridlstm.config import Config, load_config
-from gridlstm.errors import ConfigError
+from gridlstm.errors import ConfigError, ParamError
 from gridlstm.safe_yaml import _short, read_yaml
 
 DEFAULT_RESULTS = compose.CONFIG_DIR / "studies" / "results.yaml"
@@ -159,9 +159,6 @@ def load_results_spec(path: Path, only: tuple[str, ...] = ()) -> ResultsSpec:
     seeds = _seeds(f"{path}: seeds", data.get("seeds"), 3, problems)
     comparisons = [_comparison(i, c, base, problems, seeds) for i, c in enumerate(raw)]
     names = [c.name for c in comparisons if c is not None]
-    for name in only:
-        if name not in names:
-            problems.append(f"--only {name}: no such comparison; expected one of {', '.join(names)}")
     if len(set(names)) < len(names):
         problems.append(f"{path}: comparison names repeat: {', '.join(names)}")
     studies: dict[str, Optional[Path]] = {}
@@ -171,6 +168,9 @@ def load_results_spec(path: Path, only: tuple[str, ...] = ()) -> ResultsSpec:
             problems.append(f"{path}: {key}: study file not found: {where}")
     if problems:
         raise ConfigError(problems)
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise ParamError("only", ",".join(unknown), f"no such comparison; expected one of {', '.join(names)}")
     chosen = tuple(c for c in comparisons if c is not None and (not only or c.name in only))
     return ResultsSpec(str(data.get("name", Path(path).stem)), Path(path), studies["depth"], chosen,
                        studies["spectrum"])

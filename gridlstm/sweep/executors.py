@@ -44,8 +44,8 @@ STOP_GRACE_S = 60.0  # how long a stopped run may take to checkpoint before it i
 # Ray resolves a node address of 127.0.0.1 to the machine's outward IP unless this is "0" when ray
 # is imported; with it, every Ray server of an instance on 127.0.0.1 binds to loopback only.
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-RAY_MISSING = ("--executor ray needs Ray, an optional extra: pip install '.[ray]' "
-               "(or pip install 'ray>=2.9'); or use --executor local")
+RAY_MISSING = ("needs Ray, an optional extra: pip install '.[ray]' (or pip install 'ray>=2.9'); "
+               "or use {kind=local}")  # a ParamError of kind=ray
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ def import_ray(local: bool) -> Any:
     try:
         import ray
     except ImportError:
-        raise GridlstmError(RAY_MISSING) from None
+        raise ParamError("kind", "ray", RAY_MISSING, ("kind",)) from None
     return ray
 
 
@@ -245,8 +245,8 @@ def start_local_ray(num_cpus: int, num_gpus: Optional[int] = None) -> Any:
     Refuses (before anything listens) when ``ray`` was imported without the loopback setting, and
     checks afterwards that the instance took 127.0.0.1."""
     if "ray" in sys.modules and os.environ.get(LOOPBACK_ENV) != "0":
-        raise GridlstmError(f"ray was imported before its private instance could be kept on loopback; "
-                            f"set {LOOPBACK_ENV}=0 before importing ray, or pass --address")
+        raise ParamError(None, None, f"ray was imported before its private instance could be kept on loopback; "
+                         f"set {LOOPBACK_ENV}=0 before importing ray, or pass {{address}}", ("address",))
     ray = import_ray(local=True)
     # worker_niceness 0: runs at the sweep's own priority (Ray's 15 all but stops them beside a busy process)
     ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
@@ -296,8 +296,8 @@ class RayExecutor:
     def __init__(self, address: Optional[str] = None, num_cpus: float = 1.0, num_gpus: float = 0.0,
                  local_cpus: Optional[int] = None):
         if num_cpus <= 0 or num_gpus < 0:
-            raise GridlstmError(f"--num-cpus {num_cpus} / --num-gpus {num_gpus}: expected num_cpus > 0 "
-                                "and num_gpus ≥ 0 per run")
+            raise ParamError(None, None, f"{{num_cpus={num_cpus}}} / {{num_gpus={num_gpus}}}: expected "
+                             "num_cpus > 0 and num_gpus ≥ 0 per run", ("num_cpus", "num_gpus"))
         self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
         self.local_cpus = local_cpus or os.cpu_count() or 1
 
@@ -388,13 +388,14 @@ def make_executor(kind: str, jobs: Optional[int] = None, address: Optional[str] 
     """``--executor local|ray`` with its options; options of the other executor are refused."""
     if kind == "local":
         if address is not None:
-            raise GridlstmError("--address applies only to --executor ray")
+            raise ParamError("address", address, "applies only to {kind=ray}", ("kind",))
         if num_gpus:
-            raise GridlstmError("--num-gpus applies only to --executor ray (local runs use --device)")
+            raise ParamError("num_gpus", f"{num_gpus:g}", "applies only to {kind=ray} (local runs use {device})",
+                             ("kind", "device"))
         return LocalExecutor(jobs)
     if kind == "ray":
         if address is not None and jobs is not None:
-            raise GridlstmError("--jobs sizes the private Ray instance; with --address the cluster "
-                                "decides (use --num-cpus per run)")
+            raise ParamError("jobs", jobs, "sizes the private Ray instance; with {address} the cluster "
+                             "decides (use {num_cpus} per run)", ("address", "num_cpus"))
         return RayExecutor(address, num_cpus, num_gpus, local_cpus=jobs)
     raise ParamError("kind", kind, "expected one of local, ray")

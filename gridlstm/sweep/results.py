@@ -25,11 +25,12 @@ from matplotlib.ticker import NullLocator
 from gridlstm.formatting import markdown_table, show, sig
 from gridlstm.nn import registry
 from gridlstm.plots.style import new_figure, save, style
-from gridlstm.results.collect import Run, finite
+from gridlstm.results.collect import finite
 from gridlstm.results.report import KEYS as REPORT_KEYS
 from gridlstm.results.report import collect_rows
 from gridlstm.runs.folder import atomic_write_text
 from gridlstm.runs.records import Status
+from gridlstm.runs.run import RunFolder
 
 from .folder import DONE, run_dir, run_state
 from .spec import Sweep
@@ -40,7 +41,7 @@ FIGURES = ("final_loss.png", "success_rate.png", "gradient_slope.png")
 
 def read_run(path: Path) -> dict[str, Any]:
     """One finished run as a report row (report.py): the one place a run folder is read here."""
-    return collect_rows([Run(path)])[0]
+    return collect_rows([RunFolder.read(path)])[0]
 
 
 def mean_std(values: list[Any]) -> tuple[Optional[float], Optional[float]]:

@@ -63,13 +63,13 @@ def plan_resume(run_dir: Path, config_path: Optional[Path] = None, overrides: tu
     theirs: Any = payload.get("config") or {}
     foreign = config_diff(saved.to_dict(), theirs)
     if foreign:
-        raise GridlstmError(f"{folder.checkpoint_file} was written for another config than the folder's "
-                            f"config.yaml ({'; '.join(foreign[:3])}): a checkpoint from another run, or an "
-                            "edited config.yaml (give changes as KEY=VALUE with --force instead)")
+        raise ParamError(None, None, f"{folder.checkpoint_file} was written for another config than the folder's "
+                         f"config.yaml ({'; '.join(foreign[:3])}): a checkpoint from another run, or an "
+                         "edited config.yaml (give changes as KEY=VALUE with {force=True} instead)", ("force",))
     changed = config_diff(saved.to_dict(), cfg.to_dict())
     if changed and not force:
-        raise GridlstmError(f"config differs from the run's ({'; '.join(changed)}); resume without "
-                            "changes, or add --force to continue with the new values")
+        raise ParamError(None, None, f"config differs from the run's ({'; '.join(changed)}); resume without "
+                         "changes, or add {force=True} to continue with the new values", ("force",))
     if meta.status == Status.COMPLETED and not changed:
         summary = folder.summary()
         if summary is None:
@@ -87,6 +87,6 @@ def check_writable(folder: RunFolder) -> None:
             try:
                 open(path, "r+b").close()  # opened for writing, nothing written
             except OSError as e:
-                raise GridlstmError(f"--resume {folder.path}: cannot write {path} ({e.strerror}); a run "
-                                    "continues in its own folder: make the file writable, or copy the "
-                                    "folder somewhere writable and resume the copy") from None
+                raise ParamError("run_dir", folder.path, f"cannot write {path} ({e.strerror}); a run "
+                                 "continues in its own folder: make the file writable, or copy the "
+                                 "folder somewhere writable and resume the copy") from None
