@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from gridlstm.nn.core import lstm_gate_grads, lstm_gates_
+from gridlstm.nn.fused import lstm_gate_grads, lstm_gates_
 
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
 T, B, H = 200, 32, 128

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gridlstm.errors import GridlstmError
+from gridlstm.runs.layout import TRACEBACK
 
 from .common import check_out_dir, device_option, given, handle_errors, stderr_console, stops_as_interrupts
 from .complete import complete_args, complete_paths
@@ -106,7 +107,7 @@ def sweep(target: Path, overrides: tuple[str, ...], out: Path, executor: str, jo
         console = Console(stderr=True, highlight=False, width=240)
     console.print(rich_table(spec, grouped))
     for run_id, error, path in board.failures():
-        console.print(f"[red]failed[/] {run_id}: {error} ({path / 'traceback.txt'})")
+        console.print(f"[red]failed[/] {run_id}: {error} ({path / TRACEBACK})")
     for run_id, why, _ in board.unfinished():  # resumable: its checkpoint is in its folder
         console.print(f"[yellow]stopped[/] {run_id}: {why}; continue it with: gridlstm sweep {sweep_dir}",
                       soft_wrap=True)

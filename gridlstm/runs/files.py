@@ -28,7 +28,7 @@ EXCERPT = 60  # characters of a file's text that a message may quote
 
 
 GRADIENT_FILES = (L.GRADIENTS, L.GRADIENT_SUMMARY, L.GRADIENT_MARKDOWN, L.DEPTH, L.META, L.PROFILES)
-RUN_FILES = (L.CONFIG, L.META, L.METRICS, L.CHECKPOINT, L.BEST, L.SUMMARY, "traceback.txt", "output.log",
+RUN_FILES = (L.CONFIG, L.META, L.METRICS, L.CHECKPOINT, L.BEST, L.SUMMARY, L.TRACEBACK, L.OUTPUT_LOG,
              *(f"{L.GRADIENTS_DIR}/{n}" for n in GRADIENT_FILES), *GRADIENT_FILES)
 SWEEP_FILES = ("sweep.yaml", "expansion.json", L.META, "status.csv", "results.csv", "report.csv")
 FOLDERS = (L.GRADIENTS_DIR, "plots", "runs", "attempts")

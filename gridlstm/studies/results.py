@@ -85,7 +85,7 @@ class _Events:
         self.t0[run_id], self.wall0[run_id] = time.perf_counter(), time.time()
 
     def finished(self, run_id: str, error: Optional[str]) -> None:
-        from gridlstm.sweep.executors import TRACEBACK
+        from gridlstm.runs.layout import TRACEBACK
 
         run_dir, t0 = self.names[run_id], self.t0.get(run_id, time.perf_counter())
         status = (finished(run_dir) or Status.INTERRUPTED) if error is None else Status.FAILED

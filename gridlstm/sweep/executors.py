@@ -31,13 +31,12 @@ from typing import Any, Optional, Protocol
 
 from gridlstm.config import Config
 from gridlstm.errors import GridlstmError, ParamError
-from gridlstm.runs.layout import GRADIENTS_DIR
+from gridlstm.runs.layout import GRADIENTS_DIR, OUTPUT_LOG, TRACEBACK
 from gridlstm.runs.records import Status
 from gridlstm.sweep.ray_env import lost_resumable, note_origin, relocate_summary, runtime_env
 from gridlstm.sweep.reaper import ray_session
 from gridlstm.train.signals import DeferredCtrlC
 
-TRACEBACK, OUTPUT_LOG = "traceback.txt", "output.log"
 # A local worker's exit code when its run ended on its own (not a CLI's); others are crashes (exit_reason)
 WORKER_EXIT = {Status.COMPLETED: 0, Status.DIVERGED: 0, Status.FAILED: 1, Status.INTERRUPTED: 130}
 STOP_GRACE_S = 60.0  # how long a stopped run may take to checkpoint before it is killed
@@ -243,12 +242,12 @@ def start_local_ray(num_cpus: int, num_gpus: Optional[int] = None) -> Any:
 
     Always a new instance (``address="local"``), never a cluster another process left running here.
     Refuses (before anything listens) when ``ray`` was imported without the loopback setting, and
-    checks afterwards that the instance took 127.0.0.1."""
+    checks afterwards that the instance took 127.0.0.1. Its workers run at the sweep's own priority
+    (``worker_niceness`` 0: Ray's 15 all but stops them beside a busy process)."""
     if "ray" in sys.modules and os.environ.get(LOOPBACK_ENV) != "0":
         raise ParamError(None, None, f"ray was imported before its private instance could be kept on loopback; "
                          f"set {LOOPBACK_ENV}=0 before importing ray, or pass {{address}}", ("address",))
     ray = import_ray(local=True)
-    # worker_niceness 0: runs at the sweep's own priority (Ray's 15 all but stops them beside a busy process)
     ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
              _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False,
              _system_config={"worker_niceness": 0})

@@ -31,12 +31,13 @@ from gridlstm.formatting import show
 from gridlstm.runs.files import SWEEP_FILES, check_folder
 from gridlstm.runs.folder import FolderLock, atomic_write_text, make_run_dir, read_json, utc_now, write_json
 from gridlstm.runs.layout import META as META_FILE
+from gridlstm.runs.layout import TRACEBACK
 from gridlstm.runs.records import FINISHED, Status, TextEnum
 from gridlstm.runs.run import RunFolder
 from gridlstm.safe_yaml import read_yaml
 
 from . import cmdline
-from .executors import TRACEBACK, RunJob
+from .executors import RunJob
 from .spec import Sweep, dump_spec, parse_sweep
 
 SPEC, EXPANSION, META, STATUS = "sweep.yaml", "expansion.json", META_FILE, "status.csv"

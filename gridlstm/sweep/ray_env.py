@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import gridlstm
+from gridlstm.runs.layout import OUTPUT_LOG
 
-ORIGIN_NOTE = "output.log"  # in the run folder: where the worker took gridlstm from
+ORIGIN_NOTE = OUTPUT_LOG  # in the run folder: where the worker took gridlstm from
 
 
 def package_dir() -> Path:
