@@ -230,8 +230,15 @@ def test_two_runs_started_together_get_different_folders_and_write_nothing_else(
 
 def test_run_folders_never_collide_within_one_second(tmp_path, monkeypatch):
     """Same UTC second and even the same random id: mkdir is exclusive, so the next id is drawn."""
+    from datetime import datetime, timezone
+
+    class SameSecond(datetime):  # both calls in one second, however slowly the machine runs
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
     ids = iter(["aaaa", "aaaa", "bbbb"])
     monkeypatch.setattr("gridlstm.runs.folder.secrets.token_hex", lambda n: next(ids))
+    monkeypatch.setattr("gridlstm.runs.folder.datetime", SameSecond)
     a, b = make_run_dir(tmp_path, "x"), make_run_dir(tmp_path, "x")
-    assert a != b and a.name.endswith("-aaaa") and b.name.endswith("-bbbb")
-    assert a.name[:15] == b.name[:15] or b.name[:15] > a.name[:15]
+    assert (a.name, b.name) == ("20260102-030405-aaaa", "20260102-030405-bbbb")
