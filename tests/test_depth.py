@@ -1,4 +1,4 @@
-"""Depth profiles (results/depth.py, plots/depth.py), gradient-only folders (gradcheck --out DIR) in
+"""Depth profiles (probe/depth.py, results/depth.py, plots/depth.py), gradient-only folders (gradcheck --out DIR) in
 plot and report, and the depth study (gridlstm study depth) at toy scale."""
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from gridlstm.cli.main import cli
 from gridlstm.plots.depth import draw_profile
 from gridlstm.plots.figures import make_figures
 from gridlstm.plots.style import new_figure
+from gridlstm.probe.depth import FLT_MIN, DepthProfile, depth_decay, depth_profile
 from gridlstm.results.collect import GradientTable, load_runs
-from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_decay, depth_profile
 
 from .plot_runs import read_csv
 

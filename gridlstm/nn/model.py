@@ -12,19 +12,33 @@ ran (recorded in meta.json).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Protocol
 
 from torch import Tensor, nn
-
-from gridlstm.config import ModelConfig
 
 from .cells import glorot_blocks_
 from .registry import build_cell
 from .schedule import Probe, probes_layers, resolve, run
 
 
+class ModelSpec(Protocol):
+    """What the model reads of its config: ``config.ModelConfig`` is one (the config layer sits above
+    nn, so nn names only what it needs); each cell's own options are read by name (registry.py)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def hidden(self) -> int: ...
+    @property
+    def layers(self) -> int: ...
+    @property
+    def init(self) -> str: ...
+    @property
+    def schedule(self) -> str: ...
+
+
 class RecurrentModel(nn.Module):
-    def __init__(self, cfg: ModelConfig, input_size: int, output_size: int):
+    def __init__(self, cfg: ModelSpec, input_size: int, output_size: int):
         super().__init__()
         self.cfg = cfg
         projected = getattr(cfg, "input_projection", True)

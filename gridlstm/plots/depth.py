@@ -1,4 +1,4 @@
-"""Depth profiles: ‖∂ℓ/∂state[t*, d]‖ against layer d at the scored step (results/depth.py).
+"""Depth profiles: ‖∂ℓ/∂state[t*, d]‖ against layer d at the scored step (probe/depth.py).
 
 All runs share one axis, one line per run and state kind (colour: the run; solid: hidden states,
 dashed: memories), log-y, median over measurement seeds with a min–max band. A log axis cannot
@@ -26,8 +26,8 @@ from matplotlib.ticker import MaxNLocator
 
 from gridlstm.errors import ParamError
 from gridlstm.nn import registry
+from gridlstm.probe.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
 from gridlstm.results.collect import single_task
-from gridlstm.results.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
 from gridlstm.results.differ import run_label
 from gridlstm.runs.layout import GRADIENTS, PROFILES
 from gridlstm.runs.run import RunFolder

@@ -8,7 +8,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
-from gridlstm.results.depth import FLT_MIN
+from gridlstm.probe.depth import FLT_MIN
 from gridlstm.results.page import ModelResult
 from gridlstm.results.profiles import ProfileModel
 

@@ -36,9 +36,9 @@ from torch import Tensor
 from gridlstm.formatting import markdown_table
 from gridlstm.nn.cells import Cell, States
 from gridlstm.nn.model import RecurrentModel
-from gridlstm.results.depth import FLT_MIN, depth_decay, depth_profile, depth_states
 from gridlstm.runs.tables import GradientTable
 
+from .depth import FLT_MIN, depth_decay, depth_profile, depth_states
 from .gradients import block_inputs
 
 BOUND_TOL = 1e-3  # decades: float32 rounding allowance when the measured decay is held to the bound
@@ -119,7 +119,7 @@ THEORY_TEXT = {"jacobian_bound": "‖J_d‖₂ bound (lost ≥)", "depth_forget_
 
 
 def table_from_rows(rows: list[dict[str, Any]]) -> GradientTable:
-    """gradients.csv rows (profile_rows) as the GradientTable that results/depth.py reads."""
+    """gradients.csv rows (profile_rows) as the GradientTable that probe/depth.py reads."""
     col = {k: np.array([r[k] for r in rows]) for k in ("step", "seed", "state", "layer", "t", "norm")}
     return GradientTable(step=col["step"].astype(np.int64), seed=col["seed"].astype(np.int64),
                          state=col["state"].astype(str), layer=col["layer"].astype(np.int64),
@@ -156,7 +156,7 @@ def _gate_theory(row: dict[str, Any], theories: list[DepthTheory], state: str, t
 def depth_summary(rows: list[dict[str, Any]], theories: list[DepthTheory],
                   model: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row (DEPTH_FIELDS) per depth-carrying state the loss reaches in ≥ 2 layers at the scored
-    step: the measured decay (results/depth.py) beside the theory of each seed (same order)."""
+    step: the measured decay (probe/depth.py) beside the theory of each seed (same order)."""
     table = table_from_rows([r for r in rows if r["state"] != "x"])
     out = []
     for state in depth_states(table.states, model):

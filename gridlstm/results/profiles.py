@@ -25,10 +25,10 @@ from typing import Optional
 
 import numpy as np
 
+from gridlstm.probe.depth import FLT_MIN
 from gridlstm.runs.layout import PROFILES
 from gridlstm.runs.run import RunFolder
 
-from .depth import FLT_MIN
 from .verdict import AS_PUBLISHED, NO_DIFFERENCE, NOT_REPRODUCED, combine
 
 WINDOWS = (10, 100, 500)

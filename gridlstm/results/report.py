@@ -13,7 +13,7 @@
                             the depth Jacobians by QR (of the hidden state's row)
     gradients/gradients.csv depth: decades lost per layer from the top layer to layer 1 at the
                             scored step, of h (rnn, lstm) or the grid's depth hidden state h′,
-                            mean over measurement seeds (results/depth.py); a lower bound when
+                            mean over measurement seeds (probe/depth.py); a lower bound when
                             the gradient underflows (g < FLT_MIN) before layer 1
 
     config.yaml             every config key whose value differs between the selected runs
@@ -36,11 +36,12 @@ from typing import Any, Optional
 from gridlstm.errors import GridlstmError, ParamError
 from gridlstm.formatting import markdown_table
 from gridlstm.nn import registry
+from gridlstm.probe.depth import depth_hidden
 from gridlstm.runs.run import RunFolder
 
 from .collect import task_facts
 from .columns import COLUMNS, FORMATS, KEYS, SAME_AS_COLUMN, VIEW, Column, finite  # noqa: F401  (FORMATS, KEYS: report's API)
-from .depth import depth_hidden, run_depth_decay
+from .depth import run_depth_decay
 from .differ import configs, differing_keys, run_id, shared_items, short_names, value_text
 
 

@@ -11,7 +11,7 @@ paper, tied grid paper} on adding T=20, H=32, 3 seeds.
         runs/<run id>/        config.yaml + gradients/ (what gradcheck writes): plot/report read them
         depth.png             one panel per depth D: g[T, d] against layer d, every model and
                               depth-carrying state (plots/depth.py)
-        depth.csv, depth.md   decades lost from the top layer to layer 1 (results/depth.py)
+        depth.csv, depth.md   decades lost from the top layer to layer 1 (probe/depth.py)
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from typing import Any, Optional
 from gridlstm import compose
 from gridlstm.config import dump_config
 from gridlstm.nn import registry
+from gridlstm.probe.depth import DepthDecay, depth_decay, depth_profile, depth_states
 from gridlstm.probe.gradcheck import Source, run_gradcheck, write_outputs
-from gridlstm.results.depth import DepthDecay, depth_decay, depth_profile, depth_states
 from gridlstm.runs.folder import atomic_write_text, fresh_run_dir, write_json
 from gridlstm.runs.layout import CONFIG, DEPTH, GRADIENTS_DIR, META
 from gridlstm.runs.run import RunFolder
