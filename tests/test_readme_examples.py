@@ -74,6 +74,15 @@ def test_the_extraction_finds_the_blocks_and_honours_the_marker():
         "gridlstm study depth --out o task.length=5 model.hidden=8   # claim 2"
 
 
+def test_the_readme_runs_only_gridlstm_and_marks_the_rest():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    runnable = shell_blocks(readme)
+    for block in runnable:  # make and pip set up environments of their own: those blocks carry the marker
+        assert not re.search(r"^\s*(make|pip) ", block, flags=re.M), block
+    assert all("gridlstm " in block for block in runnable)
+    assert readme.count(SKIP_MARK) == len(re.findall(r"^```(?:bash|console)\s*$", readme, flags=re.M)) - len(runnable)
+
+
 @pytest.mark.slow
 def test_the_readme_examples_run_in_order_from_a_clean_clone(tmp_path):
     top = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--show-toplevel"], capture_output=True,
