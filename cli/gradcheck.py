@@ -78,6 +78,7 @@ def gradcheck(args: tuple[str, ...], seeds: int, batch: Optional[int], length: O
     \b
     Example:
       gridlstm gradcheck configs/adding_rnn.yaml task.length=200
+      gridlstm gradcheck outputs/adding-rnn/20261128-101500-ab12
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a
       gridlstm gradcheck outputs/adding-grid/20261128-101500-3f2a --from best
       gridlstm gradcheck configs/adding_grid.yaml --seeds 5 --verify

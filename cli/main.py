@@ -132,7 +132,7 @@ def train(args: tuple[str, ...], out: Path, name: str | None, resume_dir: Path |
       gridlstm train configs/adding_grid.yaml model.hidden=128 task.length=200
       gridlstm train task=copy model=grid model.hidden=32
       gridlstm train adding_rnn task.length=200 --dry-run
-      gridlstm train configs/copy_lstm.yaml train.steps=500 --out /tmp/runs --name trial
+      gridlstm train configs/copy_lstm.yaml train.steps=500 --out runs --name trial
       gridlstm train --resume outputs/default/20250101-120000-ab12
       gridlstm train --resume outputs/default/20250101-120000-ab12 --force train.steps=3000
     """

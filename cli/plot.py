@@ -52,7 +52,7 @@ def plot(runs: tuple[str, ...], what: str, out: Optional[Path], state: Optional[
       gridlstm plot outputs/adding-grid/20261128-101500-ab12 --what heatmap
       gridlstm plot 'outputs/adding-*/*' --what loss
       gridlstm plot outputs/adding-rnn/20261128-101500-ab12 --what profiles --state h
-      gridlstm plot outputs/gradcheck/adding-lstm/* /tmp/gc-grid --what depth --mean-t
+      gridlstm plot outputs/gradcheck/adding-lstm/* outputs/gradcheck/adding-grid/* --what depth --mean-t
     """
     from gridlstm.plots.figures import plot as make_plots  # matplotlib loads only now
     from gridlstm.results.collect import load_runs

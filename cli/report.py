@@ -42,7 +42,7 @@ def report(runs: tuple[str, ...], fmt: str, sort: Optional[str], columns: Option
     Example:
       gridlstm report outputs/adding-*/* --format md
       gridlstm report outputs/ --sort -eval_loss
-      gridlstm report outputs/sweeps/lr/*/runs --columns train.lr,eval_loss,solved
+      gridlstm report outputs/sweeps/adding_length/*/runs --columns model.kind,task.length,eval_loss,solved
     """
     from gridlstm.results.collect import load_runs
     from gridlstm.results.report import collect_table, render

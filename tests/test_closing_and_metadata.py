@@ -37,3 +37,18 @@ def test_the_declared_licence_is_the_license_file():
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["license"] == "MIT" and citation["version"] == gridlstm.__version__
     assert citation["cff-version"] == "1.2.0" and citation["title"].startswith("gridlstm")
+
+
+def test_the_description_and_project_urls_say_what_the_package_is():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    meta = cfg["metadata"]
+    description = meta["description"]
+    assert "\n" not in description.strip() and len(description) <= 200
+    assert all(k in description for k in ("RNN", "LSTM", "GRU", "Grid LSTM", "gradient"))
+    urls = dict(line.split(" = ", 1) for line in meta["project_urls"].strip().splitlines())
+    assert urls and all(u.startswith("https://arxiv.org/abs/") for u in urls.values())
+    cited = {i["value"] for r in yaml.safe_load((ROOT / "CITATION.cff").read_text())["references"]
+             for i in r["identifiers"]}
+    assert {"arXiv:" + u.rsplit("/", 1)[1] for u in urls.values()} <= cited  # one list of papers
+    assert all(len(label) <= 32 and "," not in label for label in urls)  # a Project-URL is "label, url"

@@ -2,6 +2,8 @@
 ``studies/NAME``; a path still works; a wrong name gets the names that exist."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from click.testing import CliRunner
 
@@ -54,6 +56,10 @@ def test_sweep_and_study_files_by_name(tmp_path, monkeypatch):
     from gridlstm.studies.results import load_results_spec
 
     assert load_results_spec("studies/results").comparisons
+    from gridlstm.studies.spectrum import load_spectrum_study
+
+    by_path = load_spectrum_study(Path("configs/studies/spectrum.yaml"))  # as its --help example spells it
+    assert by_path == load_spectrum_study(Path("studies/spectrum")) and len(by_path.entries) == 7
 
 
 def test_configs_lists_the_names():

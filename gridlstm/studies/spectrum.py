@@ -61,8 +61,10 @@ class SpectrumStudy:
 
 
 def load_spectrum_study(path: Path, overrides: tuple[str, ...] | list[str] = ()) -> SpectrumStudy:
-    """Read a spectrum study file; every problem is one line of a ConfigError."""
-    raw, problems, entries = read_yaml(Path(path), "study"), [], []
+    """Read a spectrum study file (a path, or a shipped one by name from any directory:
+    studies/spectrum); every problem is one line of a ConfigError."""
+    path = compose.find_config(path, "study")
+    raw, problems, entries = read_yaml(path, "study"), [], []
     unknown = sorted(set(raw) - {"name", "train_steps", "entries"})
     if unknown:
         problems.append(f"{path}: unknown key(s) {', '.join(unknown)} (expected name, train_steps, entries)")
