@@ -41,6 +41,7 @@ def folders(tmp_path_factory):
         "rnn_long": measured(root / "rnn_long", "model=rnn", "task.length=400", "model.init=default"),
         "addition": measured(root / "addition", "task=addition", "model=lstm", "task.length=3"),
         "d2": measured(root / "d2", "model=rnn", "model.layers=2", *small),
+        "d2_lstm": measured(root / "d2_lstm", "model=lstm", "model.layers=2", *small),
         "d12": measured(root / "d12", "model=rnn", "model.layers=12", *small),
     }
 
@@ -104,3 +105,10 @@ def test_depth_panels_get_their_own_y_range(folders):
         assert np.log10(hi / lo) < np.log10(y.max() / y.min()) + 2  # fitted to its own data
     assert (lo2, hi2) != (lo12, hi12)
     assert "each panel its own y range" in fig._suptitle.get_text()
+
+
+def test_depth_panel_legends_name_the_model_not_what_the_panel_shares(folders):
+    fig = study_figure(load_runs([str(folders["d2"]), str(folders["d2_lstm"]), str(folders["d12"])]))
+    [panel] = [ax for ax in fig.axes if ax.get_title() == "D = 2"]
+    labels = [line.get_label() for line in panel.get_lines() if line.get_gid() == "curve"]
+    assert labels and {x.split(":")[0] for x in labels} == {"rnn", "lstm"}, labels  # no D=2, no T=10

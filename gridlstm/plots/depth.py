@@ -28,7 +28,7 @@ from gridlstm.errors import ParamError
 from gridlstm.nn import registry
 from gridlstm.probe.depth import FLT_MIN, DepthProfile, depth_profile, depth_states
 from gridlstm.results.collect import single_task
-from gridlstm.results.differ import run_label
+from gridlstm.results.differ import model_labels
 from gridlstm.runs.layout import GRADIENTS, PROFILES
 from gridlstm.runs.run import RunFolder
 
@@ -83,7 +83,7 @@ def depth_axes(ax: Axes, runs: list[RunFolder], state: Optional[str], over: str,
     the last training step the file holds."""
     marks = [False, False, False]
     ax.set_yscale("log")
-    labels = [run_label(r) for r in runs]
+    labels = model_labels(runs)
     for run, color, marker, label in zip(runs, colors, run_markers(runs), labels, strict=True):
         table = run.gradients(source)
         if labels.count(label) > 1:

@@ -38,6 +38,17 @@ def run_label(run: RunFolder) -> str:
     return f"{registry.describe(m)} D={m['layers']} T={run.length}"
 
 
+def model_labels(runs: list[RunFolder]) -> list[str]:
+    """Each run by its model (``grid paper tied``), with ``D=`` and ``T=`` only where the runs differ
+    in them (a panel of one depth and one length does not repeat both); a run alone in full."""
+    if len(runs) == 1:
+        return [run_label(runs[0])]
+    models = [r.config_data()["model"] for r in runs]
+    depths, lengths = {m["layers"] for m in models}, {r.length for r in runs}
+    return [" ".join([registry.describe(m), *([f"D={m['layers']}"] if len(depths) > 1 else []),
+                      *([f"T={r.length}"] if len(lengths) > 1 else [])]) for m, r in zip(models, runs, strict=True)]
+
+
 def configs(runs: list[RunFolder]) -> list[dict[str, Any]]:
     return [flatten(r.config_data()) for r in runs]
 
