@@ -56,7 +56,7 @@ def spectrum_figure(runs: list[RunFolder]) -> Figure:
             labels.append(f"{label} ({axis})")
     ax.axhline(0.0, color="0.4", lw=0.8)
     ax.set_xlabel("exponent index i (1 = the top one)")
-    ax.set_ylabel("λ_i / ln 10  (decades per step; per layer along depth)")
+    ax.set_ylabel("λᵢ / ln 10  (decades per step; per layer along depth)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if max((len(r) for spec in spectra for a, r in spec.items() if a in DASHES), default=1) == 1:  # K = 1
         ax.set_xlim(0.5, 1.5)
@@ -96,7 +96,7 @@ def study_figure(panels: list[tuple]) -> Figure:
     for a, ax in axes.items():
         ax.axhline(0.0, color="0.4", lw=0.8)
         ax.set_xlabel("exponent index i")
-        ax.set_ylabel("λ_i / ln 10, decades per " + ("step" if a == "time" else "layer"))
+        ax.set_ylabel("λᵢ / ln 10, decades per " + ("step" if a == "time" else "layer"))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"along {a}")
     handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--")]
