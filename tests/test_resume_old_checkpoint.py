@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from gridlstm.config import Config, config_diff, flatten, load_config
 
@@ -36,7 +37,26 @@ def test_an_invalid_side_is_compared_as_written():
     assert config_diff({"model": {"kind": "nope"}}, {"model": {"kind": "lstm"}}) == ["model.kind: nope -> lstm"]
 
 
-def test_resume_of_a_checkpoint_written_before_keys_existed(tmp_path):
+def drop_new_keys(run_dir: Path) -> None:
+    """The checkpoint as a gridlstm from before train.threads, model.init and rmsprop_alpha wrote it."""
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    for key in ("train.threads", "model.init", "train.rmsprop_alpha"):
+        payload["config"] = without(payload["config"], key)
+    torch.save(payload, run_dir / "checkpoint.pt")
+
+
+def drop_tracking(run_dir: Path) -> None:
+    """config.yaml and checkpoint as a gridlstm from before the tracking section wrote them."""
+    data = yaml.safe_load((run_dir / "config.yaml").read_text())
+    del data["tracking"]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    del payload["config"]["tracking"]
+    torch.save(payload, run_dir / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("age", [drop_new_keys, drop_tracking])
+def test_an_interrupted_run_of_an_older_gridlstm_resumes_without_force(tmp_path, age):
     from gridlstm.errors import RunInterrupted
     from gridlstm.train.lifecycle import resume_run, start_run
 
@@ -47,9 +67,6 @@ def test_resume_of_a_checkpoint_written_before_keys_existed(tmp_path):
     with pytest.raises(RunInterrupted) as e:
         start_run(load_config(None, TRAIN_ARGS), tmp_path, device="cpu", hooks=(stop_at_7,))
     run_dir = Path(e.value.run_dir)
-    payload = torch.load(run_dir / "checkpoint.pt", weights_only=False)
-    for key in ("train.threads", "model.init", "train.rmsprop_alpha"):
-        payload["config"] = without(payload["config"], key)
-    torch.save(payload, run_dir / "checkpoint.pt")
+    age(run_dir)
     summary = resume_run(run_dir, device="cpu")
     assert summary.status == "completed" and summary.steps == 12

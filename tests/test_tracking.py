@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from gridlstm.config import Config, build_config, config_diff
@@ -184,29 +183,6 @@ def test_a_config_saved_without_the_tracking_section_is_no_change():
     assert config_diff(old, new) == [] and config_diff(new, old) == []
     changed = build_config({"tracking": {"uri": "sqlite:///m.db"}}).to_dict()
     assert config_diff(old, changed) == ["tracking.uri: None -> sqlite:///m.db"]
-
-
-def test_resume_of_a_run_saved_before_the_tracking_section(tmp_path):
-    """An interrupted run whose config.yaml and checkpoint have no ``tracking`` resumes without --force."""
-    from gridlstm.config import load_config
-    from gridlstm.errors import RunInterrupted
-    from gridlstm.train.lifecycle import resume_run, start_run
-
-    def stop_at_7(trainer):
-        if trainer.step == 7:
-            raise KeyboardInterrupt
-
-    with pytest.raises(RunInterrupted) as e:
-        start_run(load_config(None, TRAIN_ARGS), tmp_path, device="cpu", hooks=(stop_at_7,))
-    run_dir = Path(e.value.run_dir)
-    data = yaml.safe_load((run_dir / "config.yaml").read_text())
-    del data["tracking"]
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    payload = torch.load(run_dir / "checkpoint.pt", weights_only=False)
-    del payload["config"]["tracking"]
-    torch.save(payload, run_dir / "checkpoint.pt")
-    summary = resume_run(run_dir, device="cpu")
-    assert summary.status == "completed" and summary.steps == 12
 
 
 @needs_mlflow
